@@ -1,0 +1,257 @@
+//! The one place where husk talks to the kernel without rustix.
+//!
+//! rustix 1.1 has no public wrapper for clone3/clone, execve, the signal-mask and
+//! signalfd calls, rt_sigaction, kill(-1), close_range, mount_setattr or seccomp, and some
+//! of its own calls are `unsafe` (unshare, loop-device ioctls). Everything `unsafe` in husk
+//! lives here, behind safe functions whose preconditions are checked or documented.
+//! Numbers and structs come from linux-raw-sys; x86_64 only for now.
+#![allow(unsafe_code)]
+
+use core::arch::asm;
+use core::ffi::{CStr, c_char};
+use linux_raw_sys::general as g;
+use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("husk's raw-syscall module only knows x86_64 so far");
+
+/// One `syscall` instruction. The kernel clobbers rcx and r11 and nothing else.
+///
+/// # Safety
+/// The caller passes arguments valid for syscall `nr` (pointers to live memory of the
+/// right size and lifetime).
+#[inline(always)]
+unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller guarantees the arguments; the asm touches no memory itself.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// The kernel's convention: -4095..-1 is a negated errno.
+fn check(ret: isize) -> Result<usize, Errno> {
+    if (-4095..0).contains(&ret) { Err(Errno::from_raw_os_error(-ret as i32)) } else { Ok(ret as usize) }
+}
+
+/// Which side of a fork-like clone we are on.
+pub enum Forked {
+    Child,
+    Parent { pid: Pid, pidfd: Option<OwnedFd> },
+}
+
+/// clone3 without a new stack or CLONE_VM, so the child continues on a copy of the
+/// caller's stack like fork(). `cgroup` places the child in a cgroup2 directory at
+/// birth (CLONE_INTO_CGROUP). The caller must be single-threaded; in the child, musl's
+/// cached thread id is stale (never call raise/abort there: see `exit_group`).
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    let mut pidfd: i32 = -1;
+    let mut args: g::clone_args = clone_args_zeroed();
+    args.flags = flags | g::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut i32 as u64;
+    args.exit_signal = g::SIGCHLD as u64;
+    if let Some(fd) = cgroup {
+        args.flags |= g::CLONE_INTO_CGROUP;
+        args.cgroup = rustix::fd::AsRawFd::as_raw_fd(&fd) as u64;
+    }
+    // SAFETY: args and pidfd outlive the call; no CLONE_VM, so no shared stack.
+    let ret = unsafe {
+        syscall6(g::__NR_clone3, [&args as *const _ as usize, core::mem::size_of::<g::clone_args>(), 0, 0, 0, 0])
+    };
+    forked(check(ret)?, pidfd)
+}
+
+/// clone(2) with the same fork-like semantics, for kernels or seccomp profiles that
+/// refuse clone3 (ENOSYS before 5.3 and in Docker's profile, EPERM in older ones).
+pub fn clone_legacy(flags: u64) -> Result<Forked, Errno> {
+    let mut pidfd: i32 = -1;
+    let flags = flags | g::CLONE_PIDFD as u64 | g::SIGCHLD as u64;
+    // SAFETY: x86_64 order is flags, newsp, parent_tid, child_tid, tls; with CLONE_PIDFD
+    // the pidfd is written through parent_tid, which points at a live i32.
+    let ret = unsafe { syscall6(g::__NR_clone, [flags as usize, 0, &mut pidfd as *mut i32 as usize, 0, 0, 0]) };
+    forked(check(ret)?, pidfd)
+}
+
+fn forked(ret: usize, pidfd: i32) -> Result<Forked, Errno> {
+    if ret == 0 {
+        return Ok(Forked::Child);
+    }
+    let pid = Pid::from_raw(ret as i32).ok_or(Errno::INVAL)?;
+    // SAFETY: the kernel just created this descriptor for us and nobody else owns it.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Forked::Parent { pid, pidfd })
+}
+
+fn clone_args_zeroed() -> g::clone_args {
+    g::clone_args {
+        flags: 0,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: 0,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    }
+}
+
+/// execve; returns only on failure. `argv` and `envp` must be NULL-terminated arrays of
+/// pointers to NUL-terminated strings (what `CArgs` builds).
+pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_char) -> Errno {
+    // SAFETY: path is NUL-terminated; the arrays are the caller's documented contract.
+    let ret = unsafe { syscall6(g::__NR_execve, [path.as_ptr() as usize, argv as usize, envp as usize, 0, 0, 0]) };
+    match check(ret) {
+        Err(e) => e,
+        Ok(_) => Errno::INVAL,
+    }
+}
+
+/// exit_group. Used instead of abort() in children of a raw clone, where musl's abort
+/// would signal the parent through the stale cached tid.
+pub fn exit_group(code: i32) -> ! {
+    // SAFETY: takes no pointers and never returns, which the asm states.
+    unsafe {
+        asm!("syscall", in("rax") g::__NR_exit_group as usize, in("rdi") code as isize as usize, options(noreturn, nostack));
+    }
+}
+
+/// A signal set: bit (sig - 1), one u64 on x86_64.
+pub type SigSet = u64;
+
+pub const fn sigbit(sig: u32) -> SigSet {
+    1u64 << (sig - 1)
+}
+
+/// Every signal a process may block (not KILL or STOP).
+pub const ALL_SIGNALS: SigSet = !(sigbit(g::SIGKILL) | sigbit(g::SIGSTOP));
+
+/// rt_sigprocmask(SIG_SETMASK); returns the previous mask.
+pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
+    let mut old: SigSet = 0;
+    // SAFETY: both pointers reference live u64s; size 8 is the kernel's sigset size.
+    let ret = unsafe {
+        syscall6(
+            g::__NR_rt_sigprocmask,
+            [g::SIG_SETMASK as usize, &set as *const _ as usize, &mut old as *mut _ as usize, 8, 0, 0],
+        )
+    };
+    check(ret).map(|_| old)
+}
+
+/// signalfd4 for `set`, close-on-exec, optionally non-blocking (SFD_NONBLOCK is
+/// O_NONBLOCK). The signals must also be blocked.
+pub fn signalfd(set: SigSet, nonblock: bool) -> Result<OwnedFd, Errno> {
+    let flags = g::O_CLOEXEC | if nonblock { g::O_NONBLOCK } else { 0 };
+    // SAFETY: set is a live u64 of the kernel's sigset size.
+    let ret = unsafe { syscall6(g::__NR_signalfd4, [usize::MAX, &set as *const _ as usize, 8, flags as usize, 0, 0]) };
+    // SAFETY: a fresh descriptor that nobody else owns.
+    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// What husk needs of a `struct signalfd_siginfo` (128 bytes; absent from
+/// linux-raw-sys), decoded from the raw bytes so no layout punning is needed.
+#[derive(Clone, Copy)]
+pub struct SigInfo {
+    pub signo: u32,
+    pub pid: u32,
+}
+
+pub const SIGINFO_SIZE: usize = 128;
+
+impl SigInfo {
+    pub fn parse(buf: &[u8; SIGINFO_SIZE]) -> SigInfo {
+        let word = |at: usize| u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+        SigInfo { signo: word(0), pid: word(12) }
+    }
+}
+
+/// Sets `sig` to SIG_DFL or SIG_IGN. Exec keeps ignored dispositions, so a child
+/// resets what Rust's runtime ignores (SIGPIPE) before it execs a user's program.
+pub fn set_signal_disposition(sig: u32, ignore: bool) -> Result<(), Errno> {
+    // x86_64's struct kernel_sigaction: handler, flags, restorer, mask. Spelled out as
+    // words because the bindings type the handler as a fn pointer, which cannot hold
+    // SIG_IGN (1).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: usize,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction { handler: usize::from(ignore), flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: act is live and laid out as the kernel expects; no old action requested.
+    let ret = unsafe { syscall6(g::__NR_rt_sigaction, [sig as usize, &act as *const _ as usize, 0, 8, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
+/// kill(2) with a raw pid: negative values name process groups and -1 means every
+/// process the caller may signal, which rustix's `Pid` cannot express.
+pub fn kill(pid: i32, sig: u32) -> Result<(), Errno> {
+    // SAFETY: no pointers.
+    let ret = unsafe { syscall6(g::__NR_kill, [pid as isize as usize, sig as usize, 0, 0, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
+/// close_range(2) over [first, last]; `cloexec` marks instead of closing.
+pub fn close_range(first: u32, last: u32, cloexec: bool) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: usize = 4;
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: no pointers; closing descriptors others still "own" is the caller's intent
+    // (only done right before exec or in a freshly cloned child).
+    let ret = unsafe { syscall6(g::__NR_close_range, [first as usize, last as usize, flags, 0, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
+/// unshare(2). rustix marks it unsafe because CLONE_FILES could invalidate descriptors
+/// borrowed by other threads; husk calls it only single-threaded.
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> Result<(), Errno> {
+    // SAFETY: single-threaded callers only (the container's init before it spawns).
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
+/// Standard error as a borrowed descriptor, for code without std's handles.
+pub fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: descriptor 2 stays open for the life of the process by convention; a closed
+    // 2 only makes writes fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// Standard input as a borrowed descriptor.
+pub fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: as for `stderr`.
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// A signal number as rustix's `Signal`, real-time signals included (which
+/// `Signal::from_named_raw` refuses). musl reserves 32-34 for itself.
+pub fn signal(sig: u32) -> Option<rustix::process::Signal> {
+    if sig == 0 || sig > 64 || (32..=34).contains(&sig) {
+        return None;
+    }
+    // SAFETY: 1..=64 minus musl's reserved numbers are valid signals on Linux.
+    Some(unsafe { rustix::process::Signal::from_raw_unchecked(sig as i32) })
+}
+
+/// setsockopt with an int value, for options rustix has no wrapper for
+/// (NETLINK_EXT_ACK).
+pub fn setsockopt_u32(fd: BorrowedFd<'_>, level: u32, name: u32, value: u32) -> Result<(), Errno> {
+    let fd = rustix::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: value is a live u32 and its size is passed with it.
+    let ret = unsafe {
+        syscall6(g::__NR_setsockopt, [fd as usize, level as usize, name as usize, &value as *const u32 as usize, 4, 0])
+    };
+    check(ret).map(|_| ())
+}

@@ -1,0 +1,191 @@
+//! The launcher's side of a running container: it forwards the signals it receives to
+//! the container's init (which passes them to the command), relays a pseudo-terminal,
+//! and waits for the init's exit status through its pidfd.
+
+use crate::error::{Context, Result};
+use crate::terminal::{self, Pty, RawMode};
+use husk_init::sys::{self, SigSet, sigbit};
+use linux_raw_sys::general as g;
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitIdOptions, WaitOptions};
+
+/// What the launcher intercepts: the signals docker users expect to reach the container,
+/// plus SIGCHLD for kernels without pidfds.
+pub const FORWARDED: [u32; 8] =
+    [g::SIGTERM, g::SIGINT, g::SIGHUP, g::SIGQUIT, g::SIGUSR1, g::SIGUSR2, g::SIGWINCH, g::SIGCONT];
+
+fn launcher_set() -> SigSet {
+    FORWARDED.iter().fold(sigbit(g::SIGCHLD), |set, &s| set | sigbit(s))
+}
+
+/// Blocks the launcher's signals and reads them through a signalfd. Taken before the
+/// clone so that a signal arriving during set-up is queued, not lost or fatal.
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    pub fn take() -> Result<Signals> {
+        sys::set_signal_mask(launcher_set()).ctx("block signals", "")?;
+        Ok(Signals { fd: sys::signalfd(launcher_set(), true).ctx("signalfd", "")? })
+    }
+
+    /// Reads one pending signal, if any (the fd is polled first).
+    fn read(&self) -> Option<u32> {
+        let mut buf = [0u8; sys::SIGINFO_SIZE];
+        match rustix::io::read(&self.fd, &mut buf) {
+            Ok(n) if n == sys::SIGINFO_SIZE => Some(sys::SigInfo::parse(&buf).signo),
+            _ => None,
+        }
+    }
+}
+
+pub struct Container<'a> {
+    pub pid: Pid,
+    pub pidfd: Option<&'a OwnedFd>,
+}
+
+impl Container<'_> {
+    pub fn signal(&self, sig: u32) {
+        match (self.pidfd, sys::signal(sig)) {
+            (Some(fd), Some(signal)) => {
+                let _ = rustix::process::pidfd_send_signal(fd, signal);
+            }
+            _ => {
+                let _ = sys::kill(self.pid.as_raw_nonzero().get(), sig);
+            }
+        }
+    }
+
+    /// The init's status if it has exited (never blocks).
+    fn try_status(&self) -> Option<u8> {
+        if let Some(fd) = self.pidfd {
+            let status = rustix::process::waitid(
+                rustix::process::WaitId::PidFd(fd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            );
+            return match status {
+                Ok(Some(st)) => Some(if let Some(code) = st.exit_status() {
+                    code as u8
+                } else {
+                    (128 + st.terminating_signal().unwrap_or(0)) as u8
+                }),
+                Ok(None) | Err(Errno::INTR) => None,
+                Err(_) => Some(255),
+            };
+        }
+        match rustix::process::waitpid(Some(self.pid), WaitOptions::NOHANG) {
+            Ok(Some((_, st))) => Some(husk_init::shell_status(st)),
+            Ok(None) => None,
+            Err(_) => Some(255),
+        }
+    }
+
+    /// Kills the container and reaps its init: for set-up failures.
+    pub fn kill_and_reap(&self) {
+        self.signal(g::SIGKILL);
+        let _ = rustix::process::waitpid(Some(self.pid), WaitOptions::empty());
+    }
+}
+
+/// Runs until the container's init exits; returns its status as a shell would.
+pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_stdin: bool) -> u8 {
+    let stdin = sys::stdin();
+    let _raw = match (pty, relay_stdin) {
+        (Some(_), true) => RawMode::enter(stdin),
+        _ => None,
+    };
+    let tty_out = rustix::termios::isatty(rustix::stdio::stdout()).then(rustix::stdio::stdout);
+    if let (Some(pty), Some(out)) = (pty, tty_out.or_else(|| rustix::termios::isatty(stdin).then_some(stdin))) {
+        terminal::copy_window_size(out, pty.master.as_fd());
+    }
+    let mut master_open = pty.is_some();
+    let mut stdin_open = pty.is_some() && relay_stdin;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if let Some(code) = container.try_status() {
+            if let Some(pty) = pty.filter(|_| master_open) {
+                drain(pty.master.as_fd(), &mut buf);
+            }
+            return code;
+        }
+        let mut fds = vec![PollFd::new(&signals.fd, PollFlags::IN)];
+        if let Some(fd) = container.pidfd {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        let master_at = fds.len();
+        if let Some(pty) = pty.filter(|_| master_open) {
+            fds.push(PollFd::new(&pty.master, PollFlags::IN));
+        }
+        let stdin_at = fds.len();
+        if stdin_open {
+            fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return 255,
+        }
+        let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+        let (signal_ready, master_ready, stdin_ready) =
+            (ready(0), master_open && ready(master_at), stdin_open && ready(stdin_at));
+        drop(fds);
+        if signal_ready {
+            while let Some(sig) = signals.read() {
+                match (sig, pty) {
+                    (g::SIGCHLD, _) => {}
+                    (g::SIGWINCH, Some(pty)) => {
+                        if let Some(out) = tty_out {
+                            terminal::copy_window_size(out, pty.master.as_fd());
+                        }
+                    }
+                    _ => container.signal(sig),
+                }
+            }
+        }
+        if let Some(pty) = pty {
+            if master_ready && !copy(pty.master.as_fd(), rustix::stdio::stdout(), &mut buf) {
+                master_open = false;
+            }
+            if stdin_ready && !copy(stdin, pty.master.as_fd(), &mut buf) {
+                stdin_open = false;
+                // End of piped input: the terminal's EOF character, as a typed Ctrl-D.
+                let _ = rustix::io::write(&pty.master, &[4]);
+            }
+        }
+    }
+}
+
+/// One read and a full write; false at end of input or on an error.
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
+    let n = match rustix::io::read(from, &mut *buf) {
+        Ok(0) => return false,
+        Ok(n) => n,
+        Err(Errno::INTR | Errno::AGAIN) => return true,
+        Err(_) => return false,
+    };
+    write_all(to, &buf[..n])
+}
+
+pub fn write_all(to: BorrowedFd<'_>, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        match rustix::io::write(to, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whatever the command printed just before it exited.
+fn drain(master: BorrowedFd<'_>, buf: &mut [u8]) {
+    loop {
+        let mut fds = [PollFd::from_borrowed_fd(master, PollFlags::IN)];
+        let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+        if !matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0) || !copy(master, rustix::stdio::stdout(), buf) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per subcommand: flag table, parsing, and the call into the runtime.
+
+pub mod init;
+pub mod run;

@@ -1,0 +1,94 @@
+//! husk's one error type: what failed, on which path, the errno, and the exit code the
+//! user should see (125 for husk's own failures, 126/127 when the command cannot run).
+
+use rustix::io::Errno;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct Error {
+    /// The operation, e.g. "pivot_root into" or "--memory".
+    pub what: String,
+    /// The path or object it acted on, when there is one.
+    pub path: Option<String>,
+    pub errno: Option<Errno>,
+    /// Free text instead of an errno ("is not a directory", "expected KEY=VALUE").
+    pub why: Option<String>,
+    pub code: u8,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub const EXIT_HUSK: u8 = 125;
+
+impl Error {
+    /// A failed system call: `what path: strerror`.
+    pub fn sys(what: impl Into<String>, path: impl fmt::Display, errno: Errno) -> Error {
+        let path = path.to_string();
+        Error {
+            what: what.into(),
+            path: (!path.is_empty()).then_some(path),
+            errno: Some(errno),
+            why: None,
+            code: EXIT_HUSK,
+        }
+    }
+
+    /// Bad input or a failed check: `what: why`.
+    pub fn msg(what: impl Into<String>, why: impl Into<String>) -> Error {
+        Error { what: what.into(), path: None, errno: None, why: Some(why.into()), code: EXIT_HUSK }
+    }
+
+    pub fn with_code(mut self, code: u8) -> Error {
+        self.code = code;
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)?;
+        if let Some(path) = &self.path {
+            write!(f, " {path}")?;
+        }
+        if let Some(errno) = self.errno {
+            write!(f, ": {}", strerror(errno))?;
+        }
+        if let Some(why) = &self.why {
+            write!(f, ": {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The C library's text for an errno, without std's " (os error N)" suffix.
+pub fn strerror(errno: Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Attaches a description to rustix results: `.ctx("mount proc on", path)?`.
+pub trait Context<T> {
+    fn ctx(self, what: &str, path: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, Errno> {
+    fn ctx(self, what: &str, path: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::sys(what, path, e))
+    }
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn ctx(self, what: &str, path: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| {
+            let errno = Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio()));
+            Error::sys(what, path, errno)
+        })
+    }
+}
+
+fn libc_eio() -> i32 {
+    Errno::IO.raw_os_error()
+}

@@ -1,0 +1,84 @@
+//! Which namespaces a container gets, the clone that creates them, and the user
+//! namespace's id maps that the parent writes while the child waits.
+
+use crate::error::{Context, Result};
+use crate::spec::{IdMap, Spec};
+use husk_init::sys::{self, Forked};
+use linux_raw_sys::general as g;
+use rustix::fd::BorrowedFd;
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+/// Setting this variable (to anything) makes husk use clone(2) even where clone3 works,
+/// so that tests cover the path taken on old kernels and under Docker's seccomp profile.
+pub const FORCE_CLONE_ENV: &str = "HUSK_FORCE_CLONE";
+
+/// The namespaces created at clone time. The cgroup namespace is not among them: the
+/// child unshares it after the parent has placed it in its cgroups, so that its cgroup
+/// root is the container's own cgroup and not the launcher's.
+pub fn clone_flags(spec: &Spec) -> u64 {
+    let mut flags = (g::CLONE_NEWNS | g::CLONE_NEWPID | g::CLONE_NEWUTS | g::CLONE_NEWIPC) as u64;
+    if spec.network.mode.new_namespace() {
+        flags |= g::CLONE_NEWNET as u64;
+    }
+    if spec.namespaces.user {
+        flags |= g::CLONE_NEWUSER as u64;
+    }
+    flags
+}
+
+/// clone3 with the namespace flags, falling back to clone(2) when clone3 is missing
+/// (ENOSYS) or filtered (EPERM). `cgroup` is only honoured by clone3; the caller places
+/// the child itself when the fallback was taken (see `Clone::placed_in_cgroup`).
+pub fn clone(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Clone> {
+    let forced = std::env::var_os(FORCE_CLONE_ENV).is_some();
+    let first = if forced { Err(Errno::NOSYS) } else { sys::clone3(flags, cgroup) };
+    let (forked, placed) = match first {
+        Err(Errno::NOSYS | Errno::PERM) => (sys::clone_legacy(flags).ctx("clone", "")?, false),
+        other => (other.ctx("clone3", "")?, cgroup.is_some()),
+    };
+    Ok(match forked {
+        Forked::Child => Clone::Child,
+        Forked::Parent { pid, pidfd } => Clone::Parent { pid, pidfd, placed_in_cgroup: placed },
+    })
+}
+
+pub enum Clone {
+    Child,
+    Parent { pid: Pid, pidfd: Option<rustix::fd::OwnedFd>, placed_in_cgroup: bool },
+}
+
+/// Writes uid_map and gid_map for the child's user namespace. Each file takes a single
+/// write. Without CAP_SETGID in the parent namespace, setgroups must be denied first.
+pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
+    if !spec.namespaces.user {
+        return Ok(());
+    }
+    let proc = format!("/proc/{}", pid.as_raw_nonzero());
+    if !rustix::process::geteuid().is_root() {
+        write_once(&format!("{proc}/setgroups"), "deny")?;
+    }
+    write_once(&format!("{proc}/uid_map"), &map_text(&spec.uid_mappings))?;
+    write_once(&format!("{proc}/gid_map"), &map_text(&spec.gid_mappings))
+}
+
+fn map_text(maps: &[IdMap]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.inside, m.outside, m.count)).collect()
+}
+
+fn write_once(path: &str, text: &str) -> Result<()> {
+    let fd =
+        rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .ctx("open", path)?;
+    rustix::io::write(&fd, text.as_bytes()).ctx("write", path)?;
+    Ok(())
+}
+
+/// In the child: its own cgroup namespace, rooted at the cgroups it now sits in.
+pub fn enter_cgroup_namespace() -> Result<()> {
+    sys::unshare(rustix::thread::UnshareFlags::NEWCGROUP).ctx("unshare", "the cgroup namespace")
+}
+
+pub fn set_hostname(name: &str) -> Result<()> {
+    rustix::system::sethostname(name.as_bytes()).ctx("sethostname", name)
+}
