@@ -43,7 +43,10 @@ impl ImageWriter {
     /// Write whole blocks (the last one may be short; the rest reads as zero).
     pub fn write_blocks(&mut self, block: u64, data: &[u8]) -> Result<()> {
         let end = self.buf_block + self.buf.len() as u64 / BLOCK_SIZE;
-        if self.buf.is_empty() || block != end || self.buf.len() % BLOCK_SIZE as usize != 0 {
+        if self.buf.is_empty()
+            || block != end
+            || !self.buf.len().is_multiple_of(BLOCK_SIZE as usize)
+        {
             self.flush()?;
             self.buf_block = block;
         }

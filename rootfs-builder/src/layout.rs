@@ -22,7 +22,7 @@ pub const FIRST_INO: u32 = 11;
 pub const AUTO_GDT_RESERVE: u64 = 8;
 
 fn is_power_of(mut n: u64, base: u64) -> bool {
-    while n > 1 && n % base == 0 {
+    while n > 1 && n.is_multiple_of(base) {
         n /= base;
     }
     n == 1
@@ -135,7 +135,7 @@ impl Allocator {
                 "image size",
                 format!(
                     "contents do not fit in {} MiB; use a larger --size or leave it out",
-                    limit * BLOCK_SIZE >> 20
+                    (limit * BLOCK_SIZE) >> 20
                 ),
             )),
             _ => Ok(()),

@@ -17,6 +17,7 @@ mod inode;
 mod input;
 mod journal;
 mod layout;
+mod sparse;
 mod superblock;
 mod tar_reader;
 mod tree;

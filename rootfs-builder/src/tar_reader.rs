@@ -7,6 +7,7 @@ use tar::EntryType;
 
 use crate::builder::Builder;
 use crate::error::{Context, Error, Result, show};
+use crate::sparse::{self, PaxSparse};
 use crate::tree::{Kind, Meta, Xattr};
 use crate::xattr;
 
@@ -64,19 +65,20 @@ pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result
         let size = entry.size();
         // Later records win, as in a pax header read top to bottom.
         let mut xattrs: BTreeMap<Vec<u8>, Xattr> = BTreeMap::new();
+        let mut sparse = PaxSparse::default();
         if let Some(pax) = entry.pax_extensions().ctx(what)? {
             for ext in pax {
                 let ext = ext.ctx(what)?;
-                let key = ext.key_bytes();
+                let (key, value) = (ext.key_bytes(), ext.value_bytes());
                 if key == b"mtime" {
-                    let (s, ns) = parse_pax_time(ext.value_bytes())
-                        .ok_or_else(|| Error::new(what(), "bad pax mtime"))?;
+                    let (s, ns) =
+                        parse_pax_time(value).ok_or_else(|| Error::new(what(), "bad pax mtime"))?;
                     meta.mtime = s;
                     meta.mtime_nsec = ns;
                 } else if let Some(full) = key.strip_prefix(b"SCHILY.xattr.") {
                     match xattr::split_name(full) {
                         Some((index, name)) => {
-                            let value = ext.value_bytes().to_vec();
+                            let value = value.to_vec();
                             xattrs.insert(full.to_vec(), Xattr { index, name, value });
                         }
                         None => b.warn(&format!(
@@ -85,6 +87,8 @@ pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result
                             show(full)
                         )),
                     }
+                } else if let Some(k) = key.strip_prefix(b"GNU.sparse.") {
+                    sparse.record(k, value).map_err(|e| Error::new(what(), e))?;
                 }
             }
         }
@@ -96,6 +100,15 @@ pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result
         let is_old_dir = etype == EntryType::Regular && path.ends_with(b"/");
         match etype {
             _ if is_old_dir => b.add(&path, dir_kind(), meta)?,
+            EntryType::Regular | EntryType::Continuous if sparse.is_sparse() => {
+                let path = sparse.name.clone().unwrap_or(path.clone());
+                let what = || format!("sparse entry '{}' in '{name}'", show(&path));
+                let (real, map) = sparse
+                    .map(&mut entry, size)
+                    .map_err(|e| Error::new(what(), e))?;
+                let mut reader = sparse::Expand::new(&mut entry, map);
+                b.add_file(&path, meta, real, &mut reader)?
+            }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 b.add_file(&path, meta, size, &mut entry)?
             }
