@@ -31,13 +31,40 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
     }
 }
 
+/// The tar crate quotes raw header bytes in some messages; keep the one-line
+/// promise and say plainly what it means.
+fn describe(e: &std::io::Error) -> String {
+    let msg = e.to_string();
+    if msg.contains("checksum") || msg.contains("numeric field") {
+        return "corrupt tar header (not a tar archive?)".to_string();
+    }
+    let clean: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    clean
+}
+
 pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result<()> {
     let mut archive = tar::Archive::new(input);
     let reading = || format!("reading '{name}'");
-    for entry in archive.entries().ctx(reading)? {
-        let mut entry = entry.ctx(reading)?;
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::new(reading(), describe(&e)))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::new(reading(), describe(&e)))?;
+        if let Err(e) = add_entry(b, &mut entry) {
+            return Err(Error::new(format!("{} in '{name}'", e.what), e.why));
+        }
+    }
+    Ok(())
+}
+
+fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Result<()> {
+    {
         let path = entry.path_bytes().into_owned();
-        let what = || format!("entry '{}' in '{name}'", show(&path));
+        let what = || format!("entry '{}'", show(&path));
         let hdr = entry.header();
         let etype = hdr.entry_type();
         let uid = hdr.uid().ctx(what)?;
@@ -102,15 +129,13 @@ pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result
             _ if is_old_dir => b.add(&path, dir_kind(), meta)?,
             EntryType::Regular | EntryType::Continuous if sparse.is_sparse() => {
                 let path = sparse.name.clone().unwrap_or(path.clone());
-                let what = || format!("sparse entry '{}' in '{name}'", show(&path));
-                let (real, map) = sparse
-                    .map(&mut entry, size)
-                    .map_err(|e| Error::new(what(), e))?;
-                let mut reader = sparse::Expand::new(&mut entry, map);
+                let what = || format!("sparse entry '{}'", show(&path));
+                let (real, map) = sparse.map(entry, size).map_err(|e| Error::new(what(), e))?;
+                let mut reader = sparse::Expand::new(entry, map);
                 b.add_file(&path, meta, real, &mut reader)?
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                b.add_file(&path, meta, size, &mut entry)?
+                b.add_file(&path, meta, size, entry)?
             }
             _ if etype.is_dir() || etype.as_byte() == b'D' => b.add(&path, dir_kind(), meta)?,
             EntryType::Symlink => b.add(&path, Kind::Symlink(link_target()?), meta)?,
