@@ -1,0 +1,218 @@
+//! Bad input and bad usage: one clear line on stderr, the right exit code,
+//! and never a partial image or temporary file left behind.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+
+fn assert_fails_cleanly(dir: &Path, input: &Path, code: i32, needle: &str) {
+    let image = dir.join("img.ext4");
+    let out = run(&[input.to_str().unwrap(), "-o", image.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(
+        stderr.starts_with("rootfs-builder: ") && stderr.lines().count() == 1,
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+    let input_name = input.file_name().unwrap().to_str().unwrap();
+    assert_eq!(leftovers(dir, &[input_name]), Vec::<String>::new());
+}
+
+fn small_tar() -> Vec<u8> {
+    let mut ar = tar::Builder::new(Vec::new());
+    let data = vec![7u8; 100_000];
+    ar.append_data(
+        &mut header(tar::EntryType::Regular, 0o644, data.len() as u64),
+        "file",
+        &data[..],
+    )
+    .unwrap();
+    ar.into_inner().unwrap()
+}
+
+#[test]
+fn truncated_gzip_is_an_error_and_leaves_nothing() {
+    let dir = scratch("truncated-gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&small_tar()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let input = dir.join("t.tar.gz");
+    fs::write(&input, &bytes[..bytes.len() / 2]).unwrap();
+    assert_fails_cleanly(&dir, &input, 1, "t.tar.gz");
+}
+
+#[test]
+fn truncated_plain_tar_is_an_error_and_leaves_nothing() {
+    let dir = scratch("truncated-tar");
+    let input = dir.join("t.tar");
+    fs::write(&input, &small_tar()[..50_000]).unwrap();
+    assert_fails_cleanly(&dir, &input, 1, "unexpected end of archive");
+}
+
+#[test]
+fn garbage_input_is_an_error_and_leaves_nothing() {
+    let dir = scratch("garbage");
+    let input = dir.join("garbage.bin");
+    let mut x: u64 = 0x1234_5678;
+    let noise: Vec<u8> = (0..10_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(&input, noise).unwrap();
+    assert_fails_cleanly(&dir, &input, 1, "corrupt tar header");
+}
+
+#[test]
+fn compressed_formats_without_a_decoder_are_named() {
+    let dir = scratch("xz");
+    let input = dir.join("rootfs.tar.xz");
+    fs::write(&input, b"\xfd7zXZ\x00rest-of-stream").unwrap();
+    assert_fails_cleanly(&dir, &input, 1, "xz compression is not supported");
+}
+
+#[test]
+fn missing_input_is_an_error() {
+    let dir = scratch("missing");
+    let out = run(&[
+        "/nonexistent/rootfs.tar",
+        "-o",
+        dir.join("img.ext4").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("rootfs-builder: opening '/nonexistent/rootfs.tar': ")
+    );
+    assert_eq!(leftovers(&dir, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn too_small_size_is_an_error_and_leaves_nothing() {
+    let dir = scratch("too-small");
+    let input = dir.join("t.tar");
+    let mut ar = tar::Builder::new(Vec::new());
+    let data = vec![1u8; 3 << 20];
+    ar.append_data(
+        &mut header(tar::EntryType::Regular, 0o644, data.len() as u64),
+        "big",
+        &data[..],
+    )
+    .unwrap();
+    fs::write(&input, ar.into_inner().unwrap()).unwrap();
+    let image = dir.join("img.ext4");
+    let out = run(&[
+        input.to_str().unwrap(),
+        "-o",
+        image.to_str().unwrap(),
+        "--size",
+        "2m",
+        "--no-journal",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&dir, &["t.tar"]), Vec::<String>::new());
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_lists_every_flag() {
+    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(run(&["x.tar"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["x.tar", "-o", "y", "--size", "lots"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["x.tar", "-o", "y", "--bogus"]).status.code(), Some(2));
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--output",
+        "--size",
+        "--inodes",
+        "--label",
+        "--uuid",
+        "--reproducible",
+        "--no-journal",
+        "--add ",
+        "--add-binary",
+        "--preserve-owner",
+        "--quiet",
+        "--help",
+        "--version",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn size_label_uuid_and_no_journal_options_apply() {
+    let dir = scratch("options");
+    let input = dir.join("t.tar");
+    fs::write(&input, small_tar()).unwrap();
+    let image = dir.join("img.ext4");
+    let uuid = "0b1c2d3e-4f50-4617-8829-3a4b5c6d7e8f";
+    build(
+        &input,
+        &image,
+        &[
+            "--size",
+            "96m",
+            "--label",
+            "husk-root",
+            "--uuid",
+            uuid,
+            "--no-journal",
+            "--inodes",
+            "5000",
+        ],
+    );
+    assert_fsck_clean(&image);
+    assert_eq!(fs::metadata(&image).unwrap().len(), 96 << 20);
+    let stats = &debugfs(&image, &["stats".into()])[0];
+    assert!(
+        stats.contains("Filesystem volume name:   husk-root"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains(&format!("Filesystem UUID:          {uuid}")),
+        "{stats}"
+    );
+    assert!(!stats.contains("has_journal"), "{stats}");
+    let inodes: u64 = stats
+        .lines()
+        .find(|l| l.starts_with("Inode count:"))
+        .unwrap()[12..]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((5000..5100).contains(&inodes), "{inodes}");
+}
+
+#[test]
+fn stdin_input_works() {
+    let dir = scratch("stdin");
+    let image = dir.join("img.ext4");
+    let mut child = std::process::Command::new(bin())
+        .args(["-", "-o", image.to_str().unwrap(), "-q"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&small_tar()).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_fsck_clean(&image);
+    let got = read_image(&image);
+    assert_eq!(got["/file"].size, 100_000);
+}
