@@ -11,28 +11,19 @@ pub struct BlockMap {
 
 impl BlockMap {
     pub fn new(blocks: u64) -> BlockMap {
-        BlockMap {
-            bits: vec![0; blocks.div_ceil(8) as usize],
-            blocks,
-        }
+        BlockMap { bits: vec![0; blocks.div_ceil(8) as usize], blocks }
     }
 
     /// Claim blocks; claiming one twice means the layout code has a bug,
     /// and writing such an image would corrupt files, so refuse.
     pub fn mark(&mut self, start: u64, len: u64) -> Result<()> {
         if start + len > self.blocks {
-            return Err(Error::new(
-                "internal layout",
-                format!("block {} beyond the image end", start + len - 1),
-            ));
+            return Err(Error::new("internal layout", format!("block {} beyond the image end", start + len - 1)));
         }
         for b in start..start + len {
             let (byte, bit) = ((b / 8) as usize, 1u8 << (b % 8));
             if self.bits[byte] & bit != 0 {
-                return Err(Error::new(
-                    "internal layout",
-                    format!("block {b} claimed twice"),
-                ));
+                return Err(Error::new("internal layout", format!("block {b} claimed twice")));
             }
             self.bits[byte] |= bit;
         }

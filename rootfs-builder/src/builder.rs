@@ -33,14 +33,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 impl Builder {
     pub fn new(tree: Tree, alloc: Allocator, writer: ImageWriter, quiet: bool) -> Builder {
         let progress = (!quiet && std::io::stderr().is_terminal()).then(Instant::now);
-        Builder {
-            tree,
-            alloc,
-            writer,
-            stats: Stats::default(),
-            quiet,
-            progress,
-        }
+        Builder { tree, alloc, writer, stats: Stats::default(), quiet, progress }
     }
 
     pub fn warn(&self, msg: &str) {
@@ -67,24 +60,12 @@ impl Builder {
         }
     }
 
-    pub fn add_file(
-        &mut self,
-        path: &[u8],
-        meta: Meta,
-        size: u64,
-        src: &mut dyn Read,
-    ) -> Result<()> {
+    pub fn add_file(&mut self, path: &[u8], meta: Meta, size: u64, src: &mut dyn Read) -> Result<()> {
         let extents = self
             .writer
             .copy_file(src, size, &mut self.alloc)
             .map_err(|e| Error::new(format!("{} of '{}'", e.what, show(path)), e.why))?;
-        self.tree.insert(
-            path,
-            Node {
-                kind: Kind::File { size, extents },
-                meta,
-            },
-        )?;
+        self.tree.insert(path, Node { kind: Kind::File { size, extents }, meta })?;
         self.stats.files += 1;
         self.stats.bytes += size;
         self.tick();

@@ -87,18 +87,14 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
 }
 
 fn utf8(flag: &str, v: OsString) -> Result<String> {
-    v.into_string()
-        .map_err(|_| Error::usage(flag.to_string(), "value is not valid UTF-8"))
+    v.into_string().map_err(|_| Error::usage(flag.to_string(), "value is not valid UTF-8"))
 }
 
 /// `args` starts with the program name, like `std::env::args_os()`.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_iter(args);
-    let mut o = Options {
-        journal: true,
-        ..Options::default()
-    };
+    let mut o = Options { journal: true, ..Options::default() };
     let mut input = None;
     let mut output = None;
     let err = |e: lexopt::Error| Error::usage("arguments", e);
@@ -109,16 +105,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Short('o') | Long("output") => output = Some(PathBuf::from(p.value().map_err(err)?)),
             Short('s') | Long("size") => {
                 let v = utf8("--size", p.value().map_err(err)?)?;
-                o.size = Some(parse_size(&v).ok_or_else(|| {
-                    Error::usage("--size", format!("'{v}' is not a size like 512m or 2g"))
-                })?);
+                o.size = Some(
+                    parse_size(&v)
+                        .ok_or_else(|| Error::usage("--size", format!("'{v}' is not a size like 512m or 2g")))?,
+                );
             }
             Short('N') | Long("inodes") => {
                 let v = utf8("--inodes", p.value().map_err(err)?)?;
-                o.inodes = Some(
-                    v.parse()
-                        .map_err(|_| Error::usage("--inodes", format!("'{v}' is not a number")))?,
-                );
+                o.inodes = Some(v.parse().map_err(|_| Error::usage("--inodes", format!("'{v}' is not a number")))?);
             }
             Short('L') | Long("label") => {
                 let v = p.value().map_err(err)?.into_vec();
@@ -129,10 +123,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             }
             Short('U') | Long("uuid") => {
                 let v = utf8("--uuid", p.value().map_err(err)?)?;
-                o.uuid = Some(
-                    parse_uuid(&v)
-                        .ok_or_else(|| Error::usage("--uuid", format!("'{v}' is not a UUID")))?,
-                );
+                o.uuid = Some(parse_uuid(&v).ok_or_else(|| Error::usage("--uuid", format!("'{v}' is not a UUID")))?);
             }
             Long("reproducible") => o.reproducible = true,
             Long("no-journal") => o.journal = false,
@@ -147,16 +138,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 if dest.is_empty() || v[..colon].is_empty() {
                     return Err(Error::usage("--add", "expected HOST_PATH:DEST"));
                 }
-                o.adds
-                    .push((PathBuf::from(OsString::from_vec(v[..colon].to_vec())), dest));
+                o.adds.push((PathBuf::from(OsString::from_vec(v[..colon].to_vec())), dest));
             }
             Long("add-binary") => o.binaries.push(PathBuf::from(p.value().map_err(err)?)),
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
             Value(v) => {
-                return Err(Error::usage(
-                    "arguments",
-                    format!("unexpected argument '{}'", v.to_string_lossy()),
-                ));
+                return Err(Error::usage("arguments", format!("unexpected argument '{}'", v.to_string_lossy())));
             }
             _ => return Err(err(arg.unexpected())),
         }

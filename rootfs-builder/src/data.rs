@@ -28,12 +28,7 @@ pub struct ImageWriter {
 
 impl ImageWriter {
     pub fn new(file: File) -> ImageWriter {
-        ImageWriter {
-            file,
-            buf: Vec::with_capacity(WRITE_BUFFER),
-            buf_block: 0,
-            read_buf: vec![0; READ_CHUNK],
-        }
+        ImageWriter { file, buf: Vec::with_capacity(WRITE_BUFFER), buf_block: 0, read_buf: vec![0; READ_CHUNK] }
     }
 
     pub fn file(&self) -> &File {
@@ -43,10 +38,7 @@ impl ImageWriter {
     /// Write whole blocks (the last one may be short; the rest reads as zero).
     pub fn write_blocks(&mut self, block: u64, data: &[u8]) -> Result<()> {
         let end = self.buf_block + self.buf.len() as u64 / BLOCK_SIZE;
-        if self.buf.is_empty()
-            || block != end
-            || !self.buf.len().is_multiple_of(BLOCK_SIZE as usize)
-        {
+        if self.buf.is_empty() || block != end || !self.buf.len().is_multiple_of(BLOCK_SIZE as usize) {
             self.flush()?;
             self.buf_block = block;
         }
@@ -62,9 +54,7 @@ impl ImageWriter {
     }
 
     fn pwrite(&self, block: u64, data: &[u8]) -> Result<()> {
-        self.file
-            .write_all_at(data, block * BLOCK_SIZE)
-            .map_err(|e| Error::new("writing the image", e))
+        self.file.write_all_at(data, block * BLOCK_SIZE).map_err(|e| Error::new("writing the image", e))
     }
 
     pub fn flush(&mut self) -> Result<()> {
@@ -76,17 +66,9 @@ impl ImageWriter {
     }
 
     /// Copy exactly `size` bytes from `src` into freshly allocated blocks.
-    pub fn copy_file(
-        &mut self,
-        src: &mut dyn Read,
-        size: u64,
-        alloc: &mut Allocator,
-    ) -> Result<Vec<Extent>> {
+    pub fn copy_file(&mut self, src: &mut dyn Read, size: u64, alloc: &mut Allocator) -> Result<Vec<Extent>> {
         if size.div_ceil(BLOCK_SIZE) > u32::MAX as u64 {
-            return Err(Error::new(
-                "file data",
-                "larger than ext4's 16 TiB file limit",
-            ));
+            return Err(Error::new("file data", "larger than ext4's 16 TiB file limit"));
         }
         let mut extents: Vec<Extent> = Vec::new();
         let mut read_buf = std::mem::take(&mut self.read_buf);
@@ -177,11 +159,7 @@ pub fn push_extent(extents: &mut Vec<Extent>, logical: u32, mut phys: u64, mut l
     }
     while len > 0 {
         let take = len.min(MAX_EXTENT_LEN);
-        extents.push(Extent {
-            logical,
-            len: take,
-            phys,
-        });
+        extents.push(Extent { logical, len: take, phys });
         logical += take;
         phys += take as u64;
         len -= take;
@@ -199,13 +177,6 @@ mod tests {
         push_extent(&mut e, 10, 110, 32760);
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].len, 32768);
-        assert_eq!(
-            e[1],
-            Extent {
-                logical: 32768,
-                len: 2,
-                phys: 32868
-            }
-        );
+        assert_eq!(e[1], Extent { logical: 32768, len: 2, phys: 32868 });
     }
 }

@@ -75,26 +75,10 @@ mod tests {
 
     #[test]
     fn entries_spill_into_new_blocks_without_straddling() {
-        let names: Vec<Vec<u8>> = (0..1000)
-            .map(|i| format!("file-{i:05}").into_bytes())
-            .collect();
-        let mut entries = vec![
-            DirEntry {
-                inode: 2,
-                file_type: 2,
-                name: b".",
-            },
-            DirEntry {
-                inode: 2,
-                file_type: 2,
-                name: b"..",
-            },
-        ];
-        entries.extend(names.iter().map(|n| DirEntry {
-            inode: 12,
-            file_type: 1,
-            name: n,
-        }));
+        let names: Vec<Vec<u8>> = (0..1000).map(|i| format!("file-{i:05}").into_bytes()).collect();
+        let mut entries =
+            vec![DirEntry { inode: 2, file_type: 2, name: b"." }, DirEntry { inode: 2, file_type: 2, name: b".." }];
+        entries.extend(names.iter().map(|n| DirEntry { inode: 12, file_type: 1, name: n }));
         let blocks = blocks_needed(names.iter().map(Vec::len));
         let buf = encode(&entries, blocks);
         // walk the records of every block: they must add up to the block size

@@ -16,13 +16,7 @@ const DT_STRTAB: u64 = 5;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
 
-const DEFAULT_DIRS: [&str; 5] = [
-    "/lib/x86_64-linux-gnu",
-    "/usr/lib/x86_64-linux-gnu",
-    "/lib64",
-    "/lib",
-    "/usr/lib",
-];
+const DEFAULT_DIRS: [&str; 5] = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib", "/usr/lib"];
 
 #[derive(Debug, Default)]
 pub struct Elf {
@@ -62,10 +56,7 @@ pub fn parse(d: &[u8]) -> std::result::Result<Elf, String> {
     let phoff = u64_at(d, 0x20).ok_or_else(bad)? as usize;
     let phentsize = u16_at(d, 0x36).ok_or_else(bad)? as usize;
     let phnum = u16_at(d, 0x38).ok_or_else(bad)? as usize;
-    let mut elf = Elf {
-        machine,
-        ..Elf::default()
-    };
+    let mut elf = Elf { machine, ..Elf::default() };
     let mut loads = Vec::new();
     let mut dynamic = None;
     for i in 0..phnum {
@@ -149,8 +140,7 @@ fn ld_so_conf_dirs(file: &Path, depth: u32, out: &mut Vec<String>) {
 }
 
 fn read_elf(path: &Path) -> Result<Elf> {
-    let data =
-        fs::read(path).map_err(|e| Error::new(format!("reading '{}'", path.display()), e))?;
+    let data = fs::read(path).map_err(|e| Error::new(format!("reading '{}'", path.display()), e))?;
     parse(&data).map_err(|e| Error::new(format!("'{}'", path.display()), e))
 }
 
@@ -174,11 +164,7 @@ pub fn closure(binary: &Path) -> Result<Vec<PathBuf>> {
     let mut found: HashMap<String, PathBuf> = HashMap::new();
     let mut queue = VecDeque::from([(binary.to_path_buf(), root)]);
     while let Some((path, elf)) = queue.pop_front() {
-        let origin = path
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .to_string_lossy()
-            .into_owned();
+        let origin = path.parent().unwrap_or(Path::new("/")).to_string_lossy().into_owned();
         let mut dirs: Vec<String> = Vec::new();
         if elf.runpath.is_empty() {
             dirs.extend(elf.rpath.iter().cloned());
@@ -196,9 +182,7 @@ pub fn closure(binary: &Path) -> Result<Vec<PathBuf>> {
             } else if let Some(p) = found.get(lib) {
                 Some(p.clone())
             } else {
-                dirs.iter()
-                    .map(|d| Path::new(d).join(lib))
-                    .find(|p| usable(p, machine))
+                dirs.iter().map(|d| Path::new(d).join(lib)).find(|p| usable(p, machine))
             };
             let Some(hit) = hit else {
                 return Err(Error::new(

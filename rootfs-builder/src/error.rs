@@ -14,18 +14,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Error {
-            what: what.into(),
-            why: why.to_string(),
-            usage: false,
-        }
+        Error { what: what.into(), why: why.to_string(), usage: false }
     }
 
     pub fn usage(what: impl Into<String>, why: impl fmt::Display) -> Self {
-        Error {
-            usage: true,
-            ..Error::new(what, why)
-        }
+        Error { usage: true, ..Error::new(what, why) }
     }
 }
 

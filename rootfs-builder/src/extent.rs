@@ -100,13 +100,8 @@ mod tests {
         assert_eq!(blocks_needed(5), 1);
         assert_eq!(blocks_needed(340 * 4), 4);
         assert_eq!(blocks_needed(340 * 4 + 1), 6);
-        let extents: Vec<Extent> = (0..2000)
-            .map(|i| Extent {
-                logical: i * 2,
-                len: 1,
-                phys: 1000 + i as u64 * 2,
-            })
-            .collect();
+        let extents: Vec<Extent> =
+            (0..2000).map(|i| Extent { logical: i * 2, len: 1, phys: 1000 + i as u64 * 2 }).collect();
         let blocks: Vec<u64> = (0..blocks_needed(2000)).map(|b| 10 + b).collect();
         let (root, tree) = build(&extents, &blocks);
         assert_eq!(tree.len(), 7);

@@ -45,10 +45,7 @@ fn join(dest: &[u8], name: &[u8]) -> Vec<u8> {
 
 impl HostAdd {
     pub fn new(preserve_owner: bool) -> HostAdd {
-        HostAdd {
-            preserve_owner,
-            links: HashMap::new(),
-        }
+        HostAdd { preserve_owner, links: HashMap::new() }
     }
 
     /// `--add`: a file or a whole tree; the top path is followed if it is a
@@ -63,26 +60,13 @@ impl HostAdd {
         let meta = meta_of(md, self.preserve_owner);
         let ft = md.file_type();
         if ft.is_dir() {
-            b.add(
-                dest,
-                Kind::Dir {
-                    entries: Default::default(),
-                },
-                meta,
-            )?;
-            let mut children: Vec<PathBuf> = fs::read_dir(host)
-                .ctx(what)?
-                .map(|e| e.map(|e| e.path()))
-                .collect::<std::io::Result<_>>()
-                .ctx(what)?;
+            b.add(dest, Kind::Dir { entries: Default::default() }, meta)?;
+            let mut children: Vec<PathBuf> =
+                fs::read_dir(host).ctx(what)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().ctx(what)?;
             children.sort();
             for child in children {
-                let cmd =
-                    fs::symlink_metadata(&child).ctx(|| format!("--add '{}'", child.display()))?;
-                let name = child
-                    .file_name()
-                    .expect("read_dir entries have names")
-                    .as_bytes();
+                let cmd = fs::symlink_metadata(&child).ctx(|| format!("--add '{}'", child.display()))?;
+                let name = child.file_name().expect("read_dir entries have names").as_bytes();
                 self.add_one(b, &child, &join(dest, name), &cmd)?;
             }
             Ok(())
@@ -97,18 +81,10 @@ impl HostAdd {
             b.add_file(dest, meta, md.len(), &mut f)
         } else if ft.is_symlink() {
             let target = fs::read_link(host).ctx(what)?;
-            b.add(
-                dest,
-                Kind::Symlink(target.as_os_str().as_bytes().to_vec()),
-                meta,
-            )
+            b.add(dest, Kind::Symlink(target.as_os_str().as_bytes().to_vec()), meta)
         } else if ft.is_char_device() || ft.is_block_device() {
             let (major, minor) = dev_numbers(md.rdev());
-            let kind = if ft.is_char_device() {
-                Kind::CharDev(major, minor)
-            } else {
-                Kind::BlockDev(major, minor)
-            };
+            let kind = if ft.is_char_device() { Kind::CharDev(major, minor) } else { Kind::BlockDev(major, minor) };
             b.add(dest, kind, meta)
         } else if ft.is_fifo() {
             b.add(dest, Kind::Fifo, meta)
@@ -125,9 +101,7 @@ impl HostAdd {
         let abs = if binary.is_absolute() {
             binary.to_path_buf()
         } else {
-            std::env::current_dir()
-                .ctx(|| "current directory".to_string())?
-                .join(binary)
+            std::env::current_dir().ctx(|| "current directory".to_string())?.join(binary)
         };
         for path in elf_deps::closure(&abs)? {
             self.add_following_links(b, &path)?;
@@ -151,18 +125,12 @@ impl HostAdd {
             let next = if target.starts_with(b"/") {
                 target
             } else {
-                let parent = cur
-                    .iter()
-                    .rposition(|&c| c == b'/')
-                    .map_or(&cur[..0], |i| &cur[..i]);
+                let parent = cur.iter().rposition(|&c| c == b'/').map_or(&cur[..0], |i| &cur[..i]);
                 join(parent, &target)
             };
             cur = lexical(&next)?;
         }
-        Err(Error::new(
-            format!("--add-binary '{}'", path.display()),
-            "too many levels of symbolic links",
-        ))
+        Err(Error::new(format!("--add-binary '{}'", path.display()), "too many levels of symbolic links"))
     }
 }
 

@@ -10,9 +10,7 @@ use crate::error::{Error, Result};
 use crate::extent;
 use crate::inode::{self, Inode};
 use crate::journal;
-use crate::layout::{
-    Allocator, BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, Geometry, INODE_SIZE, has_super,
-};
+use crate::layout::{Allocator, BLOCK_SIZE, BLOCKS_PER_GROUP, FIRST_INO, Geometry, INODE_SIZE, has_super};
 use crate::superblock::{self, GroupDesc, Super};
 use crate::tree::{Extent, Kind, Meta, Node, NodeId, ROOT, Tree};
 use crate::xattr::{self, Placement};
@@ -89,9 +87,7 @@ fn census(tree: &Tree) -> Result<Census> {
     }
     let mut queue = VecDeque::from([ROOT]);
     while let Some(d) = queue.pop_front() {
-        let Kind::Dir { entries } = &tree.nodes[d].kind else {
-            unreachable!()
-        };
+        let Kind::Dir { entries } = &tree.nodes[d].kind else { unreachable!() };
         for &child in entries.values() {
             c.links[child] += 1;
             if tree.is_dir(child) {
@@ -123,27 +119,15 @@ fn census(tree: &Tree) -> Result<Census> {
         if let Kind::Symlink(t) = &node.kind
             && (t.is_empty() || t.len() > MAX_SLOW_SYMLINK)
         {
-            return Err(Error::new(
-                format!("symlink target of inode {ino}"),
-                "must be 1 to 4095 bytes long",
-            ));
+            return Err(Error::new(format!("symlink target of inode {ino}"), "must be 1 to 4095 bytes long"));
         }
         let what = format!("inode {ino}");
-        c.xattr_in_block[id] = matches!(
-            xattr::placement(&node.meta.xattrs, &what)?,
-            Placement::Block
-        );
+        c.xattr_in_block[id] = matches!(xattr::placement(&node.meta.xattrs, &what)?, Placement::Block);
     }
     Ok(c)
 }
 
-fn plan(
-    tree: &Tree,
-    c: &Census,
-    geo: &Geometry,
-    mut alloc: Allocator,
-    journal_blocks: u64,
-) -> Result<Plan> {
+fn plan(tree: &Tree, c: &Census, geo: &Geometry, mut alloc: Allocator, journal_blocks: u64) -> Result<Plan> {
     let n = tree.nodes.len();
     let mut p = Plan {
         block_bitmaps: Vec::new(),
@@ -163,8 +147,7 @@ fn plan(
         p.inode_bitmaps.push(alloc.alloc_contig(1)?);
     }
     for _ in 0..geo.groups {
-        p.inode_tables
-            .push(alloc.alloc_contig(geo.itable_blocks())?);
+        p.inode_tables.push(alloc.alloc_contig(geo.itable_blocks())?);
     }
     if journal_blocks > 0 {
         p.journal = Some((alloc.alloc_contig(journal_blocks)?, journal_blocks));
@@ -196,30 +179,19 @@ fn auto_blocks(high_water: u64) -> u64 {
 /// Groups too small to be worth it are cut off, as mke2fs does.
 fn trim_tail(blocks: u64) -> u64 {
     let tail = blocks % BLOCKS_PER_GROUP;
-    if blocks > BLOCKS_PER_GROUP && tail > 0 && tail < 256 {
-        blocks - tail
-    } else {
-        blocks
-    }
+    if blocks > BLOCKS_PER_GROUP && tail > 0 && tail < 256 { blocks - tail } else { blocks }
 }
 
 fn wanted_inodes(o: &Options, blocks: u64, used: u64) -> Result<u64> {
     match o.inodes {
-        Some(n) if n < used => Err(Error::new(
-            "--inodes",
-            format!("{n} is fewer than the {used} the contents need"),
-        )),
+        Some(n) if n < used => Err(Error::new("--inodes", format!("{n} is fewer than the {used} the contents need"))),
         Some(n) => Ok(n),
         None => Ok((blocks * BLOCK_SIZE / 16384).max(used + used / 5 + 16)),
     }
 }
 
 fn journal_blocks(o: &Options, blocks: u64) -> u64 {
-    if o.journal {
-        journal::default_blocks(blocks)
-    } else {
-        0
-    }
+    if o.journal { journal::default_blocks(blocks) } else { 0 }
 }
 
 /// Settle the geometry: a fixed size must fit; an automatic one grows until
@@ -233,20 +205,14 @@ fn settle(tree: &Tree, c: &Census, alloc: &Allocator, o: &Options) -> Result<(Ge
     loop {
         let geo = Geometry::new(blocks, wanted_inodes(o, blocks, used_inodes)?)?;
         if geo.gdt_blocks > alloc.gdt_reserve() {
-            return Err(Error::new(
-                "image size",
-                "contents need more than 128 GiB; pass --size",
-            ));
+            return Err(Error::new("image size", "contents need more than 128 GiB; pass --size"));
         }
         let p = plan(tree, c, &geo, alloc.clone(), journal_blocks(o, blocks))?;
         if o.size_blocks.is_some() {
             if p.high_water > blocks {
                 return Err(Error::new(
                     "image size",
-                    format!(
-                        "contents need at least {} MiB",
-                        (p.high_water * BLOCK_SIZE).div_ceil(1 << 20)
-                    ),
+                    format!("contents need at least {} MiB", (p.high_water * BLOCK_SIZE).div_ceil(1 << 20)),
                 ));
             }
             return Ok((geo, p));
@@ -272,15 +238,7 @@ fn file_type(kind: &Kind) -> (u8, u16) {
 }
 
 fn single_extent(start: u64, len: u64) -> [u8; 60] {
-    extent::build(
-        &[Extent {
-            logical: 0,
-            len: len as u32,
-            phys: start,
-        }],
-        &[],
-    )
-    .0
+    extent::build(&[Extent { logical: 0, len: len as u32, phys: start }], &[]).0
 }
 
 /// Encode a node's inode and collect the blocks it owns besides file data.
@@ -294,11 +252,7 @@ fn node_inode(node: &Node, id: NodeId, c: &Census, p: &Plan, w: &mut ImageWriter
         size: 0,
         mtime: m.mtime,
         mtime_nsec: m.mtime_nsec,
-        links: if c.links[id] > 65000 {
-            1
-        } else {
-            c.links[id] as u16
-        },
+        links: if c.links[id] > 65000 { 1 } else { c.links[id] as u16 },
         blocks: 0,
         flags: inode::EXTENTS_FL,
         i_block: [0; 60],
@@ -312,8 +266,7 @@ fn node_inode(node: &Node, id: NodeId, c: &Census, p: &Plan, w: &mut ImageWriter
             }
             ino.size = *size;
             ino.i_block = root;
-            ino.blocks =
-                extents.iter().map(|e| e.len as u64).sum::<u64>() + p.tree_blocks[id].len() as u64;
+            ino.blocks = extents.iter().map(|e| e.len as u64).sum::<u64>() + p.tree_blocks[id].len() as u64;
         }
         Kind::Dir { .. } => {
             ino.size = c.dir_blocks[id] * BLOCK_SIZE;
@@ -349,16 +302,8 @@ fn write_dir(tree: &Tree, id: NodeId, c: &Census, p: &Plan, w: &mut ImageWriter)
         return Ok(());
     };
     let mut list = vec![
-        DirEntry {
-            inode: c.ino[id],
-            file_type: 2,
-            name: b".",
-        },
-        DirEntry {
-            inode: c.ino[c.parent[id]],
-            file_type: 2,
-            name: b"..",
-        },
+        DirEntry { inode: c.ino[id], file_type: 2, name: b"." },
+        DirEntry { inode: c.ino[c.parent[id]], file_type: 2, name: b".." },
     ];
     list.extend(entries.iter().map(|(name, &child)| DirEntry {
         inode: c.ino[child],
@@ -399,24 +344,10 @@ fn mark_used(map: &mut BlockMap, tree: &Tree, c: &Census, p: &Plan, geo: &Geomet
     Ok(())
 }
 
-pub fn finalize(
-    tree: &mut Tree,
-    alloc: &Allocator,
-    w: &mut ImageWriter,
-    o: &Options,
-) -> Result<Summary> {
+pub fn finalize(tree: &mut Tree, alloc: &Allocator, w: &mut ImageWriter, o: &Options) -> Result<Summary> {
     if tree.child(ROOT, b"lost+found").is_none() {
-        let meta = Meta {
-            perm: 0o700,
-            uid: 0,
-            gid: 0,
-            mtime: o.time,
-            mtime_nsec: 0,
-            xattrs: Vec::new(),
-        };
-        let kind = Kind::Dir {
-            entries: BTreeMap::new(),
-        };
+        let meta = Meta { perm: 0o700, uid: 0, gid: 0, mtime: o.time, mtime_nsec: 0, xattrs: Vec::new() };
+        let kind = Kind::Dir { entries: BTreeMap::new() };
         tree.insert(b"lost+found", Node { kind, meta })?;
     }
     let c = census(tree)?;
@@ -486,10 +417,7 @@ pub fn finalize(
         w.write_blocks(p.block_bitmaps[g as usize], &bits)?;
         let in_group = (geo.blocks - g * BLOCKS_PER_GROUP).min(BLOCKS_PER_GROUP);
         let inodes_used = used_inodes.saturating_sub(g * ipg).min(ipg);
-        w.write_blocks(
-            p.inode_bitmaps[g as usize],
-            &bitmap::inode_block(inodes_used, ipg),
-        )?;
+        w.write_blocks(p.inode_bitmaps[g as usize], &bitmap::inode_block(inodes_used, ipg))?;
         descs.push(GroupDesc {
             block_bitmap: p.block_bitmaps[g as usize],
             inode_bitmap: p.inode_bitmaps[g as usize],
@@ -520,10 +448,5 @@ pub fn finalize(
         w.write_blocks(g * BLOCKS_PER_GROUP, &head)?;
     }
     w.flush()?;
-    Ok(Summary {
-        blocks: geo.blocks,
-        free_blocks,
-        inodes: geo.inodes(),
-        free_inodes,
-    })
+    Ok(Summary { blocks: geo.blocks, free_blocks, inodes: geo.inodes(), free_inodes })
 }

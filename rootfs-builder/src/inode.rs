@@ -38,10 +38,8 @@ fn time_fields(secs: i64, nsec: u32) -> (u32, u32) {
 impl Inode {
     pub fn encode(&self, out: &mut [u8]) {
         debug_assert_eq!(out.len(), INODE_SIZE as usize);
-        let put16 =
-            |out: &mut [u8], at: usize, v: u16| out[at..at + 2].copy_from_slice(&v.to_le_bytes());
-        let put32 =
-            |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put16 = |out: &mut [u8], at: usize, v: u16| out[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let put32 = |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let (t, t_extra) = time_fields(self.mtime, self.mtime_nsec.min(999_999_999));
         let sectors = self.blocks * 8;
         put16(out, 0x00, self.mode);

@@ -41,28 +41,20 @@ impl<R: Read> Read for Hashing<R> {
 /// With `hash`, the raw input bytes are hashed into it as they are read.
 pub fn open(path: &Path, hash: Option<Rc<Cell<u64>>>) -> Result<Box<dyn Read>> {
     let what = || format!("opening '{}'", path.display());
-    let mut raw: Box<dyn Read> = if path == Path::new("-") {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(File::open(path).ctx(what)?)
-    };
+    let mut raw: Box<dyn Read> =
+        if path == Path::new("-") { Box::new(io::stdin().lock()) } else { Box::new(File::open(path).ctx(what)?) };
     if let Some(hash) = hash {
         raw = Box::new(Hashing { inner: raw, hash });
     }
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let mut magic = Vec::new();
-    (&mut reader)
-        .take(6)
-        .read_to_end(&mut magic)
-        .ctx(|| format!("reading '{}'", path.display()))?;
+    (&mut reader).take(6).read_to_end(&mut magic).ctx(|| format!("reading '{}'", path.display()))?;
     let name = path.display().to_string();
     let stream = io::Cursor::new(magic.clone()).chain(reader);
     let unsupported = |tool: &str| {
         Error::new(
             name.clone(),
-            format!(
-                "{tool} compression is not supported; decompress first ({tool} -dc FILE | rootfs-builder -)"
-            ),
+            format!("{tool} compression is not supported; decompress first ({tool} -dc FILE | rootfs-builder -)"),
         )
     };
     if magic.starts_with(GZIP) {

@@ -30,9 +30,7 @@ fn is_power_of(mut n: u64, base: u64) -> bool {
 
 /// Whether a group carries a superblock copy under sparse_super.
 pub fn has_super(group: u64) -> bool {
-    group <= 1
-        || (group % 2 == 1
-            && (is_power_of(group, 3) || is_power_of(group, 5) || is_power_of(group, 7)))
+    group <= 1 || (group % 2 == 1 && (is_power_of(group, 3) || is_power_of(group, 5) || is_power_of(group, 7)))
 }
 
 pub fn gdt_blocks(groups: u64) -> u64 {
@@ -54,17 +52,9 @@ impl Geometry {
         let per_group = inodes_wanted.div_ceil(groups).max(INODES_PER_BLOCK);
         let inodes_per_group = per_group.div_ceil(INODES_PER_BLOCK) * INODES_PER_BLOCK;
         if inodes_per_group > BLOCK_SIZE * 8 || inodes_per_group * groups > u32::MAX as u64 {
-            return Err(Error::new(
-                "inode count",
-                format!("{inodes_wanted} inodes do not fit in {blocks} blocks"),
-            ));
+            return Err(Error::new("inode count", format!("{inodes_wanted} inodes do not fit in {blocks} blocks")));
         }
-        Ok(Geometry {
-            blocks,
-            groups,
-            gdt_blocks: gdt_blocks(groups),
-            inodes_per_group,
-        })
+        Ok(Geometry { blocks, groups, gdt_blocks: gdt_blocks(groups), inodes_per_group })
     }
 
     pub fn itable_blocks(&self) -> u64 {
@@ -77,11 +67,7 @@ impl Geometry {
 
     /// Blocks at the start of a group taken by superblock + descriptors.
     pub fn super_overhead(&self, group: u64) -> u64 {
-        if has_super(group) {
-            1 + self.gdt_blocks
-        } else {
-            0
-        }
+        if has_super(group) { 1 + self.gdt_blocks } else { 0 }
     }
 }
 
@@ -97,11 +83,7 @@ pub struct Allocator {
 
 impl Allocator {
     pub fn new(gdt_reserve: u64, limit: Option<u64>) -> Allocator {
-        Allocator {
-            next: 1 + gdt_reserve,
-            reserve: 1 + gdt_reserve,
-            limit,
-        }
+        Allocator { next: 1 + gdt_reserve, reserve: 1 + gdt_reserve, limit }
     }
 
     /// One past the highest block handed out so far.

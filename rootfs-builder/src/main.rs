@@ -57,14 +57,9 @@ fn create_temp(output: &Path) -> Result<(TempImage, File)> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = output
-        .file_name()
-        .ok_or_else(|| Error::usage(format!("output '{}'", output.display()), "not a file name"))?;
-    let path = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name =
+        output.file_name().ok_or_else(|| Error::usage(format!("output '{}'", output.display()), "not a file name"))?;
+    let path = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -76,9 +71,7 @@ fn create_temp(output: &Path) -> Result<(TempImage, File)> {
 
 fn random_bytes() -> Result<[u8; 32]> {
     let mut buf = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .ctx(|| "reading /dev/urandom".to_string())?;
+    File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).ctx(|| "reading /dev/urandom".to_string())?;
     Ok(buf)
 }
 
@@ -105,15 +98,11 @@ fn as_uuid_v4(mut u: [u8; 16]) -> [u8; 16] {
 fn build_time(o: &Options) -> Result<i64> {
     if o.reproducible {
         return match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => v
-                .parse()
-                .map_err(|_| Error::usage("SOURCE_DATE_EPOCH", format!("'{v}' is not a number"))),
+            Ok(v) => v.parse().map_err(|_| Error::usage("SOURCE_DATE_EPOCH", format!("'{v}' is not a number"))),
             Err(_) => Ok(0),
         };
     }
-    Ok(SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64))
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
 }
 
 fn run(o: &Options) -> Result<()> {
@@ -124,30 +113,14 @@ fn run(o: &Options) -> Result<()> {
     {
         return Err(Error::usage("--size", "must be at least 1 MiB"));
     }
-    let gdt_reserve = size_blocks.map_or(AUTO_GDT_RESERVE, |b| {
-        gdt_blocks(b.div_ceil(BLOCKS_PER_GROUP))
-    });
-    let hash = o
-        .reproducible
-        .then(|| Rc::new(Cell::new(0xcbf2_9ce4_8422_2325u64)));
+    let gdt_reserve = size_blocks.map_or(AUTO_GDT_RESERVE, |b| gdt_blocks(b.div_ceil(BLOCKS_PER_GROUP)));
+    let hash = o.reproducible.then(|| Rc::new(Cell::new(0xcbf2_9ce4_8422_2325u64)));
     let input = input::open(&o.input, hash.clone())?;
     let (mut temp, file) = create_temp(&o.output)?;
 
-    let dir_meta = Meta {
-        perm: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime: time,
-        mtime_nsec: 0,
-        xattrs: Vec::new(),
-    };
+    let dir_meta = Meta { perm: 0o755, uid: 0, gid: 0, mtime: time, mtime_nsec: 0, xattrs: Vec::new() };
     let tree = Tree::new(dir_meta.clone(), dir_meta);
-    let mut b = Builder::new(
-        tree,
-        Allocator::new(gdt_reserve, size_blocks),
-        ImageWriter::new(file),
-        o.quiet,
-    );
+    let mut b = Builder::new(tree, Allocator::new(gdt_reserve, size_blocks), ImageWriter::new(file), o.quiet);
     let result = fill(&mut b, input, o);
     b.end_progress();
     result?;
@@ -160,27 +133,14 @@ fn run(o: &Options) -> Result<()> {
         (None, uuid) => {
             let r = random_bytes()?;
             let u: [u8; 16] = r[..16].try_into().expect("16 bytes");
-            (
-                uuid.unwrap_or(as_uuid_v4(u)),
-                r[16..].try_into().expect("16 bytes"),
-            )
+            (uuid.unwrap_or(as_uuid_v4(u)), r[16..].try_into().expect("16 bytes"))
         }
     };
-    let fin = image::Options {
-        size_blocks,
-        inodes: o.inodes,
-        journal: o.journal,
-        label: &o.label,
-        uuid,
-        hash_seed,
-        time,
-    };
+    let fin =
+        image::Options { size_blocks, inodes: o.inodes, journal: o.journal, label: &o.label, uuid, hash_seed, time };
     let summary = image::finalize(&mut b.tree, &b.alloc, &mut b.writer, &fin)?;
     let file = b.writer.file();
-    let len = o
-        .size
-        .unwrap_or(summary.blocks * BLOCK_SIZE)
-        .max(summary.blocks * BLOCK_SIZE);
+    let len = o.size.unwrap_or(summary.blocks * BLOCK_SIZE).max(summary.blocks * BLOCK_SIZE);
     let what = || format!("writing '{}'", temp.path.display());
     file.set_len(len).ctx(what)?;
     file.sync_all().ctx(what)?;

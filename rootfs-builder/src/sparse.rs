@@ -18,12 +18,7 @@ fn num(v: &[u8]) -> Result<u64, String> {
     std::str::from_utf8(v)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "bad number '{}' in sparse header",
-                String::from_utf8_lossy(v)
-            )
-        })
+        .ok_or_else(|| format!("bad number '{}' in sparse header", String::from_utf8_lossy(v)))
 }
 
 impl PaxSparse {
@@ -52,11 +47,7 @@ impl PaxSparse {
     /// map at the start of the data, padded to 512 bytes; it is consumed here.
     pub fn map(&self, data: &mut dyn Read, stored: u64) -> Result<(u64, Vec<(u64, u64)>), String> {
         let real = self.real_size.ok_or("sparse entry without a real size")?;
-        let flat = if self.major == Some(1) {
-            read_map_1_0(data, stored)?
-        } else {
-            self.map.clone()
-        };
+        let flat = if self.major == Some(1) { read_map_1_0(data, stored)? } else { self.map.clone() };
         if flat.len() % 2 != 0 {
             return Err("odd number of values in the sparse map".into());
         }
@@ -82,8 +73,7 @@ fn read_map_1_0(data: &mut dyn Read, stored: u64) -> Result<Vec<u64>, String> {
             if *consumed >= stored {
                 return Err("sparse map runs past the entry".into());
             }
-            data.read_exact(&mut byte)
-                .map_err(|e| format!("reading sparse map: {e}"))?;
+            data.read_exact(&mut byte).map_err(|e| format!("reading sparse map: {e}"))?;
             *consumed += 1;
             if byte[0] == b'\n' {
                 return num(&line);
@@ -100,8 +90,7 @@ fn read_map_1_0(data: &mut dyn Read, stored: u64) -> Result<Vec<u64>, String> {
         flat.push(next(&mut consumed)?);
     }
     let pad = consumed.next_multiple_of(512) - consumed;
-    io::copy(&mut data.take(pad), &mut io::sink())
-        .map_err(|e| format!("reading sparse map: {e}"))?;
+    io::copy(&mut data.take(pad), &mut io::sink()).map_err(|e| format!("reading sparse map: {e}"))?;
     Ok(flat)
 }
 
@@ -115,21 +104,14 @@ pub struct Expand<'a> {
 
 impl<'a> Expand<'a> {
     pub fn new(inner: &'a mut dyn Read, map: Vec<(u64, u64)>) -> Expand<'a> {
-        Expand {
-            inner,
-            map,
-            next: 0,
-            pos: 0,
-        }
+        Expand { inner, map, next: 0, pos: 0 }
     }
 }
 
 impl Read for Expand<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Skip segments already passed (zero-length ones included).
-        while self.next < self.map.len()
-            && self.pos >= self.map[self.next].0 + self.map[self.next].1
-        {
+        while self.next < self.map.len() && self.pos >= self.map[self.next].0 + self.map[self.next].1 {
             self.next += 1;
         }
         let Some(&(off, len)) = self.map.get(self.next) else {
@@ -146,10 +128,7 @@ impl Read for Expand<'_> {
         let n = buf.len().min((off + len - self.pos) as usize);
         let got = self.inner.read(&mut buf[..n])?;
         if got == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "sparse data ends early",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "sparse data ends early"));
         }
         self.pos += got as u64;
         Ok(got)

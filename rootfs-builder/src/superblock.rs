@@ -51,10 +51,8 @@ impl Super<'_> {
     /// The 1024-byte superblock as stored in group `group`.
     pub fn encode(&self, group: u64) -> Vec<u8> {
         let mut s = vec![0u8; 1024];
-        let put16 =
-            |s: &mut [u8], at: usize, v: u16| s[at..at + 2].copy_from_slice(&v.to_le_bytes());
-        let put32 =
-            |s: &mut [u8], at: usize, v: u32| s[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put16 = |s: &mut [u8], at: usize, v: u16| s[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let put32 = |s: &mut [u8], at: usize, v: u32| s[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let g = self.geo;
         put32(&mut s, 0x00, g.inodes() as u32);
         put32(&mut s, 0x04, g.blocks as u32);
@@ -81,11 +79,7 @@ impl Super<'_> {
             compat |= COMPAT_HAS_JOURNAL;
         }
         put32(&mut s, 0x5C, compat);
-        put32(
-            &mut s,
-            0x60,
-            INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG,
-        );
+        put32(&mut s, 0x60, INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG);
         put32(
             &mut s,
             0x64,

@@ -24,11 +24,7 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
         digits.push('0');
     }
     let nsec: u32 = digits.parse().ok()?;
-    if s.starts_with('-') && nsec > 0 {
-        Some((secs - 1, 1_000_000_000 - nsec))
-    } else {
-        Some((secs, nsec))
-    }
+    if s.starts_with('-') && nsec > 0 { Some((secs - 1, 1_000_000_000 - nsec)) } else { Some((secs, nsec)) }
 }
 
 /// The tar crate quotes raw header bytes in some messages; keep the one-line
@@ -38,20 +34,14 @@ fn describe(e: &std::io::Error) -> String {
     if msg.contains("checksum") || msg.contains("numeric field") {
         return "corrupt tar header (not a tar archive?)".to_string();
     }
-    let clean: String = msg
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
+    let clean: String = msg.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
     clean
 }
 
 pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result<()> {
     let mut archive = tar::Archive::new(input);
     let reading = || format!("reading '{name}'");
-    let entries = archive
-        .entries()
-        .map_err(|e| Error::new(reading(), describe(&e)))?;
+    let entries = archive.entries().map_err(|e| Error::new(reading(), describe(&e)))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::new(reading(), describe(&e)))?;
         if let Err(e) = add_entry(b, &mut entry) {
@@ -81,10 +71,7 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
             xattrs: Vec::new(),
         };
         let device = if matches!(etype, EntryType::Char | EntryType::Block) {
-            (
-                hdr.device_major().ctx(what)?.unwrap_or(0),
-                hdr.device_minor().ctx(what)?.unwrap_or(0),
-            )
+            (hdr.device_major().ctx(what)?.unwrap_or(0), hdr.device_minor().ctx(what)?.unwrap_or(0))
         } else {
             (0, 0)
         };
@@ -98,8 +85,7 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
                 let ext = ext.ctx(what)?;
                 let (key, value) = (ext.key_bytes(), ext.value_bytes());
                 if key == b"mtime" {
-                    let (s, ns) =
-                        parse_pax_time(value).ok_or_else(|| Error::new(what(), "bad pax mtime"))?;
+                    let (s, ns) = parse_pax_time(value).ok_or_else(|| Error::new(what(), "bad pax mtime"))?;
                     meta.mtime = s;
                     meta.mtime_nsec = ns;
                 } else if let Some(full) = key.strip_prefix(b"SCHILY.xattr.") {
@@ -108,11 +94,9 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
                             let value = value.to_vec();
                             xattrs.insert(full.to_vec(), Xattr { index, name, value });
                         }
-                        None => b.warn(&format!(
-                            "{}: extended attribute '{}' not supported, skipped",
-                            what(),
-                            show(full)
-                        )),
+                        None => {
+                            b.warn(&format!("{}: extended attribute '{}' not supported, skipped", what(), show(full)))
+                        }
                     }
                 } else if let Some(k) = key.strip_prefix(b"GNU.sparse.") {
                     sparse.record(k, value).map_err(|e| Error::new(what(), e))?;
@@ -120,10 +104,7 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
             }
         }
         meta.xattrs = xattrs.into_values().collect();
-        let link_target = || {
-            link.clone()
-                .ok_or_else(|| Error::new(what(), "link entry without a target"))
-        };
+        let link_target = || link.clone().ok_or_else(|| Error::new(what(), "link entry without a target"));
         let is_old_dir = etype == EntryType::Regular && path.ends_with(b"/");
         match etype {
             _ if is_old_dir => b.add(&path, dir_kind(), meta)?,
@@ -145,10 +126,7 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
             EntryType::Fifo => b.add(&path, Kind::Fifo, meta)?,
             _ if etype.is_pax_global_extensions() || etype.as_byte() == b'V' => {}
             other => {
-                return Err(Error::new(
-                    what(),
-                    format!("unsupported entry type '{}'", other.as_byte() as char),
-                ));
+                return Err(Error::new(what(), format!("unsupported entry type '{}'", other.as_byte() as char)));
             }
         }
     }
@@ -156,9 +134,7 @@ fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Resu
 }
 
 fn dir_kind() -> Kind {
-    Kind::Dir {
-        entries: BTreeMap::new(),
-    }
+    Kind::Dir { entries: BTreeMap::new() }
 }
 
 #[cfg(test)]
@@ -167,10 +143,7 @@ mod tests {
 
     #[test]
     fn pax_times_keep_nanoseconds_and_sign() {
-        assert_eq!(
-            parse_pax_time(b"1700000000.5"),
-            Some((1700000000, 500_000_000))
-        );
+        assert_eq!(parse_pax_time(b"1700000000.5"), Some((1700000000, 500_000_000)));
         assert_eq!(parse_pax_time(b"42"), Some((42, 0)));
         assert_eq!(parse_pax_time(b"-1.25"), Some((-2, 750_000_000)));
         assert_eq!(parse_pax_time(b"x"), None);

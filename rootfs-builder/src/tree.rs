@@ -75,16 +75,10 @@ pub fn normalize(path: &[u8]) -> Result<Vec<Vec<u8>>> {
                 out.pop();
             }
             c if c.len() > 255 => {
-                return Err(Error::new(
-                    format!("path '{}'", show(path)),
-                    "a component is longer than 255 bytes",
-                ));
+                return Err(Error::new(format!("path '{}'", show(path)), "a component is longer than 255 bytes"));
             }
             c if c.contains(&0) => {
-                return Err(Error::new(
-                    format!("path '{}'", show(path)),
-                    "contains a NUL byte",
-                ));
+                return Err(Error::new(format!("path '{}'", show(path)), "contains a NUL byte"));
             }
             c => out.push(c.to_vec()),
         }
@@ -94,15 +88,7 @@ pub fn normalize(path: &[u8]) -> Result<Vec<Vec<u8>>> {
 
 impl Tree {
     pub fn new(root: Meta, implicit_dir: Meta) -> Tree {
-        Tree {
-            nodes: vec![Node {
-                kind: Kind::Dir {
-                    entries: BTreeMap::new(),
-                },
-                meta: root,
-            }],
-            implicit_dir,
-        }
+        Tree { nodes: vec![Node { kind: Kind::Dir { entries: BTreeMap::new() }, meta: root }], implicit_dir }
     }
 
     fn entries(&self, dir: NodeId) -> &BTreeMap<Vec<u8>, NodeId> {
@@ -131,11 +117,7 @@ impl Tree {
     /// creating missing directories and following symlinks inside the image.
     fn parent_dir(&mut self, comps: &[Vec<u8>], full: &[u8]) -> Result<NodeId> {
         let mut stack = vec![ROOT];
-        let mut todo: Vec<Vec<u8>> = comps[..comps.len().saturating_sub(1)]
-            .iter()
-            .rev()
-            .cloned()
-            .collect();
+        let mut todo: Vec<Vec<u8>> = comps[..comps.len().saturating_sub(1)].iter().rev().cloned().collect();
         let mut hops = 0;
         while let Some(c) = todo.pop() {
             match c.as_slice() {
@@ -152,9 +134,7 @@ impl Tree {
             match self.child(cur, &c) {
                 None => {
                     let id = self.add_node(Node {
-                        kind: Kind::Dir {
-                            entries: BTreeMap::new(),
-                        },
+                        kind: Kind::Dir { entries: BTreeMap::new() },
                         meta: self.implicit_dir.clone(),
                     });
                     self.entries_mut(cur).insert(c, id);
@@ -201,10 +181,7 @@ impl Tree {
                 self.nodes[ROOT].meta = node.meta;
                 return Ok(ROOT);
             }
-            return Err(Error::new(
-                format!("entry '{}'", show(path)),
-                "only a directory can be the root",
-            ));
+            return Err(Error::new(format!("entry '{}'", show(path)), "only a directory can be the root"));
         };
         let parent = self.parent_dir(&comps, path)?;
         if let Some(old) = self.child(parent, name)
@@ -233,10 +210,7 @@ impl Tree {
     pub fn link(&mut self, path: &[u8], target: &[u8]) -> Result<()> {
         let what = || format!("hard link '{}' -> '{}'", show(path), show(target));
         let Some(id) = self.lookup(target)? else {
-            return Err(Error::new(
-                what(),
-                "link target is not in the archive before it",
-            ));
+            return Err(Error::new(what(), "link target is not in the archive before it"));
         };
         if self.is_dir(id) {
             return Err(Error::new(what(), "link target is a directory"));

@@ -13,12 +13,7 @@ const BLOCK_HEADER: usize = 32;
 /// Map a full attribute name to ext4's (index, suffix) form; None for
 /// namespaces stored in a different format on disk (POSIX ACLs) or unknown.
 pub fn split_name(full: &[u8]) -> Option<(u8, Vec<u8>)> {
-    const PREFIXES: [(&[u8], u8); 4] = [
-        (b"user.", 1),
-        (b"trusted.", 4),
-        (b"security.", 6),
-        (b"system.", 7),
-    ];
+    const PREFIXES: [(&[u8], u8); 4] = [(b"user.", 1), (b"trusted.", 4), (b"security.", 6), (b"system.", 7)];
     if full.starts_with(b"system.posix_acl") {
         return None;
     }
@@ -42,11 +37,7 @@ fn entry_len(x: &Xattr) -> usize {
 }
 
 fn entries_len(xattrs: &[Xattr]) -> usize {
-    xattrs
-        .iter()
-        .map(|x| entry_len(x) + pad4(x.value.len()))
-        .sum::<usize>()
-        + 4
+    xattrs.iter().map(|x| entry_len(x) + pad4(x.value.len())).sum::<usize>() + 4
 }
 
 pub enum Placement {
@@ -65,10 +56,7 @@ pub fn placement(xattrs: &[Xattr], what: &str) -> Result<Placement> {
     } else if need + BLOCK_HEADER <= BLOCK_SIZE as usize {
         Ok(Placement::Block)
     } else {
-        Err(Error::new(
-            what.to_string(),
-            "extended attributes exceed one 4 KiB block",
-        ))
+        Err(Error::new(what.to_string(), "extended attributes exceed one 4 KiB block"))
     }
 }
 

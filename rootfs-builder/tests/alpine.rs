@@ -29,16 +29,10 @@ fn alpine_image_built_by_nobody_keeps_root_owners() {
     let Some(tar) = alpine_tarball() else { return };
     let dir = scratch("alpine-nobody");
     let image = dir.join("alpine.ext4");
-    let is_root = fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
+    let is_root = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
     let status = if is_root {
         // Only the scratch directory is writable for uid 65534.
-        Command::new("chown")
-            .args(["65534:65534"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        Command::new("chown").args(["65534:65534"]).arg(&dir).status().unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
@@ -49,13 +43,7 @@ fn alpine_image_built_by_nobody_keeps_root_owners() {
             .status()
             .unwrap()
     } else {
-        Command::new(bin())
-            .arg(&tar)
-            .arg("-o")
-            .arg(&image)
-            .arg("-q")
-            .status()
-            .unwrap()
+        Command::new(bin()).arg(&tar).arg("-o").arg(&image).arg("-q").status().unwrap()
     };
     assert!(status.success());
     let owner = std::os::unix::fs::MetadataExt::uid(&fs::metadata(&image).unwrap());
@@ -77,10 +65,7 @@ fn reproducible_builds_are_byte_identical() {
     build(&tar, &a, &["--reproducible"]);
     build(&tar, &b, &["--reproducible"]);
     assert_fsck_clean(&a);
-    assert!(
-        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
-        "images differ"
-    );
+    assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "images differ");
     // Without the flag the UUID is random.
     let c = dir.join("c.ext4");
     build(&tar, &c, &[]);
@@ -98,30 +83,19 @@ fn add_binary_brings_interpreter_and_libraries() {
     let got = read_image(&image);
     let ls = &got["/bin/ls"];
     assert_eq!(ls.kind, '-');
-    assert_eq!(
-        ls.sha256.as_deref(),
-        Some(sha256(&fs::read(host_bin).unwrap()).as_str())
-    );
+    assert_eq!(ls.sha256.as_deref(), Some(sha256(&fs::read(host_bin).unwrap()).as_str()));
     let interp = &got["/lib64/ld-linux-x86-64.so.2"];
     let real_interp = match &interp.target {
-        Some(t) if interp.kind == 'l' => {
-            normalize(format!("/lib64/{}", String::from_utf8_lossy(t)).as_bytes())
-        }
+        Some(t) if interp.kind == 'l' => normalize(format!("/lib64/{}", String::from_utf8_lossy(t)).as_bytes()),
         _ => "/lib64/ld-linux-x86-64.so.2".to_string(),
     };
     if interp.kind == 'l' && interp.target.as_ref().unwrap().starts_with(b"/") {
         let t = String::from_utf8_lossy(interp.target.as_ref().unwrap()).into_owned();
         assert_eq!(got[&t].kind, '-', "interpreter target {t} missing");
     } else {
-        assert_eq!(
-            got[&real_interp].kind, '-',
-            "interpreter target {real_interp} missing"
-        );
+        assert_eq!(got[&real_interp].kind, '-', "interpreter target {real_interp} missing");
     }
-    let libc = got
-        .iter()
-        .find(|(p, e)| p.ends_with("/libc.so.6") && e.kind == '-')
-        .map(|(p, _)| p.clone());
+    let libc = got.iter().find(|(p, e)| p.ends_with("/libc.so.6") && e.kind == '-').map(|(p, _)| p.clone());
     assert!(libc.is_some(), "libc.so.6 missing from image");
     // Alpine's own files are untouched.
     assert_eq!(got["/bin/busybox"].kind, '-');
@@ -134,11 +108,7 @@ fn add_copies_a_host_tree_owned_by_root() {
     let src = dir.join("src");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::write(src.join("sub/hello.txt"), b"hello\n").unwrap();
-    fs::set_permissions(
-        src.join("sub/hello.txt"),
-        fs::Permissions::from_mode(0o4755),
-    )
-    .unwrap();
+    fs::set_permissions(src.join("sub/hello.txt"), fs::Permissions::from_mode(0o4755)).unwrap();
     std::os::unix::fs::symlink("sub/hello.txt", src.join("link")).unwrap();
     fs::write(dir.join("single"), b"one file").unwrap();
     let image = dir.join("img.ext4");
@@ -150,12 +120,6 @@ fn add_copies_a_host_tree_owned_by_root() {
     let hello = &got["/opt/app/sub/hello.txt"];
     assert_eq!((hello.uid, hello.gid, hello.perm), (0, 0, 0o4755));
     assert_eq!(hello.sha256.as_deref(), Some(sha256(b"hello\n").as_str()));
-    assert_eq!(
-        got["/opt/app/link"].target.as_deref(),
-        Some(&b"sub/hello.txt"[..])
-    );
-    assert_eq!(
-        got["/etc/single.conf"].sha256.as_deref(),
-        Some(sha256(b"one file").as_str())
-    );
+    assert_eq!(got["/opt/app/link"].target.as_deref(), Some(&b"sub/hello.txt"[..]));
+    assert_eq!(got["/etc/single.conf"].sha256.as_deref(), Some(sha256(b"one file").as_str()));
 }

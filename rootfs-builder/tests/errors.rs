@@ -14,10 +14,7 @@ fn assert_fails_cleanly(dir: &Path, input: &Path, code: i32, needle: &str) {
     let out = run(&[input.to_str().unwrap(), "-o", image.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(
-        stderr.starts_with("rootfs-builder: ") && stderr.lines().count() == 1,
-        "stderr: {stderr}"
-    );
+    assert!(stderr.starts_with("rootfs-builder: ") && stderr.lines().count() == 1, "stderr: {stderr}");
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
     let input_name = input.file_name().unwrap().to_str().unwrap();
     assert_eq!(leftovers(dir, &[input_name]), Vec::<String>::new());
@@ -26,12 +23,7 @@ fn assert_fails_cleanly(dir: &Path, input: &Path, code: i32, needle: &str) {
 fn small_tar() -> Vec<u8> {
     let mut ar = tar::Builder::new(Vec::new());
     let data = vec![7u8; 100_000];
-    ar.append_data(
-        &mut header(tar::EntryType::Regular, 0o644, data.len() as u64),
-        "file",
-        &data[..],
-    )
-    .unwrap();
+    ar.append_data(&mut header(tar::EntryType::Regular, 0o644, data.len() as u64), "file", &data[..]).unwrap();
     ar.into_inner().unwrap()
 }
 
@@ -82,16 +74,9 @@ fn compressed_formats_without_a_decoder_are_named() {
 #[test]
 fn missing_input_is_an_error() {
     let dir = scratch("missing");
-    let out = run(&[
-        "/nonexistent/rootfs.tar",
-        "-o",
-        dir.join("img.ext4").to_str().unwrap(),
-    ]);
+    let out = run(&["/nonexistent/rootfs.tar", "-o", dir.join("img.ext4").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .starts_with("rootfs-builder: opening '/nonexistent/rootfs.tar': ")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("rootfs-builder: opening '/nonexistent/rootfs.tar': "));
     assert_eq!(leftovers(&dir, &[]), Vec::<String>::new());
 }
 
@@ -101,28 +86,11 @@ fn too_small_size_is_an_error_and_leaves_nothing() {
     let input = dir.join("t.tar");
     let mut ar = tar::Builder::new(Vec::new());
     let data = vec![1u8; 3 << 20];
-    ar.append_data(
-        &mut header(tar::EntryType::Regular, 0o644, data.len() as u64),
-        "big",
-        &data[..],
-    )
-    .unwrap();
+    ar.append_data(&mut header(tar::EntryType::Regular, 0o644, data.len() as u64), "big", &data[..]).unwrap();
     fs::write(&input, ar.into_inner().unwrap()).unwrap();
     let image = dir.join("img.ext4");
-    let out = run(&[
-        input.to_str().unwrap(),
-        "-o",
-        image.to_str().unwrap(),
-        "--size",
-        "2m",
-        "--no-journal",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&[input.to_str().unwrap(), "-o", image.to_str().unwrap(), "--size", "2m", "--no-journal"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(leftovers(&dir, &["t.tar"]), Vec::<String>::new());
 }
 
@@ -130,10 +98,7 @@ fn too_small_size_is_an_error_and_leaves_nothing() {
 fn usage_errors_exit_2_and_help_lists_every_flag() {
     assert_eq!(run(&[]).status.code(), Some(2));
     assert_eq!(run(&["x.tar"]).status.code(), Some(2));
-    assert_eq!(
-        run(&["x.tar", "-o", "y", "--size", "lots"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(run(&["x.tar", "-o", "y", "--size", "lots"]).status.code(), Some(2));
     assert_eq!(run(&["x.tar", "-o", "y", "--bogus"]).status.code(), Some(2));
     let help = run(&["--help"]);
     assert!(help.status.success());
@@ -167,37 +132,15 @@ fn size_label_uuid_and_no_journal_options_apply() {
     build(
         &input,
         &image,
-        &[
-            "--size",
-            "96m",
-            "--label",
-            "husk-root",
-            "--uuid",
-            uuid,
-            "--no-journal",
-            "--inodes",
-            "5000",
-        ],
+        &["--size", "96m", "--label", "husk-root", "--uuid", uuid, "--no-journal", "--inodes", "5000"],
     );
     assert_fsck_clean(&image);
     assert_eq!(fs::metadata(&image).unwrap().len(), 96 << 20);
     let stats = &debugfs(&image, &["stats".into()])[0];
-    assert!(
-        stats.contains("Filesystem volume name:   husk-root"),
-        "{stats}"
-    );
-    assert!(
-        stats.contains(&format!("Filesystem UUID:          {uuid}")),
-        "{stats}"
-    );
+    assert!(stats.contains("Filesystem volume name:   husk-root"), "{stats}");
+    assert!(stats.contains(&format!("Filesystem UUID:          {uuid}")), "{stats}");
     assert!(!stats.contains("has_journal"), "{stats}");
-    let inodes: u64 = stats
-        .lines()
-        .find(|l| l.starts_with("Inode count:"))
-        .unwrap()[12..]
-        .trim()
-        .parse()
-        .unwrap();
+    let inodes: u64 = stats.lines().find(|l| l.starts_with("Inode count:")).unwrap()[12..].trim().parse().unwrap();
     assert!((5000..5100).contains(&inodes), "{inodes}");
 }
 

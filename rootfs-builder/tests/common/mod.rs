@@ -27,16 +27,14 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn alpine_tarball() -> Option<PathBuf> {
     let path = match std::env::var_os("HUSK_ALPINE_TARBALL") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz"),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz")
+        }
     };
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "SKIPPED: Alpine tarball not found at {} (set HUSK_ALPINE_TARBALL)",
-            path.display()
-        );
+        eprintln!("SKIPPED: Alpine tarball not found at {} (set HUSK_ALPINE_TARBALL)", path.display());
         None
     }
 }
@@ -50,19 +48,11 @@ pub fn build(tar: &Path, image: &Path, extra: &[&str]) {
     let mut args = vec![tar.to_str().unwrap(), "-o", image.to_str().unwrap(), "-q"];
     args.extend_from_slice(extra);
     let out = run(&args);
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "build failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub fn assert_fsck_clean(image: &Path) {
-    let out = Command::new("e2fsck")
-        .arg("-fn")
-        .arg(image)
-        .output()
-        .unwrap();
+    let out = Command::new("e2fsck").arg("-fn").arg(image).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -79,12 +69,7 @@ pub fn debugfs(image: &Path, cmds: &[String]) -> Vec<String> {
     }
     let script = image.with_extension("cmds");
     fs::write(&script, cmds.join("\n") + "\n").unwrap();
-    let out = Command::new("debugfs")
-        .arg("-f")
-        .arg(&script)
-        .arg(image)
-        .output()
-        .unwrap();
+    let out = Command::new("debugfs").arg("-f").arg(&script).arg(image).output().unwrap();
     fs::remove_file(&script).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut sections: Vec<String> = Vec::new();
@@ -96,20 +81,12 @@ pub fn debugfs(image: &Path, cmds: &[String]) -> Vec<String> {
             s.push('\n');
         }
     }
-    assert_eq!(
-        sections.len(),
-        cmds.len(),
-        "debugfs output:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(sections.len(), cmds.len(), "debugfs output:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
     sections
 }
 
 pub fn sha256(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,11 +146,7 @@ pub fn read_image(image: &Path) -> BTreeMap<String, Entry> {
                 if name == "." || name == ".." || ino == 0 {
                     continue;
                 }
-                let path = if dir == "/" {
-                    format!("/{name}")
-                } else {
-                    format!("{dir}/{name}")
-                };
+                let path = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
                 let e = Entry {
                     kind: kind_of_mode(mode),
                     perm: mode & 0o7777,
@@ -191,13 +164,7 @@ pub fn read_image(image: &Path) -> BTreeMap<String, Entry> {
         level = next;
     }
     let paths: Vec<String> = entries.keys().cloned().collect();
-    let stats = debugfs(
-        image,
-        &paths
-            .iter()
-            .map(|p| format!("stat \"{p}\""))
-            .collect::<Vec<_>>(),
-    );
+    let stats = debugfs(image, &paths.iter().map(|p| format!("stat \"{p}\"")).collect::<Vec<_>>());
     let mut dumps = Vec::new();
     for (i, (path, st)) in paths.iter().zip(stats).enumerate() {
         let e = &mut entries.get_mut(path).unwrap().1;
@@ -210,22 +177,14 @@ pub fn read_image(image: &Path) -> BTreeMap<String, Entry> {
             dumps.push((i, path.clone()));
         }
         if let Some(at) = st.find("Device major/minor number: ") {
-            let (ma, mi) = st[at + 27..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .split_once(':')
-                .unwrap();
+            let (ma, mi) = st[at + 27..].split_whitespace().next().unwrap().split_once(':').unwrap();
             e.dev = Some((ma.parse().unwrap(), mi.parse().unwrap()));
         }
         if e.kind == 'd' {
             e.size = 0;
         }
     }
-    let cmds: Vec<String> = dumps
-        .iter()
-        .map(|(i, p)| format!("dump \"{p}\" \"{}/{i}\"", dump_dir.display()))
-        .collect();
+    let cmds: Vec<String> = dumps.iter().map(|(i, p)| format!("dump \"{p}\" \"{}/{i}\"", dump_dir.display())).collect();
     debugfs(image, &cmds);
     for (i, path) in dumps {
         let data = fs::read(dump_dir.join(i.to_string())).unwrap();
@@ -243,10 +202,7 @@ pub fn read_image(image: &Path) -> BTreeMap<String, Entry> {
 /// Inode numbers by path, to check hard links share one.
 pub fn inode_of(image: &Path, path: &str) -> u32 {
     let out = &debugfs(image, &[format!("stat \"{path}\"")])[0];
-    field(out, "Inode: ")
-        .unwrap_or_else(|| panic!("{path} not in image: {out}"))
-        .parse()
-        .unwrap()
+    field(out, "Inode: ").unwrap_or_else(|| panic!("{path} not in image: {out}")).parse().unwrap()
 }
 
 /// Lexical normalization the builder promises: `..` stops at the root.
@@ -274,9 +230,7 @@ pub fn read_tar(path: &Path) -> BTreeMap<String, Entry> {
     let raw = fs::read(path).unwrap();
     let data: Vec<u8> = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut v = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut v)
-            .unwrap();
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut v).unwrap();
         v
     } else {
         raw
@@ -321,12 +275,7 @@ pub fn read_tar(path: &Path) -> BTreeMap<String, Entry> {
                 e.size = target.len() as u64;
                 e.target = Some(target);
             }
-            'c' | 'b' => {
-                e.dev = Some((
-                    h.device_major().unwrap().unwrap(),
-                    h.device_minor().unwrap().unwrap(),
-                ))
-            }
+            'c' | 'b' => e.dev = Some((h.device_major().unwrap().unwrap(), h.device_minor().unwrap().unwrap())),
             _ => {}
         }
         if e.kind == 'd'
@@ -354,9 +303,7 @@ pub fn assert_image_matches(image: &BTreeMap<String, Entry>, expected: &BTreeMap
         }
         match image.get(path) {
             None => problems.push(format!("{path}: missing from image")),
-            Some(got) if got != want => {
-                problems.push(format!("{path}:\n  image {got:?}\n  tar   {want:?}"))
-            }
+            Some(got) if got != want => problems.push(format!("{path}:\n  image {got:?}\n  tar   {want:?}")),
             _ => {}
         }
     }
@@ -365,23 +312,12 @@ pub fn assert_image_matches(image: &BTreeMap<String, Entry>, expected: &BTreeMap
             problems.push(format!("{path}: in image but not in the archive"));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} differences:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
 }
 
 /// Append a raw entry whose name bytes are written as given (the tar crate
 /// refuses `..` and absolute names, which is exactly what some tests need).
-pub fn append_raw(
-    ar: &mut tar::Builder<Vec<u8>>,
-    name: &[u8],
-    kind: tar::EntryType,
-    data: &[u8],
-    link: &[u8],
-) {
+pub fn append_raw(ar: &mut tar::Builder<Vec<u8>>, name: &[u8], kind: tar::EntryType, data: &[u8], link: &[u8]) {
     let mut h = tar::Header::new_ustar();
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
