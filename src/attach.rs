@@ -3,7 +3,7 @@
 //! and waits for the init's exit status through its pidfd.
 
 use crate::error::{Context, Result};
-use crate::terminal::{self, Pty, RawMode};
+use crate::terminal::{self, RawMode};
 use husk_init::sys::{self, SigSet, sigbit};
 use linux_raw_sys::general as g;
 use rustix::event::{PollFd, PollFlags, poll};
@@ -91,7 +91,8 @@ impl Container<'_> {
 }
 
 /// Runs until the container's init exits; returns its status as a shell would.
-pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_stdin: bool) -> u8 {
+pub fn wait(container: &Container, signals: &Signals, master: Option<&OwnedFd>, relay_stdin: bool) -> u8 {
+    let pty = master;
     let stdin = sys::stdin();
     let _raw = match (pty, relay_stdin) {
         (Some(_), true) => RawMode::enter(stdin),
@@ -99,7 +100,7 @@ pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_s
     };
     let tty_out = rustix::termios::isatty(rustix::stdio::stdout()).then(rustix::stdio::stdout);
     if let (Some(pty), Some(out)) = (pty, tty_out.or_else(|| rustix::termios::isatty(stdin).then_some(stdin))) {
-        terminal::copy_window_size(out, pty.master.as_fd());
+        terminal::copy_window_size(out, pty.as_fd());
     }
     let mut master_open = pty.is_some();
     let mut stdin_open = pty.is_some() && relay_stdin;
@@ -107,7 +108,7 @@ pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_s
     loop {
         if let Some(code) = container.try_status() {
             if let Some(pty) = pty.filter(|_| master_open) {
-                drain(pty.master.as_fd(), &mut buf);
+                drain(pty.as_fd(), &mut buf);
             }
             return code;
         }
@@ -117,7 +118,7 @@ pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_s
         }
         let master_at = fds.len();
         if let Some(pty) = pty.filter(|_| master_open) {
-            fds.push(PollFd::new(&pty.master, PollFlags::IN));
+            fds.push(PollFd::new(pty, PollFlags::IN));
         }
         let stdin_at = fds.len();
         if stdin_open {
@@ -137,7 +138,7 @@ pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_s
                     (g::SIGCHLD, _) => {}
                     (g::SIGWINCH, Some(pty)) => {
                         if let Some(out) = tty_out {
-                            terminal::copy_window_size(out, pty.master.as_fd());
+                            terminal::copy_window_size(out, pty.as_fd());
                         }
                     }
                     _ => container.signal(sig),
@@ -145,13 +146,13 @@ pub fn wait(container: &Container, signals: &Signals, pty: Option<&Pty>, relay_s
             }
         }
         if let Some(pty) = pty {
-            if master_ready && !copy(pty.master.as_fd(), rustix::stdio::stdout(), &mut buf) {
+            if master_ready && !copy(pty.as_fd(), rustix::stdio::stdout(), &mut buf) {
                 master_open = false;
             }
-            if stdin_ready && !copy(stdin, pty.master.as_fd(), &mut buf) {
+            if stdin_ready && !copy(stdin, pty.as_fd(), &mut buf) {
                 stdin_open = false;
                 // End of piped input: the terminal's EOF character, as a typed Ctrl-D.
-                let _ = rustix::io::write(&pty.master, &[4]);
+                let _ = rustix::io::write(pty, &[4]);
             }
         }
     }

@@ -5,8 +5,7 @@
 //! ```text
 //!  launcher (parent)                          container init (child, PID 1)
 //!  P1 check the spec, reserve the name,
-//!     open the pty, build argv/envp,
-//!     block signals
+//!     build argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
 //!                                            C2 wait for GO
@@ -16,7 +15,8 @@
 //!                                            C4 root: staging tmpfs, bind or overlay,
 //!                                               /proc /sys /dev, volumes, /etc files,
 //!                                               pivot_root
-//!                                            C5 close stray fds, block signals
+//!  P5a receive the pty master <------------- C5 open the pty in its devpts (-t),
+//!                                               close stray fds, block signals
 //!                                            C6 spawn the command (PID 2): session or
 //!                                               group, terminal, cwd, exec
 //!  P5 wait: failure message, or EOF <------- C7 drop the sync socket; exec closes the
@@ -49,7 +49,6 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let dir = ContainerDir::create(&spec.name)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let files = EtcFiles::for_spec(spec, None);
-    let pty = if spec.process.terminal { Some(Pty::open()?) } else { None };
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
 
@@ -57,7 +56,7 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
         Clone::Child => {
             drop(parent_end);
-            child(spec, &dir.staging(), &files, &command, pty.as_ref(), child_end)
+            child(spec, &dir.staging(), &files, &command, child_end)
         }
         Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
     };
@@ -70,15 +69,20 @@ pub fn run(spec: &Spec) -> Result<u8> {
         // P4
         parent_end.go()?;
         // P5
-        parent_end.wait_started()
+        let terminal = if spec.process.terminal { Some(parent_end.recv_terminal()?) } else { None };
+        parent_end.wait_started()?;
+        Ok(terminal)
     })();
-    if let Err(e) = started {
-        container.kill_and_reap();
-        return Err(e);
-    }
+    let terminal = match started {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            container.kill_and_reap();
+            return Err(e);
+        }
+    };
     drop(parent_end);
     // P6
-    let status = attach::wait(&container, &signals, pty.as_ref(), spec.process.stdin);
+    let status = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin);
     // P7: the state directory goes with `dir`; every mount lived in the container's mount
     // namespace and died with it.
     drop(dir);
@@ -86,14 +90,14 @@ pub fn run(spec: &Spec) -> Result<u8> {
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
-fn child(spec: &Spec, staging: &Path, files: &EtcFiles, command: &Command, pty: Option<&Pty>, sync: ChildEnd) -> ! {
+fn child(spec: &Spec, staging: &Path, files: &EtcFiles, command: &Command, sync: ChildEnd) -> ! {
     // A panic here must not run musl's abort, which would signal the parent through the
     // stale cached thread id of a raw clone.
     std::panic::set_hook(Box::new(|info| {
         husk_init::say(&[b"internal error in the container's init: ", info.to_string().as_bytes()]);
         sys::exit_group(125)
     }));
-    match child_steps(spec, staging, files, command, pty, &sync) {
+    match child_steps(spec, staging, files, command, &sync) {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
@@ -112,7 +116,6 @@ fn child_steps(
     staging: &Path,
     files: &EtcFiles,
     command: &Command,
-    pty: Option<&Pty>,
     sync: &ChildEnd,
 ) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
     // C1: a launcher killed from here on takes the container with it. If it died before
@@ -136,18 +139,22 @@ fn child_steps(
     }
     // C4
     rootfs::build(spec, staging, files)?;
-    // C5: only the sync socket (and the terminal) survive; whatever else the launcher
-    // had open must not reach the container.
-    if let Some(pty) = pty {
+    // C5: the terminal comes from the container's own devpts, so `tty` and ps name it
+    // as the container sees it; the launcher gets the master over the sync socket.
+    if spec.process.terminal {
+        let pty = Pty::open()?;
+        sync.send_terminal(&pty.master)?;
         dup_onto_stdio(pty.peer.as_fd())?;
     }
+    // Only the sync socket survives besides stdio: whatever else the launcher had open
+    // must not reach the container.
     close_fds_except(sync.raw().as_raw_fd() as u32)?;
     let signals = husk_init::take_signals().ctx("signalfd", "")?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .ctx("prctl PR_SET_DUMPABLE", "")?;
     make_workdir(&spec.process.cwd)?;
     // C6
-    let terminal = pty.is_some();
+    let terminal = spec.process.terminal;
     let cwd = spec.process.cwd.as_str();
     let pid = husk_init::spawn(|| {
         let (code, msg) = match command_steps(terminal, cwd) {
@@ -190,6 +197,7 @@ fn close_fds_except(keep: u32) -> Result<()> {
 fn make_workdir(cwd: &str) -> Result<()> {
     std::fs::create_dir_all(cwd).map_err(|e| {
         let errno = rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5));
-        Error::sys("create the working directory", cwd, errno)
+        // As docker: a working directory that cannot be had means the command cannot run.
+        Error::sys("create the working directory", cwd, errno).with_code(126)
     })
 }

@@ -46,8 +46,9 @@ pub fn build(spec: &Spec, staging: &Path, files: &EtcFiles) -> Result<()> {
         let dest = format!("/etc/{name}");
         match mounts::open_in_root(&root_fd, &dest, Kind::File, &root) {
             Ok(target) => mounts::bind(&staged, Path::new(&mounts::fd_path(&target)), false)?,
-            // A read-only root without the file: the container simply has none.
-            Err(Error { errno: Some(Errno::ROFS), .. }) => {}
+            // A read-only root without the file, or a rootless container whose /etc belongs
+            // to an unmapped owner: the container simply has none.
+            Err(Error { errno: Some(Errno::ROFS | Errno::ACCESS | Errno::PERM), .. }) => {}
             Err(e) => return Err(e),
         }
     }

@@ -8,9 +8,17 @@
 use crate::error::{Error, Result};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{
+    self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
 
 const GO: u8 = b'G';
+/// Carries the master of the container's terminal (SCM_RIGHTS); failures carry their
+/// exit code (125..=127) in the same first byte, so the two cannot be confused.
+const TERMINAL: u8 = b'T';
 const MAX_MESSAGE: usize = 1024;
 
 pub struct ParentEnd(OwnedFd);
@@ -29,16 +37,33 @@ impl ParentEnd {
             .map_err(|e| Error::sys("signal the container to proceed", "", e))
     }
 
+    /// Receives the master of the terminal the child made in its own devpts, or the
+    /// child's failure.
+    pub fn recv_terminal(&self) -> Result<OwnedFd> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got =
+            retry(|| net::recvmsg(&self.0, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC))
+                .map_err(|e| Error::sys("receive the container's terminal", "", e))?;
+        let mut fds = control.drain().filter_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        });
+        match (got.bytes, buf[0], fds.next()) {
+            (1, TERMINAL, Some(fd)) => Ok(fd),
+            (0, _, _) => Err(Error::msg("container setup", "the container's init exited before it made a terminal")),
+            (n, code, _) => Err(failure(code, &buf[1..n])),
+        }
+    }
+
     /// Waits until the command has started, or returns the child's reported failure. A
     /// child that died without a word gets a generic error.
     pub fn wait_started(&self) -> Result<()> {
         let mut buf = [0u8; MAX_MESSAGE];
         match retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())) {
             Ok((0, _)) => Ok(()),
-            Ok((n, _)) => {
-                let text = String::from_utf8_lossy(&buf[1..n]).into_owned();
-                Err(Error { what: text, path: None, errno: None, why: None, code: buf[0] })
-            }
+            Ok((n, _)) => Err(failure(buf[0], &buf[1..n])),
             Err(e) => Err(Error::sys("wait for the container to start", "", e)),
         }
     }
@@ -51,6 +76,16 @@ impl ChildEnd {
         matches!(retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())), Ok((1, _)) if buf[0] == GO)
     }
 
+    pub fn send_terminal(&self, master: &OwnedFd) -> Result<()> {
+        let fds = [rustix::fd::AsFd::as_fd(master)];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        retry(|| net::sendmsg(&self.0, &[IoSlice::new(&[TERMINAL])], &mut control, SendFlags::NOSIGNAL))
+            .map(|_| ())
+            .map_err(|e| Error::sys("send the terminal to the launcher", "", e))
+    }
+
     pub fn fail(&self, code: u8, text: &str) {
         let mut msg = Vec::with_capacity(1 + text.len());
         msg.push(code);
@@ -61,6 +96,11 @@ impl ChildEnd {
     pub fn raw(&self) -> &OwnedFd {
         &self.0
     }
+}
+
+/// A failure reported by the child: its exit code and its one-line text.
+fn failure(code: u8, text: &[u8]) -> Error {
+    Error { what: String::from_utf8_lossy(text).into_owned(), path: None, errno: None, why: None, code }
 }
 
 fn retry<T>(mut f: impl FnMut() -> std::result::Result<T, Errno>) -> std::result::Result<T, Errno> {

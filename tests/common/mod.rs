@@ -1,0 +1,116 @@
+//! Shared by the integration tests: the husk binary, the Alpine root filesystem
+//! (extracted once per test binary, checksum verified), and runs with a private state
+//! root so tests never see each other's containers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const TARBALL_ENV: &str = "HUSK_ALPINE_TARBALL";
+
+pub fn husk() -> PathBuf {
+    std::env::var_os("HUSK_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_husk")))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The reference tarball: $HUSK_ALPINE_TARBALL, else ../shared/images beside the checkout.
+pub fn tarball() -> Option<PathBuf> {
+    let path = std::env::var_os(TARBALL_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz"));
+    path.exists().then_some(path)
+}
+
+/// Whether the test can run: as root, with the tarball. Prints why not.
+pub fn can_run(test: &str) -> bool {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: needs root (namespaces, mounts)");
+        return false;
+    }
+    if tarball().is_none() {
+        eprintln!("SKIPPED {test}: Alpine tarball not found (set {TARBALL_ENV})");
+        return false;
+    }
+    true
+}
+
+/// The Alpine tree, extracted once per test binary after checking its sha512.
+pub fn alpine() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tarball = tarball().expect("tarball checked by can_run");
+        let sums = PathBuf::from(format!("{}.sha512", tarball.display()));
+        if sums.exists() {
+            let expected = std::fs::read_to_string(&sums).unwrap();
+            let expected = expected.split_whitespace().next().unwrap().to_string();
+            let out = Command::new("sha512sum").arg(&tarball).output().unwrap();
+            let actual = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string();
+            assert_eq!(actual, expected, "{} does not match its .sha512", tarball.display());
+        }
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("alpine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&dir).status().unwrap().success();
+        assert!(ok, "extracting {} failed", tarball.display());
+        // World-traversable so the rootless test's user can reach it.
+        let mut p = dir.clone();
+        while p.pop() {
+            let _ = Command::new("chmod").arg("o+x").arg(&p).status();
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A fresh state root for one test.
+pub fn state_root(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `husk run --rootfs ALPINE EXTRA... -- ARGV...` with its own state root.
+pub fn run_cmd(test: &str, extra: &[&str], argv: &[&str]) -> Command {
+    let mut cmd = Command::new(husk());
+    cmd.env("HUSK_ROOT", state_root(test)).arg("run").arg("--rootfs").arg(alpine()).args(extra).arg("--").args(argv);
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+pub fn run(test: &str, extra: &[&str], argv: &[&str]) -> Output {
+    run_cmd(test, extra, argv).output().unwrap()
+}
+
+/// Runs `sh -c script` in a container and returns (stdout, exit code); stderr is shown
+/// on failure to make assertions readable.
+pub fn sh(test: &str, extra: &[&str], script: &str) -> (String, i32) {
+    sh_with(test, extra, script, false)
+}
+
+/// As `sh`, optionally forcing the clone(2) fallback instead of clone3.
+pub fn sh_with(test: &str, extra: &[&str], script: &str, clone_fallback: bool) -> (String, i32) {
+    let mut cmd = run_cmd(test, extra, &["/bin/sh", "-c", script]);
+    if clone_fallback {
+        cmd.env("HUSK_FORCE_CLONE", "1");
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.is_empty() {
+        eprintln!("[{test}] stderr: {stderr}");
+    }
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+pub fn host(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}

@@ -1,0 +1,135 @@
+//! The command's life: exit codes, signals forwarded through the launcher and the init,
+//! stdin passed through unchanged, bad input refused before anything exists.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn exit_codes_follow_docker() {
+    if !can_run("exit") {
+        return;
+    }
+    let code = |argv: &[&str]| run("exit", &[], argv).status.code().unwrap();
+    assert_eq!(code(&["/bin/true"]), 0);
+    assert_eq!(code(&["sh", "-c", "exit 3"]), 3);
+    assert_eq!(code(&["sh", "-c", "kill -9 $$"]), 137);
+    assert_eq!(code(&["/etc/passwd"]), 126, "not executable");
+    assert_eq!(code(&["no-such-command"]), 127, "not found");
+    let out = run("exit", &["-w", "/etc/passwd"], &["/bin/true"]);
+    assert_eq!(out.status.code(), Some(126), "cannot chdir");
+    let out = run("exit", &[], &["no-such-command"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "husk: exec no-such-command: No such file or directory\n");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_and_exit_125() {
+    if !can_run("badinput") {
+        return;
+    }
+    let root = state_root("badinput");
+    let alpine = alpine();
+    let rootfs = alpine.to_str().unwrap();
+    let file = format!("{rootfs}/etc/passwd");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "--rootfs", "/no/such/dir", "true"], "--rootfs /no/such/dir: No such file or directory"),
+        (vec!["run", "--rootfs", &file, "true"], "is not a directory"),
+        (vec!["run", "--rootfs", rootfs], "no command given"),
+        (vec!["run", "--rootfs", rootfs, "--bogus", "true"], "unknown flag --bogus"),
+        (vec!["run", "--rootfs", rootfs, "-e", "NOEQUALS", "true"], "expected KEY=VALUE"),
+        (vec!["run", "--rootfs", rootfs, "-v", "/no/such/src:/x", "true"], "--volume source /no/such/src"),
+        (vec!["run", "true"], "--rootfs DIR is required"),
+        (vec!["frobnicate"], "unknown command"),
+    ];
+    for (args, expect) in cases {
+        let out = Command::new(husk()).env("HUSK_ROOT", &root).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert!(err.starts_with("husk: ") && err.contains(expect), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "bad input created state");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in [&["--help"][..], &["run", "--help"], &["init", "--help"]] {
+        let out = Command::new(husk()).args(cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: husk"), "{cmd:?}");
+    }
+}
+
+/// Starts `sh -c 'trap "exit 7" SIG; echo ready; sleep 1000 & wait'`, waits for "ready",
+/// sends SIG to the launcher and returns the exit code.
+fn exit_code_after_signal(sig: &str) -> i32 {
+    let script = format!("trap 'exit 7' {sig}; echo ready; sleep 1000 & wait");
+    let mut child = run_cmd(&format!("sig-{sig}"), &[], &["sh", "-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut ready = [0u8; 6];
+    child.stdout.as_mut().unwrap().read_exact(&mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < deadline, "SIG{sig} did not end the container");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signals_to_the_launcher_reach_the_command() {
+    if !can_run("signals") {
+        return;
+    }
+    for sig in ["TERM", "INT", "HUP", "USR1", "USR2", "QUIT"] {
+        assert_eq!(exit_code_after_signal(sig), 7, "SIG{sig}");
+    }
+}
+
+#[test]
+fn stdin_passes_through_unchanged() {
+    if !can_run("stdin") {
+        return;
+    }
+    let mut child = run_cmd("stdin", &[], &["cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.stdout, b"hi\n");
+
+    let mut blob = vec![0u8; 10 << 20];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut blob).unwrap();
+    let mut child = run_cmd("stdin", &[], &["cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = {
+        let blob = blob.clone();
+        std::thread::spawn(move || stdin.write_all(&blob).unwrap())
+    };
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), blob.len());
+    assert!(out.stdout == blob, "10 MiB of random bytes changed on the way");
+}
+
+#[test]
+fn the_binary_is_static() {
+    let bin = husk();
+    let file = Command::new("file").arg("-L").arg(&bin).output();
+    let Ok(file) = file else {
+        eprintln!("SKIPPED the_binary_is_static: `file` is not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&file.stdout);
+    assert!(text.contains("statically linked") || text.contains("static-pie linked"), "{text}");
+    let ldd = Command::new("ldd").arg(&bin).output().unwrap();
+    let ldd = String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
+    assert!(
+        ldd.contains("not a dynamic executable") || ldd.contains("statically linked"),
+        "ldd found dependencies: {ldd}"
+    );
+}

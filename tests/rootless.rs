@@ -1,0 +1,67 @@
+//! Run by an unprivileged user: husk adds a user namespace that maps the caller to root
+//! inside, and what the kernel allows unprivileged still works (overlay included).
+
+mod common;
+use common::*;
+use std::process::Command;
+
+const USER: &str = "husk-rootless";
+
+/// The uid of the test user, created on first use.
+fn test_user() -> Option<u32> {
+    let id = |_: ()| Command::new("id").args(["-u", USER]).output().ok().filter(|o| o.status.success());
+    let out = match id(()) {
+        Some(out) => out,
+        None => {
+            let made = Command::new("useradd").args(["-r", "-M", "-s", "/usr/sbin/nologin", USER]).status();
+            if !made.is_ok_and(|s| s.success()) {
+                eprintln!("SKIPPED rootless: cannot create the user {USER} (useradd failed)");
+                return None;
+            }
+            id(())?
+        }
+    };
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn as_user(uid: u32) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={uid}")).arg(format!("--regid={uid}")).arg("--clear-groups");
+    cmd
+}
+
+#[test]
+fn an_unprivileged_user_runs_a_container_as_root_inside() {
+    if !can_run("rootless") {
+        return;
+    }
+    let Some(uid) = test_user() else { return };
+    let probe = as_user(uid).args(["unshare", "--user", "--map-root-user", "true"]).status().unwrap();
+    if !probe.success() {
+        eprintln!("SKIPPED rootless: the kernel refuses unprivileged user namespaces here");
+        return;
+    }
+    let state = state_root("rootless");
+    Command::new("chown").arg(uid.to_string()).arg(&state).status().unwrap();
+    let out = as_user(uid)
+        .env("HUSK_ROOT", &state)
+        .arg(husk())
+        .args(["run", "--hostname", "rootless", "--rootfs"])
+        .arg(alpine())
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "id -u; hostname; ps -o pid,comm | wc -l; echo x > /newfile && cat /newfile; ip -o link | wc -l",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout, "0\nrootless\n5\nx\n1\n",
+        "uid 0 inside, own hostname, own PIDs (header, init, sh, ps, wc), overlay, only lo"
+    );
+    assert!(!exists(&alpine().join("newfile")));
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
+}
