@@ -12,6 +12,8 @@ mod error;
 mod etc_files;
 mod exec;
 mod ids;
+mod image;
+mod loopdev;
 mod mounts;
 mod namespaces;
 mod netlink;

@@ -5,6 +5,7 @@
 //! ```text
 //!  launcher (parent)                          container init (child, PID 1)
 //!  P1 check the spec, reserve the name,
+//!     attach loop devices for images,
 //!     build argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
@@ -23,7 +24,8 @@
 //!                                               command's copy
 //!  P6 forward signals, relay the pty,        C8 reap, forward, exit with the command's
 //!     wait for the init's exit                   status (the namespace dies with it)
-//!  P7 release everything (state dir)
+//!  P7 release everything (loop device
+//!     descriptors, state dir)
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
@@ -32,6 +34,7 @@ use crate::attach::{self, Container, Signals};
 use crate::error::{Context, Error, Result};
 use crate::etc_files::EtcFiles;
 use crate::exec::Command;
+use crate::image::{Layer, Layers};
 use crate::namespaces::{self, Clone};
 use crate::spec::Spec;
 use crate::state::ContainerDir;
@@ -47,6 +50,7 @@ pub fn run(spec: &Spec) -> Result<u8> {
     // P1: everything that can fail on bad input or a busy name fails here, before any
     // process exists.
     let dir = ContainerDir::create(&spec.name)?;
+    let layers = Layers::attach(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let files = EtcFiles::for_spec(spec, None);
     let (parent_end, child_end) = sync::pair()?;
@@ -56,7 +60,7 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
         Clone::Child => {
             drop(parent_end);
-            child(spec, &dir.staging(), &files, &command, child_end)
+            child(spec, &layers.layers, &dir.staging(), &files, &command, child_end)
         }
         Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
     };
@@ -84,20 +88,21 @@ pub fn run(spec: &Spec) -> Result<u8> {
     // P6
     let status = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin);
     // P7: the state directory goes with `dir`; every mount lived in the container's mount
-    // namespace and died with it.
+    // namespace and died with it, and with it the last user of each autoclear loop device.
+    drop(layers);
     drop(dir);
     Ok(status)
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
-fn child(spec: &Spec, staging: &Path, files: &EtcFiles, command: &Command, sync: ChildEnd) -> ! {
+fn child(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles, command: &Command, sync: ChildEnd) -> ! {
     // A panic here must not run musl's abort, which would signal the parent through the
     // stale cached thread id of a raw clone.
     std::panic::set_hook(Box::new(|info| {
         husk_init::say(&[b"internal error in the container's init: ", info.to_string().as_bytes()]);
         sys::exit_group(125)
     }));
-    match child_steps(spec, staging, files, command, &sync) {
+    match child_steps(spec, layers, staging, files, command, &sync) {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
@@ -113,6 +118,7 @@ fn child(spec: &Spec, staging: &Path, files: &EtcFiles, command: &Command, sync:
 
 fn child_steps(
     spec: &Spec,
+    layers: &[Layer],
     staging: &Path,
     files: &EtcFiles,
     command: &Command,
@@ -138,7 +144,7 @@ fn child_steps(
         netlink::link_up(&mut nl, 1, "lo")?;
     }
     // C4
-    rootfs::build(spec, staging, files)?;
+    rootfs::build(spec, layers, staging, files)?;
     // C5: the terminal comes from the container's own devpts, so `tty` and ps name it
     // as the container sees it; the launcher gets the master over the sync socket.
     if spec.process.terminal {

@@ -7,8 +7,9 @@
 use crate::devices;
 use crate::error::{Context, Error, Result};
 use crate::etc_files::EtcFiles;
+use crate::image::Layer;
 use crate::mounts::{self, Kind};
-use crate::spec::{RootSource, RootWrite, Spec};
+use crate::spec::{RootWrite, Spec};
 use rustix::fs::{self, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::MountFlags;
@@ -16,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 /// Builds the root under `staging` (an empty directory made for this container) and
 /// pivots into it. On return the process's / is the container's root.
-pub fn build(spec: &Spec, staging: &Path, files: &EtcFiles) -> Result<()> {
+pub fn build(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles) -> Result<()> {
     mounts::make_private()?;
     mounts::mount_fs("tmpfs", staging, MountFlags::NOSUID | MountFlags::NODEV, "mode=755")?;
     let root = staging.join("root");
     mkdir(&root)?;
-    mount_root(spec, staging, &root)?;
+    mount_root(spec, layers, staging, &root)?;
     let root_fd = mounts::open_dir(&root)?;
 
     let proc = real_dir(&root_fd, &root, "proc")?;
@@ -56,14 +57,32 @@ pub fn build(spec: &Spec, staging: &Path, files: &EtcFiles) -> Result<()> {
     pivot(&root)
 }
 
-fn mount_root(spec: &Spec, staging: &Path, root: &Path) -> Result<()> {
-    let RootSource::Dir(dir) = &spec.root.source else {
-        return Err(Error::msg("--image", "not supported yet"));
-    };
+/// The root: the base layer alone when written directly (--rootfs-rw, --rw-image),
+/// otherwise an overlay of every layer (top first in lowerdir) under an upper directory
+/// in the staging tmpfs (--persist: in the given directory).
+fn mount_root(spec: &Spec, layers: &[Layer], staging: &Path, root: &Path) -> Result<()> {
+    let direct = spec.root.write == RootWrite::Direct;
+    if direct {
+        return match &layers[0] {
+            Layer::Dir(dir) => mounts::bind(dir, root, true),
+            Layer::Device(dev) => mount_ext4(dev, root, false),
+        };
+    }
+    let mut lower = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        match layer {
+            Layer::Dir(dir) => lower.push(dir.clone()),
+            Layer::Device(dev) => {
+                let at = staging.join(format!("layer{i}"));
+                mkdir(&at)?;
+                mount_ext4(dev, &at, true)?;
+                lower.push(at);
+            }
+        }
+    }
     let (upper, work) = match &spec.root.write {
-        RootWrite::Direct => return mounts::bind(dir, root, true),
-        RootWrite::Ephemeral => (staging.join("upper"), staging.join("work")),
         RootWrite::Persist(dir) => (dir.join("upper"), dir.join("work")),
+        _ => (staging.join("upper"), staging.join("work")),
     };
     for d in [&upper, &work] {
         match fs::mkdir(d, Mode::from(0o755)) {
@@ -71,15 +90,18 @@ fn mount_root(spec: &Spec, staging: &Path, root: &Path) -> Result<()> {
             Err(e) => return Err(Error::sys("mkdir", d.display(), e)),
         }
     }
-    let mut lower: Vec<&PathBuf> = spec.root.layers.iter().rev().collect();
-    lower.push(dir);
-    let lower: Vec<String> = lower.iter().map(|p| escape(p)).collect();
+    let lower: Vec<String> = lower.iter().rev().map(|p| escape(p)).collect();
     let mut data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), escape(&upper), escape(&work));
     if spec.namespaces.user {
         // Inside a user namespace overlay keeps its whiteouts in user.* xattrs.
         data.push_str(",userxattr");
     }
     mounts::mount_fs("overlay", root, MountFlags::empty(), &data)
+}
+
+fn mount_ext4(dev: &str, target: &Path, readonly: bool) -> Result<()> {
+    let flags = if readonly { MountFlags::RDONLY } else { MountFlags::empty() };
+    rustix::mount::mount(dev, target, "ext4", flags, None).ctx(&format!("mount {dev} (ext4) on"), target.display())
 }
 
 /// Overlay options are split on ',' and lowerdir on ':'; both may be escaped.

@@ -64,4 +64,14 @@ fn an_unprivileged_user_runs_a_container_as_root_inside() {
     );
     assert!(!exists(&alpine().join("newfile")));
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
+
+    // Loop devices and ext4 mounts need root: said clearly, before anything is made.
+    let out = as_user(uid)
+        .env("HUSK_ROOT", &state)
+        .arg(husk())
+        .args(["run", "--image", "/etc/passwd", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--image: needs root"));
 }

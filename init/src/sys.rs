@@ -255,3 +255,48 @@ pub fn setsockopt_u32(fd: BorrowedFd<'_>, level: u32, name: u32, value: u32) -> 
     };
     check(ret).map(|_| ())
 }
+
+/// ioctl with an integer or pointer argument, returning the kernel's return value.
+///
+/// # Safety
+/// `arg` must be what request `req` expects: an integer, or a pointer to a live value of
+/// the request's type.
+unsafe fn ioctl(fd: BorrowedFd<'_>, req: u32, arg: usize) -> Result<usize, Errno> {
+    let fd = rustix::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: forwarded to the caller.
+    check(unsafe { syscall6(g::__NR_ioctl, [fd as usize, req as usize, arg, 0, 0, 0]) })
+}
+
+/// LOOP_CTL_GET_FREE on /dev/loop-control: the number of a free loop device (found or
+/// created), which the kernel returns as the ioctl's value.
+pub fn loop_get_free(control: BorrowedFd<'_>) -> Result<u32, Errno> {
+    use linux_raw_sys::loop_device::LOOP_CTL_GET_FREE;
+    // SAFETY: LOOP_CTL_GET_FREE takes no argument.
+    unsafe { ioctl(control, LOOP_CTL_GET_FREE, 0) }.map(|n| n as u32)
+}
+
+/// LOOP_CONFIGURE (Linux 5.8): binds `backing` and sets the flags in one step.
+pub fn loop_configure(dev: BorrowedFd<'_>, config: &linux_raw_sys::loop_device::loop_config) -> Result<(), Errno> {
+    use linux_raw_sys::loop_device::LOOP_CONFIGURE;
+    // SAFETY: config is a live loop_config, which LOOP_CONFIGURE reads.
+    unsafe { ioctl(dev, LOOP_CONFIGURE, config as *const _ as usize) }.map(drop)
+}
+
+/// LOOP_SET_FD then LOOP_SET_STATUS64: the older two-step form of `loop_configure`.
+pub fn loop_set_fd_and_status(
+    dev: BorrowedFd<'_>,
+    backing: BorrowedFd<'_>,
+    info: &linux_raw_sys::loop_device::loop_info64,
+) -> Result<(), Errno> {
+    use linux_raw_sys::loop_device::{LOOP_CLR_FD, LOOP_SET_FD, LOOP_SET_STATUS64};
+    let backing = rustix::fd::AsRawFd::as_raw_fd(&backing);
+    // SAFETY: LOOP_SET_FD takes the descriptor by value.
+    unsafe { ioctl(dev, LOOP_SET_FD, backing as usize) }?;
+    // SAFETY: info is a live loop_info64, which LOOP_SET_STATUS64 reads.
+    if let Err(e) = unsafe { ioctl(dev, LOOP_SET_STATUS64, info as *const _ as usize) } {
+        // SAFETY: LOOP_CLR_FD takes no argument; undoes the half-done attach.
+        let _ = unsafe { ioctl(dev, LOOP_CLR_FD, 0) };
+        return Err(e);
+    }
+    Ok(())
+}

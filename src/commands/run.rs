@@ -14,6 +14,20 @@ pub static RUN: Command = Command {
     flags: &[
         flag("rootfs", None, Some("DIR"), "Root filesystem directory (not modified: an overlay takes the writes)"),
         flag("rootfs-rw", None, None, "Write straight into the --rootfs directory instead of an overlay"),
+        flag(
+            "image",
+            None,
+            Some("FILE"),
+            "Root filesystem ext4 image, mounted read-only through a loop device under an overlay",
+        ),
+        flag("rw-image", None, None, "Mount the --image read-write as the root instead of an overlay"),
+        flag(
+            "layer",
+            None,
+            Some("PATH"),
+            "Stack a read-only directory or image on the root (repeatable, bottom first)",
+        ),
+        flag("persist", None, Some("DIR"), "Keep the overlay's upper layer in DIR, so changes survive to the next run"),
         flag("name", None, Some("NAME"), "Container name (default: a generated short id)"),
         flag("hostname", None, Some("NAME"), "Hostname inside (default: the name)"),
         flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)"),
@@ -35,7 +49,11 @@ pub struct RunOptions {
 pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let mut cli = Cli::new(&RUN, args);
     let mut rootfs: Option<PathBuf> = None;
-    let mut write = RootWrite::Ephemeral;
+    let mut image: Option<PathBuf> = None;
+    let mut layers: Vec<PathBuf> = Vec::new();
+    let mut persist: Option<PathBuf> = None;
+    let mut rootfs_rw = false;
+    let mut rw_image = false;
     let mut name = None;
     let mut hostname = None;
     let mut env_args: Vec<String> = Vec::new();
@@ -61,7 +79,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         };
         match long {
             "rootfs" => rootfs = Some(PathBuf::from(value)),
-            "rootfs-rw" => write = RootWrite::Direct,
+            "rootfs-rw" => rootfs_rw = true,
+            "image" => image = Some(PathBuf::from(value)),
+            "rw-image" => rw_image = true,
+            "layer" => layers.push(PathBuf::from(value)),
+            "persist" => persist = Some(PathBuf::from(value)),
             "name" => name = Some(check_name(&value)?),
             "hostname" => hostname = Some(check_hostname(&value)?),
             "env" => env_args.push(check_env("-e", &value)?),
@@ -76,14 +98,53 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         }
     }
 
-    let Some(rootfs) = rootfs else {
-        return Err(cli.usage_error("--rootfs DIR is required"));
+    let rootless = !rustix::process::geteuid().is_root();
+    let source = match (rootfs, image) {
+        (Some(_), Some(_)) => return Err(cli.usage_error("--rootfs and --image exclude each other")),
+        (None, None) => return Err(cli.usage_error("--rootfs DIR (or --image FILE) is required")),
+        (Some(dir), None) => {
+            check_dir("--rootfs", &dir)?;
+            RootSource::Dir(std::fs::canonicalize(&dir).ctx("--rootfs", dir.display())?)
+        }
+        (None, Some(file)) => {
+            if rootless {
+                return Err(Error::msg(
+                    "--image",
+                    "needs root: loop devices and ext4 mounts are privileged (use --rootfs DIR)",
+                ));
+            }
+            check_file("--image", &file)?;
+            RootSource::Image(std::fs::canonicalize(&file).ctx("--image", file.display())?)
+        }
     };
+    let write = match (&source, rootfs_rw, rw_image, persist) {
+        (RootSource::Image(_), true, _, _) => {
+            return Err(cli.usage_error("--rootfs-rw goes with --rootfs; use --rw-image"));
+        }
+        (RootSource::Dir(_), _, true, _) => {
+            return Err(cli.usage_error("--rw-image goes with --image; use --rootfs-rw"));
+        }
+        (_, true, _, Some(_)) | (_, _, true, Some(_)) => {
+            return Err(cli.usage_error("--persist needs the overlay; drop --rootfs-rw/--rw-image"));
+        }
+        (_, true, _, None) | (_, _, true, None) => RootWrite::Direct,
+        (_, false, false, Some(dir)) => RootWrite::Persist(persist_dir(&dir)?),
+        (_, false, false, None) => RootWrite::Ephemeral,
+    };
+    if write == RootWrite::Direct && !layers.is_empty() {
+        return Err(cli.usage_error("--layer needs the overlay; drop --rootfs-rw/--rw-image"));
+    }
+    let mut resolved_layers = Vec::new();
+    for layer in &layers {
+        let path = std::fs::canonicalize(layer).ctx("--layer", layer.display())?;
+        if !path.is_dir() && rootless {
+            return Err(Error::msg(format!("--layer {}", layer.display()), "image layers need root (loop devices)"));
+        }
+        resolved_layers.push(path);
+    }
     if command.is_empty() {
         return Err(cli.usage_error("no command given"));
     }
-    check_dir("--rootfs", &rootfs)?;
-    let rootfs = std::fs::canonicalize(&rootfs).ctx("--rootfs", rootfs.display())?;
 
     let name = match name {
         Some(name) => name,
@@ -94,7 +155,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     process.cwd = workdir.unwrap_or_else(|| "/".into());
     process.env = default_env(&hostname, process.terminal, env_args);
 
-    let rootless = !rustix::process::geteuid().is_root();
     let user = userns || rootless;
     let (uid_mappings, gid_mappings) = if user {
         let uid = rustix::process::geteuid().as_raw();
@@ -108,7 +168,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         name,
         hostname,
         process,
-        root: Root { source: RootSource::Dir(rootfs), layers: Vec::new(), write },
+        root: Root { source, layers: resolved_layers, write },
         mounts,
         namespaces: Namespaces { user, cgroup: true },
         uid_mappings,
@@ -125,6 +185,21 @@ fn check_dir(what: &str, path: &Path) -> Result<()> {
         return Err(Error::msg(format!("{what} {}", path.display()), "is not a directory"));
     }
     Ok(())
+}
+
+fn check_file(what: &str, path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).ctx(what, path.display())?;
+    if !meta.is_file() {
+        return Err(Error::msg(format!("{what} {}", path.display()), "is not a regular file"));
+    }
+    Ok(())
+}
+
+/// The --persist directory, made if missing (as docker makes volume directories); it
+/// must not be inside the overlay it serves, which the kernel refuses anyway.
+fn persist_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).ctx("--persist", dir.display())?;
+    std::fs::canonicalize(dir).ctx("--persist", dir.display())
 }
 
 /// Names become directory names and hostnames: keep them to a safe alphabet.

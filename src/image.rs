@@ -1,0 +1,50 @@
+//! The layers of a container's root, resolved by the launcher before the clone (P1): a
+//! directory is used as it is, an image file gets a loop device. The child mounts them
+//! inside its own mount namespace (rootfs.rs), so nothing is mounted on the host.
+
+use crate::error::Result;
+use crate::loopdev::{self, LoopDevice};
+use crate::spec::{RootSource, RootWrite, Spec};
+use std::path::{Path, PathBuf};
+
+/// One layer as the child mounts it.
+#[derive(Debug, Clone)]
+pub enum Layer {
+    Dir(PathBuf),
+    /// A loop device holding an ext4 image.
+    Device(String),
+}
+
+/// The root's layers, bottom first (the root source, then each --layer), and the loop
+/// devices that must stay attached until the container has mounted them.
+pub struct Layers {
+    pub layers: Vec<Layer>,
+    _devices: Vec<LoopDevice>,
+}
+
+impl Layers {
+    pub fn attach(spec: &Spec) -> Result<Layers> {
+        let writable_image = spec.root.write == RootWrite::Direct;
+        let mut devices = Vec::new();
+        let mut layers = Vec::new();
+        let base = match &spec.root.source {
+            RootSource::Dir(dir) => dir.as_path(),
+            RootSource::Image(file) => file.as_path(),
+        };
+        let mut resolve = |path: &Path, writable: bool| -> Result<()> {
+            if path.is_dir() {
+                layers.push(Layer::Dir(path.to_path_buf()));
+            } else {
+                let dev = loopdev::attach(path, !writable)?;
+                layers.push(Layer::Device(dev.path.clone()));
+                devices.push(dev);
+            }
+            Ok(())
+        };
+        resolve(base, writable_image)?;
+        for layer in &spec.root.layers {
+            resolve(layer, false)?;
+        }
+        Ok(Layers { layers, _devices: devices })
+    }
+}
