@@ -47,7 +47,7 @@ pub fn attach(image: &Path, readonly: bool) -> Result<LoopDevice> {
         match bound {
             Ok(()) => return Ok(LoopDevice { path, _fd: dev }),
             Err(Errno::BUSY) => continue,
-            Err(e) => return Err(Error::sys(&format!("attach {} to", image.display()), &path, e)),
+            Err(e) => return Err(Error::sys(format!("attach {} to", image.display()), &path, e)),
         }
     }
     Err(Error::msg(format!("attach {}", image.display()), "no free loop device after 16 tries"))
