@@ -3,6 +3,7 @@
 //! and waits for the init's exit status through its pidfd.
 
 use crate::error::{Context, Result};
+use crate::log::Log;
 use crate::terminal::{self, RawMode};
 use husk_init::sys::{self, SigSet, sigbit};
 use linux_raw_sys::general as g;
@@ -60,26 +61,23 @@ impl Container<'_> {
     }
 
     /// The init's status if it has exited (never blocks).
-    fn try_status(&self) -> Option<u8> {
+    fn try_status(&self) -> Option<Exit> {
+        let lost = Exit { code: 255, signal: None };
         if let Some(fd) = self.pidfd {
-            let status = rustix::process::waitid(
-                rustix::process::WaitId::PidFd(fd.as_fd()),
-                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-            );
-            return match status {
-                Ok(Some(st)) => Some(if let Some(code) = st.exit_status() {
-                    code as u8
-                } else {
-                    (128 + st.terminating_signal().unwrap_or(0)) as u8
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+            return match rustix::process::waitid(rustix::process::WaitId::PidFd(fd.as_fd()), options) {
+                Ok(Some(st)) => Some(match (st.exit_status(), st.terminating_signal()) {
+                    (Some(code), _) => Exit { code: code as u8, signal: None },
+                    (None, sig) => Exit { code: (128 + sig.unwrap_or(0)) as u8, signal: sig },
                 }),
                 Ok(None) | Err(Errno::INTR) => None,
-                Err(_) => Some(255),
+                Err(_) => Some(lost),
             };
         }
         match rustix::process::waitpid(Some(self.pid), WaitOptions::NOHANG) {
-            Ok(Some((_, st))) => Some(husk_init::shell_status(st)),
+            Ok(Some((_, st))) => Some(Exit { code: husk_init::shell_status(st), signal: st.terminating_signal() }),
             Ok(None) => None,
-            Err(_) => Some(255),
+            Err(_) => Some(lost),
         }
     }
 
@@ -90,8 +88,22 @@ impl Container<'_> {
     }
 }
 
-/// Runs until the container's init exits; returns its status as a shell would.
-pub fn wait(container: &Container, signals: &Signals, master: Option<&OwnedFd>, relay_stdin: bool) -> u8 {
+/// How the container's init ended: the status a shell would report, and the signal when
+/// the init itself was killed (docker's "killed" state).
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub code: u8,
+    pub signal: Option<i32>,
+}
+
+/// Runs until the container's init exits.
+pub fn wait(
+    container: &Container,
+    signals: &Signals,
+    master: Option<&OwnedFd>,
+    relay_stdin: bool,
+    mut log: Option<(&OwnedFd, &mut Log)>,
+) -> Exit {
     let pty = master;
     let stdin = sys::stdin();
     let _raw = match (pty, relay_stdin) {
@@ -104,13 +116,20 @@ pub fn wait(container: &Container, signals: &Signals, master: Option<&OwnedFd>, 
     }
     let mut master_open = pty.is_some();
     let mut stdin_open = pty.is_some() && relay_stdin;
+    let mut log_open = log.is_some();
     let mut buf = vec![0u8; 65536];
     loop {
-        if let Some(code) = container.try_status() {
+        if let Some(exit) = container.try_status() {
             if let Some(pty) = pty.filter(|_| master_open) {
                 drain(pty.as_fd(), &mut buf);
             }
-            return code;
+            if let Some((output, log)) = log.as_mut() {
+                // Every writer is gone with the container: read to the end.
+                while let Ok(n @ 1..) = rustix::io::read(*output, &mut buf) {
+                    log.write(&buf[..n]);
+                }
+            }
+            return exit;
         }
         let mut fds = vec![PollFd::new(&signals.fd, PollFlags::IN)];
         if let Some(fd) = container.pidfd {
@@ -124,13 +143,18 @@ pub fn wait(container: &Container, signals: &Signals, master: Option<&OwnedFd>, 
         if stdin_open {
             fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
         }
+        let log_at = fds.len();
+        if let Some((output, _)) = log.as_ref().filter(|_| log_open) {
+            fds.push(PollFd::new(*output, PollFlags::IN));
+        }
         match poll(&mut fds, None) {
             Ok(_) | Err(Errno::INTR) => {}
-            Err(_) => return 255,
+            Err(_) => return Exit { code: 255, signal: None },
         }
         let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
         let (signal_ready, master_ready, stdin_ready) =
             (ready(0), master_open && ready(master_at), stdin_open && ready(stdin_at));
+        let log_ready = log_open && ready(log_at);
         drop(fds);
         if signal_ready {
             while let Some(sig) = signals.read() {
@@ -143,6 +167,15 @@ pub fn wait(container: &Container, signals: &Signals, master: Option<&OwnedFd>, 
                     }
                     _ => container.signal(sig),
                 }
+            }
+        }
+        if let Some((output, log)) = log.as_mut().filter(|_| log_ready) {
+            match rustix::io::read(*output, &mut buf) {
+                Ok(n @ 1..) => log.write(&buf[..n]),
+                // Every writer closed its output while the init lives on.
+                Ok(0) => log_open = false,
+                Err(Errno::INTR | Errno::AGAIN) => {}
+                Err(_) => log_open = false,
             }
         }
         if let Some(pty) = pty {

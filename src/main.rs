@@ -7,12 +7,15 @@
 mod attach;
 mod cli;
 mod commands;
+mod detach;
 mod devices;
 mod error;
 mod etc_files;
 mod exec;
 mod ids;
 mod image;
+mod lifecycle;
+mod log;
 mod loopdev;
 mod mounts;
 mod namespaces;
@@ -21,6 +24,7 @@ mod plan;
 mod rootfs;
 mod spec;
 mod state;
+mod stats;
 mod sync;
 mod terminal;
 
@@ -30,8 +34,17 @@ use std::ffi::OsString;
 const USAGE: &str = "Usage: husk [--root DIR] COMMAND [OPTIONS]
 
 Commands:
-  run     Run a command in a new container
-  init    Run a command under husk's PID-1 init (for other containers' images)
+  run      Run a command in a new container (-d: in the background)
+  ps       List containers
+  exec     Run a command in a running container
+  logs     Print a detached container's output
+  stop     Stop containers (SIGTERM, then SIGKILL)
+  kill     Send a signal to containers
+  rm       Remove stopped containers
+  wait     Wait for containers to exit; print their exit codes
+  inspect  Print containers' state as JSON
+  gc       Release what killed husk processes left behind
+  init     Run a command under husk's PID-1 init (for other containers' images)
 
 Global options:
   --root DIR     State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
@@ -74,12 +87,28 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         }
     }
     let command = args.remove(0);
-    match command.to_str().unwrap_or_default() {
+    let command = command.to_str().unwrap_or_default();
+    // The cheap check every command makes: resources of containers whose husk process
+    // was killed are released before anything else happens. `init` runs in other
+    // people's containers and has no state.
+    if !matches!(command, "init" | "gc" | "-h" | "--help" | "help" | "-V" | "--version") {
+        lifecycle::collect_garbage();
+    }
+    match command {
         "run" => match commands::run::parse(args)? {
-            Some((spec, _opts)) => plan::run(&spec),
+            Some((spec, opts)) => plan::run(&spec, &opts),
             None => Ok(0),
         },
         "init" => commands::init::main(args),
+        "ps" => commands::manage::ps(args),
+        "exec" => commands::exec::main(args),
+        "logs" => commands::logs::main(args),
+        "stop" => commands::manage::stop(args),
+        "kill" => commands::manage::kill(args),
+        "rm" => commands::manage::rm(args),
+        "wait" => commands::manage::wait(args),
+        "inspect" => commands::manage::inspect(args),
+        "gc" => commands::manage::gc(args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

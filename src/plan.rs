@@ -4,13 +4,16 @@
 //!
 //! ```text
 //!  launcher (parent)                          container init (child, PID 1)
-//!  P1 check the spec, reserve the name,
+//!  P1 check the spec, reserve the name and
+//!     write the state entry; with -d, fork
+//!     the supervisor, which does the rest;
 //!     attach loop devices for images,
 //!     build argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
 //!                                            C2 wait for GO
-//!  P3 uid/gid maps (user namespace)
+//!  P3 record the init in the state entry,
+//!     uid/gid maps (user namespace)
 //!  P4 GO ----------------------------------> C3 own session, cgroup namespace,
 //!                                               hostname, lo up
 //!                                            C4 root: staging tmpfs, bind or overlay,
@@ -22,52 +25,87 @@
 //!                                               group, terminal, cwd, exec
 //!  P5 wait: failure message, or EOF <------- C7 drop the sync socket; exec closes the
 //!                                               command's copy
-//!  P6 forward signals, relay the pty,        C8 reap, forward, exit with the command's
-//!     wait for the init's exit                   status (the namespace dies with it)
+//!  P6 forward signals, relay the pty or the  C8 reap, forward, exit with the command's
+//!     log, wait for the init's exit             status (the namespace dies with it)
 //!  P7 release everything (loop device
-//!     descriptors, state dir)
+//!     descriptors); record the exit, or
+//!     remove the entry (foreground, --rm)
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
 
-use crate::attach::{self, Container, Signals};
+use crate::attach::{self, Container, Exit, Signals};
+use crate::commands::run::RunOptions;
+use crate::detach::{self, Detached};
 use crate::error::{Context, Error, Result};
 use crate::etc_files::EtcFiles;
 use crate::exec::Command;
 use crate::image::{Layer, Layers};
 use crate::namespaces::{self, Clone};
-use crate::spec::Spec;
-use crate::state::ContainerDir;
+use crate::spec::{RootSource, Spec};
+use crate::state::{self, ContainerDir, ProcessId, State, Status};
 use crate::sync::{self, ChildEnd};
 use crate::terminal::Pty;
 use crate::{netlink, rootfs};
 use husk_init::sys;
-use rustix::fd::{AsFd, AsRawFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-/// Runs `spec` in the foreground and returns the exit status to pass on.
-pub fn run(spec: &Spec) -> Result<u8> {
+/// Runs `spec`: in the foreground, returning the status to pass on, or detached under a
+/// supervisor (returning 0 once the command has started).
+pub fn run(spec: &Spec, opts: &RunOptions) -> Result<u8> {
     // P1: everything that can fail on bad input or a busy name fails here, before any
-    // process exists.
+    // process exists. The state entry is written before any resource it names.
     let dir = ContainerDir::create(&spec.name)?;
+    let state = describe(spec, opts);
+    dir.save(&state)?;
+    if opts.detach {
+        return detach::start(spec, dir, state, opts.log_max);
+    }
+    start(spec, dir, state, None).map(|exit| exit.code)
+}
+
+fn describe(spec: &Spec, opts: &RunOptions) -> State {
+    let mut state = State::new(&spec.name);
+    state.command = spec.process.args.join(" ");
+    state.root = match &spec.root.source {
+        RootSource::Dir(p) | RootSource::Image(p) => p.display().to_string(),
+    };
+    state.hostname = spec.hostname.clone();
+    state.network = format!("{:?}", spec.network.mode).to_lowercase();
+    state.detached = opts.detach;
+    // A foreground run is over when husk returns; only detached ones stay listed.
+    state.remove = !opts.detach || opts.remove;
+    state
+}
+
+/// Starts the container and waits for it to exit. `detached` routes its output to the
+/// log and tells the waiting launcher when the command has started.
+pub fn start(spec: &Spec, mut dir: ContainerDir, mut state: State, mut detached: Option<Detached>) -> Result<Exit> {
     let layers = Layers::attach(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let files = EtcFiles::for_spec(spec, None);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
+    let output = detached.as_mut().and_then(|d| d.output_write.take());
 
     // P2
     let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
         Clone::Child => {
             drop(parent_end);
-            child(spec, &layers.layers, &dir.staging(), &files, &command, child_end)
+            child(spec, &layers.layers, &dir.staging(), &files, &command, output.as_ref(), child_end)
         }
         Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
     };
     drop(child_end);
+    drop(output);
     let container = Container { pid, pidfd: pidfd.as_ref() };
 
     let started = (|| {
+        state.init = ProcessId::of(pid.as_raw_nonzero().get());
+        state.status = Status::Running;
+        state.started = state::now();
+        dir.save(&state)?;
         // P3
         namespaces::write_id_maps(pid, spec)?;
         // P4
@@ -85,24 +123,45 @@ pub fn run(spec: &Spec) -> Result<u8> {
         }
     };
     drop(parent_end);
+    if let Some(d) = detached.as_mut() {
+        d.started();
+    }
     // P6
-    let status = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin);
-    // P7: the state directory goes with `dir`; every mount lived in the container's mount
-    // namespace and died with it, and with it the last user of each autoclear loop device.
+    let log = detached.as_mut().map(|d| (&d.output_read, &mut d.log));
+    let exit = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin, log);
+    // P7: every mount lived in the container's mount namespace and died with it, and with
+    // it the last user of each autoclear loop device.
     drop(layers);
-    drop(dir);
-    Ok(status)
+    state.status = Status::Exited;
+    state.exit_code = Some(exit.code as i32);
+    state.signal = exit.signal;
+    state.finished = state::now();
+    if state.remove {
+        dir.remove();
+    } else {
+        dir.save(&state)?;
+        dir.keep();
+    }
+    Ok(exit)
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
-fn child(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles, command: &Command, sync: ChildEnd) -> ! {
+fn child(
+    spec: &Spec,
+    layers: &[Layer],
+    staging: &Path,
+    files: &EtcFiles,
+    command: &Command,
+    output: Option<&OwnedFd>,
+    sync: ChildEnd,
+) -> ! {
     // A panic here must not run musl's abort, which would signal the parent through the
     // stale cached thread id of a raw clone.
     std::panic::set_hook(Box::new(|info| {
         husk_init::say(&[b"internal error in the container's init: ", info.to_string().as_bytes()]);
         sys::exit_group(125)
     }));
-    match child_steps(spec, layers, staging, files, command, &sync) {
+    match child_steps(spec, layers, staging, files, command, output, &sync) {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
@@ -122,6 +181,7 @@ fn child_steps(
     staging: &Path,
     files: &EtcFiles,
     command: &Command,
+    output: Option<&OwnedFd>,
     sync: &ChildEnd,
 ) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
     // C1: a launcher killed from here on takes the container with it. If it died before
@@ -150,7 +210,12 @@ fn child_steps(
     if spec.process.terminal {
         let pty = Pty::open()?;
         sync.send_terminal(&pty.master)?;
-        dup_onto_stdio(pty.peer.as_fd())?;
+        dup_onto_stdio(pty.peer.as_fd(), pty.peer.as_fd())?;
+    } else if let Some(output) = output {
+        // Detached: no input, and the output goes to the supervisor's log.
+        let null = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty())
+            .ctx("open", "/dev/null")?;
+        dup_onto_stdio(null.as_fd(), output.as_fd())?;
     }
     // Only the sync socket survives besides stdio: whatever else the launcher had open
     // must not reach the container.
@@ -187,10 +252,10 @@ fn command_steps(terminal: bool, cwd: &str) -> Result<()> {
     rustix::process::chdir(cwd).ctx("chdir", cwd).map_err(|e| e.with_code(126))
 }
 
-fn dup_onto_stdio(fd: rustix::fd::BorrowedFd<'_>) -> Result<()> {
-    rustix::stdio::dup2_stdin(fd).ctx("dup2 the pty onto", "stdin")?;
-    rustix::stdio::dup2_stdout(fd).ctx("dup2 the pty onto", "stdout")?;
-    rustix::stdio::dup2_stderr(fd).ctx("dup2 the pty onto", "stderr")
+fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::BorrowedFd<'_>) -> Result<()> {
+    rustix::stdio::dup2_stdin(input).ctx("dup2 onto", "stdin")?;
+    rustix::stdio::dup2_stdout(output).ctx("dup2 onto", "stdout")?;
+    rustix::stdio::dup2_stderr(output).ctx("dup2 onto", "stderr")
 }
 
 fn close_fds_except(keep: u32) -> Result<()> {

@@ -1,12 +1,14 @@
 //! Where husk keeps what it knows about containers: one directory per container under
-//! the state root (/run/husk as root, $XDG_RUNTIME_DIR/husk otherwise, or --root). The
-//! directory's creation is the name's reservation: mkdir is atomic, so two runs with the
-//! same name cannot both win. It also holds the empty directory on which the container's
-//! private staging tmpfs is mounted (inside the container's mount namespace only).
+//! the state root (/run/husk as root, $XDG_RUNTIME_DIR/husk otherwise, or --root). Making
+//! the directory reserves the name (mkdir is atomic, so two runs with the same name
+//! cannot both win); the `state` file in it is written atomically (write, fsync, rename)
+//! before any resource it names is created, so a crash never leaves something husk made
+//! without an entry pointing to it.
 
 use crate::error::{Context, Error, Result};
 use rustix::fs::Mode;
 use rustix::io::Errno;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -21,7 +23,7 @@ pub fn root() -> PathBuf {
     if let Some(dir) = ROOT_OVERRIDE.get() {
         return dir.clone();
     }
-    if let Some(dir) = std::env::var_os("HUSK_ROOT") {
+    if let Some(dir) = std::env::var_os("HUSK_ROOT").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     if rustix::process::geteuid().is_root() {
@@ -33,7 +35,247 @@ pub fn root() -> PathBuf {
     }
 }
 
-/// A container's directory, removed (with what husk put in it) when dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    /// The name is reserved and resources are being made; no container process yet.
+    Creating,
+    Running,
+    Exited,
+}
+
+/// A process identified beyond its pid: the start time (clock ticks after boot, from
+/// /proc/PID/stat) tells a live process from a later one that reuses the number.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcessId {
+    pub fn of(pid: i32) -> ProcessId {
+        ProcessId { pid, start: start_time(pid).unwrap_or(0) }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.pid > 0 && start_time(self.pid) == Some(self.start)
+    }
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// What a container's state file records.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub status: Status,
+    /// The container's init, as seen from the host.
+    pub init: ProcessId,
+    /// The process that releases the container's resources: the foreground launcher or
+    /// the detached supervisor.
+    pub owner: ProcessId,
+    pub exit_code: Option<i32>,
+    /// Set when the init itself was killed by this signal.
+    pub signal: Option<i32>,
+    pub created: u64,
+    pub started: u64,
+    pub finished: u64,
+    pub command: String,
+    pub root: String,
+    pub hostname: String,
+    pub network: String,
+    pub ip: String,
+    pub detached: bool,
+    /// Remove the entry when the container exits (--rm, and every foreground run).
+    pub remove: bool,
+    /// Cgroup directories, loop devices and other resources, one "kind path" each.
+    pub resources: Vec<String>,
+}
+
+impl State {
+    pub fn new(name: &str) -> State {
+        State {
+            name: name.to_string(),
+            status: Status::Creating,
+            init: ProcessId::default(),
+            owner: ProcessId::of(rustix::process::getpid().as_raw_nonzero().get()),
+            exit_code: None,
+            signal: None,
+            created: now(),
+            started: 0,
+            finished: 0,
+            command: String::new(),
+            root: String::new(),
+            hostname: String::new(),
+            network: String::new(),
+            ip: String::new(),
+            detached: false,
+            remove: true,
+            resources: Vec::new(),
+        }
+    }
+
+    /// What `ps` shows: running, exited (CODE), killed (SIGNAL), or exited (unknown) when
+    /// the processes vanished without husk seeing the end (killed supervisor, reboot).
+    pub fn status_text(&self) -> String {
+        match (self.status, self.exit_code, self.signal) {
+            (Status::Creating, ..) => "creating".into(),
+            (Status::Running, ..) => "running".into(),
+            (Status::Exited, _, Some(sig)) => format!("killed ({})", signal_name(sig)),
+            (Status::Exited, Some(code), None) => format!("exited ({code})"),
+            (Status::Exited, None, None) => "exited (unknown)".into(),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        let status = match self.status {
+            Status::Creating => "creating",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        };
+        let mut out = String::new();
+        let mut put = |k: &str, v: &str| {
+            out.push_str(k);
+            out.push('=');
+            out.push_str(&escape(v));
+            out.push('\n');
+        };
+        put("name", &self.name);
+        put("status", status);
+        put("init", &format!("{} {}", self.init.pid, self.init.start));
+        put("owner", &format!("{} {}", self.owner.pid, self.owner.start));
+        put("exit_code", &self.exit_code.map(|c| c.to_string()).unwrap_or_default());
+        put("signal", &self.signal.map(|c| c.to_string()).unwrap_or_default());
+        put("created", &self.created.to_string());
+        put("started", &self.started.to_string());
+        put("finished", &self.finished.to_string());
+        put("command", &self.command);
+        put("root", &self.root);
+        put("hostname", &self.hostname);
+        put("network", &self.network);
+        put("ip", &self.ip);
+        put("detached", if self.detached { "1" } else { "0" });
+        put("remove", if self.remove { "1" } else { "0" });
+        for r in &self.resources {
+            put("resource", r);
+        }
+        out
+    }
+
+    fn parse(text: &str) -> Option<State> {
+        let mut st = State::new("");
+        st.owner = ProcessId::default();
+        let mut seen_status = false;
+        for line in text.lines() {
+            let (key, value) = line.split_once('=')?;
+            let value = unescape(value);
+            let pid = |v: &str| -> Option<ProcessId> {
+                let (p, s) = v.split_once(' ')?;
+                Some(ProcessId { pid: p.parse().ok()?, start: s.parse().ok()? })
+            };
+            let opt = |v: &str| if v.is_empty() { Some(None) } else { v.parse().ok().map(Some) };
+            match key {
+                "name" => st.name = value,
+                "status" => {
+                    seen_status = true;
+                    st.status = match value.as_str() {
+                        "creating" => Status::Creating,
+                        "running" => Status::Running,
+                        "exited" => Status::Exited,
+                        _ => return None,
+                    }
+                }
+                "init" => st.init = pid(&value)?,
+                "owner" => st.owner = pid(&value)?,
+                "exit_code" => st.exit_code = opt(&value)?,
+                "signal" => st.signal = opt(&value)?,
+                "created" => st.created = value.parse().ok()?,
+                "started" => st.started = value.parse().ok()?,
+                "finished" => st.finished = value.parse().ok()?,
+                "command" => st.command = value,
+                "root" => st.root = value,
+                "hostname" => st.hostname = value,
+                "network" => st.network = value,
+                "ip" => st.ip = value,
+                "detached" => st.detached = value == "1",
+                "remove" => st.remove = value == "1",
+                "resource" => st.resources.push(value),
+                _ => {}
+            }
+        }
+        (seen_status && !st.name.is_empty()).then_some(st)
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn signal_name(sig: i32) -> String {
+    const NAMES: [&str; 32] = [
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    NAMES.get(sig as usize).map(|s| s.to_string()).unwrap_or_else(|| format!("signal {sig}"))
+}
+
+/// A container's directory. Dropping it removes the directory unless `keep` was called
+/// (a container that stays listed after it exits).
 pub struct ContainerDir {
     pub path: PathBuf,
     keep: bool,
@@ -43,7 +285,7 @@ impl ContainerDir {
     /// Reserves `name`. Fails with "name already in use" when the directory exists.
     pub fn create(name: &str) -> Result<ContainerDir> {
         let root = root();
-        mkdir_all(&root)?;
+        std::fs::create_dir_all(&root).ctx("create state directory", root.display())?;
         let path = root.join(name);
         match rustix::fs::mkdir(&path, Mode::from(0o700)) {
             Ok(()) => {}
@@ -56,14 +298,40 @@ impl ContainerDir {
         Ok(dir)
     }
 
+    pub fn open(name: &str) -> Result<ContainerDir> {
+        let path = root().join(name);
+        if !path.is_dir() {
+            return Err(Error::msg(format!("container {name:?}"), "no such container"));
+        }
+        Ok(ContainerDir { path, keep: true })
+    }
+
     /// The mount point of the container's staging tmpfs.
     pub fn staging(&self) -> PathBuf {
         self.path.join("mnt")
     }
 
-    /// Leaves the directory in place (a detached container's supervisor owns it).
+    pub fn log(&self) -> PathBuf {
+        self.path.join("log")
+    }
+
     pub fn keep(&mut self) {
         self.keep = true;
+    }
+
+    /// Removes the directory now (the --rm and `husk rm` path).
+    pub fn remove(mut self) {
+        self.keep = false;
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        save_atomically(&self.path.join("state"), state.to_text().as_bytes())
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let file = self.path.join("state");
+        let text = std::fs::read_to_string(&file).ctx("read", file.display())?;
+        State::parse(&text).ok_or_else(|| Error::msg(format!("state file {}", file.display()), "truncated or corrupt"))
     }
 }
 
@@ -75,6 +343,57 @@ impl Drop for ContainerDir {
     }
 }
 
-fn mkdir_all(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).ctx("create state directory", path.display())
+/// write, fsync, rename: readers see the old file or the new one, never half of one.
+fn save_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).ctx("create", tmp.display())?;
+    file.write_all(bytes).ctx("write", tmp.display())?;
+    file.sync_all().ctx("fsync", tmp.display())?;
+    std::fs::rename(&tmp, path).ctx("rename", path.display())
+}
+
+/// Every container directory's name, sorted.
+pub fn names() -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(root()) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.') && n != "networks")
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// The init of a running container: what `exec`, `stop` and `--network container:NAME`
+/// act on.
+pub fn find_running(name: &str) -> Result<(ContainerDir, State)> {
+    let dir = ContainerDir::open(name)?;
+    let state = dir.load()?;
+    if state.status != Status::Running || !state.init.alive() {
+        return Err(Error::msg(format!("container {name:?}"), "is not running"));
+    }
+    Ok((dir, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_round_trip_and_garbage_is_refused() {
+        let mut st = State::new("web");
+        st.status = Status::Exited;
+        st.exit_code = Some(3);
+        st.command = "sh -c 'echo a\nb'".into();
+        st.resources = vec!["cgroup /sys/fs/cgroup/memory/husk/web".into(), "loop /dev/loop3".into()];
+        let back = State::parse(&st.to_text()).unwrap();
+        assert_eq!(back.command, st.command);
+        assert_eq!(back.resources, st.resources);
+        assert_eq!(back.status_text(), "exited (3)");
+        assert!(State::parse("garbage").is_none());
+        assert!(State::parse(&st.to_text()[..20]).is_none(), "a truncated file is refused");
+    }
 }

@@ -1,4 +1,7 @@
 //! One module per subcommand: flag table, parsing, and the call into the runtime.
 
+pub mod exec;
 pub mod init;
+pub mod logs;
+pub mod manage;
 pub mod run;

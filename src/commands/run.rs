@@ -36,7 +36,14 @@ pub static RUN: Command = Command {
         flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)"),
         flag("interactive", Some('i'), None, "Relay stdin to a -t terminal"),
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal"),
-        flag("rm", None, None, "Remove the container when it exits (always so in the foreground)"),
+        flag("rm", None, None, "Remove a detached container when it exits (a foreground run always is)"),
+        flag("detach", Some('d'), None, "Run in the background under a supervisor; print the name once started"),
+        flag(
+            "log-max-size",
+            None,
+            Some("SIZE"),
+            "Detached: rotate the output log at SIZE (default 10m; one old log kept)",
+        ),
         flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)"),
     ],
 };
@@ -44,6 +51,8 @@ pub static RUN: Command = Command {
 /// What `run` needs beyond the container's description.
 pub struct RunOptions {
     pub remove: bool,
+    pub detach: bool,
+    pub log_max: u64,
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
@@ -61,6 +70,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let mut mounts = Vec::new();
     let mut process = Process::default();
     let mut remove = false;
+    let mut detach = false;
+    let mut log_max = crate::log::DEFAULT_MAX;
     let mut userns = false;
     let mut command = Vec::new();
 
@@ -93,6 +104,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
             "interactive" => process.stdin = true,
             "tty" => process.terminal = true,
             "rm" => remove = true,
+            "detach" => detach = true,
+            "log-max-size" => log_max = crate::cli::parse_size("log-max-size", &value)?,
             "userns" => userns = true,
             _ => unreachable!("flag {long} is in the table but not handled"),
         }
@@ -145,6 +158,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     if command.is_empty() {
         return Err(cli.usage_error("no command given"));
     }
+    if detach && process.terminal {
+        return Err(cli.usage_error("-t with -d: a detached container has no terminal to attach; use 'husk exec -it'"));
+    }
 
     let name = match name {
         Some(name) => name,
@@ -176,7 +192,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         resources: Resources::default(),
         network: Network::default(),
     };
-    Ok(Some((spec, RunOptions { remove })))
+    Ok(Some((spec, RunOptions { remove, detach, log_max })))
 }
 
 fn check_dir(what: &str, path: &Path) -> Result<()> {

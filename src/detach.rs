@@ -1,0 +1,109 @@
+//! `husk run -d`: the launcher forks a supervisor (husk itself, in its own session,
+//! detached from the terminal) that does the rest of the start-up, stays the container's
+//! parent, relays its output into the log and records its exit. The launcher returns as
+//! soon as the supervisor reports that the command has started, printing the name.
+
+use crate::error::{Context, Error, Result};
+use crate::log::Log;
+use crate::namespaces::{self, Clone};
+use crate::plan;
+use crate::spec::Spec;
+use crate::state::{ContainerDir, ProcessId, State};
+use husk_init::sys;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::pipe::{PipeFlags, pipe_with};
+
+/// What the supervisor hands to `plan::start`.
+pub struct Detached {
+    pub output_read: OwnedFd,
+    /// The container's end; the supervisor drops its copy once the child has it, so the
+    /// log sees end-of-file when the container is gone.
+    pub output_write: Option<OwnedFd>,
+    pub log: Log,
+    notify: Option<OwnedFd>,
+}
+
+impl Detached {
+    /// Tells the waiting launcher the command runs; it prints the name and exits.
+    pub fn started(&mut self) {
+        if let Some(fd) = self.notify.take() {
+            let _ = rustix::io::write(&fd, b"ok\n");
+        }
+    }
+}
+
+pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, log_max: u64) -> Result<u8> {
+    let (notify_read, notify_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
+    match namespaces::clone(0, None)? {
+        Clone::Child => {
+            drop(notify_read);
+            let code = supervise(spec, dir, state, notify_write, log_max);
+            sys::exit_group(code)
+        }
+        Clone::Parent { pid, .. } => {
+            drop(notify_write);
+            let report = read_line(&notify_read);
+            if report == "ok" {
+                dir.keep();
+                println!("{}", spec.name);
+                return Ok(0);
+            }
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+            // The supervisor removes the entry on a reported failure; if it died without a
+            // word, nobody else will.
+            if !report.is_empty() {
+                dir.keep();
+            }
+            Err(if report.is_empty() {
+                Error::msg("start the detached container", "its supervisor exited without a report")
+            } else {
+                let (code, text) = report.split_once(' ').unwrap_or(("125", &report));
+                Error { what: text.to_string(), path: None, errno: None, why: None, code: code.parse().unwrap_or(125) }
+            })
+        }
+    }
+}
+
+/// The supervisor's life: owns the container from here, reports start or failure.
+fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, log_max: u64) -> i32 {
+    std::panic::set_hook(Box::new(|_| sys::exit_group(125)));
+    let _ = rustix::process::setsid();
+    if let Ok(null) = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+    let errors = rustix::io::dup(&notify).ok();
+    let prepared = (|| {
+        state.owner = ProcessId::of(rustix::process::getpid().as_raw_nonzero().get());
+        dir.save(&state)?;
+        let (output_read, output_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
+        // The final drain after the container's exit must not block on a stray writer.
+        rustix::fs::fcntl_setfl(&output_read, rustix::fs::OFlags::NONBLOCK).ctx("fcntl O_NONBLOCK", "log pipe")?;
+        let log = Log::create(dir.log(), log_max)?;
+        Ok(Detached { output_read, output_write: Some(output_write), log, notify: Some(notify) })
+    })();
+    match prepared.and_then(|detached| plan::start(spec, dir, state, Some(detached))) {
+        Ok(exit) => exit.code as i32,
+        Err(e) => {
+            if let Some(fd) = errors {
+                let _ = rustix::io::write(fd.as_fd(), format!("{} {e}\n", e.code).as_bytes());
+            }
+            e.code as i32
+        }
+    }
+}
+
+fn read_line(fd: &OwnedFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    while !out.contains(&b'\n') {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).trim_end().to_string()
+}

@@ -1,0 +1,46 @@
+//! Finding and releasing what dead containers left: a container whose owner (the
+//! launcher or the supervisor) is gone died with it (PR_SET_PDEATHSIG), but the owner
+//! never got to release its resources. `collect_garbage` does that for every such entry;
+//! every husk command runs it first, and `husk gc` on demand.
+
+use crate::state::{self, ContainerDir, Status};
+
+/// Releases the resources of containers whose owner is gone. Returns their names.
+/// Entries that cannot be read are left alone here (`ps` reports them).
+pub fn collect_garbage() -> Vec<String> {
+    let mut collected = Vec::new();
+    for name in state::names() {
+        let Ok(mut dir) = ContainerDir::open(&name) else { continue };
+        let Ok(mut st) = dir.load() else { continue };
+        if st.status == Status::Exited || st.owner.alive() {
+            continue;
+        }
+        // The parent-death signal normally took the init already; make sure.
+        if st.init.alive() {
+            let _ = husk_init::sys::kill(st.init.pid, linux_raw_sys::general::SIGKILL);
+        }
+        release(&st.resources);
+        if st.remove {
+            dir.remove();
+        } else {
+            st.status = Status::Exited;
+            st.exit_code = None;
+            st.signal = None;
+            st.finished = state::now();
+            if dir.save(&st).is_err() {
+                continue;
+            }
+            dir.keep();
+        }
+        collected.push(name);
+    }
+    collected
+}
+
+/// Releases recorded resources ("kind path" entries). Mounts and loop devices need
+/// nothing: they lived in the container's mount namespace and went with it.
+pub fn release(resources: &[String]) {
+    for entry in resources {
+        let (_kind, _path) = entry.split_once(' ').unwrap_or((entry, ""));
+    }
+}
