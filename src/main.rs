@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod attach;
+mod cgroups;
 mod cli;
 mod commands;
 mod devices;
@@ -74,7 +75,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
     let command = args.remove(0);
     match command.to_str().unwrap_or_default() {
         "run" => match commands::run::parse(args)? {
-            Some((spec, _opts)) => plan::run(&spec),
+            Some((spec, opts)) => plan::run(&spec, &opts),
             None => Ok(0),
         },
         "init" => commands::init::main(args),

@@ -4,13 +4,17 @@
 //!
 //! ```text
 //!  launcher (parent)                          container init (child, PID 1)
-//!  P1 check the spec, reserve the name,
+//!  P1 check the spec, collect orphaned
+//!     cgroups, reserve the name, create
+//!     the cgroups with their limits,
 //!     open the pty, build argv/envp,
 //!     block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
-//!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
+//!     [|NEWNET][|NEWUSER]
+//!     [|INTO_CGROUP]) ---------------------> C1 die with the parent (PDEATHSIG)
 //!                                            C2 wait for GO
-//!  P3 uid/gid maps (user namespace)
+//!  P3 join the cgroups not joined at
+//!     birth (cgroup.procs), uid/gid maps
 //!  P4 GO ----------------------------------> C3 own session, cgroup namespace,
 //!                                               hostname, lo up
 //!                                            C4 root: staging tmpfs, bind or overlay,
@@ -23,12 +27,16 @@
 //!                                               command's copy
 //!  P6 forward signals, relay the pty,        C8 reap, forward, exit with the command's
 //!     wait for the init's exit                   status (the namespace dies with it)
-//!  P7 release everything (state dir)
+//!  P7 OOM report and --stats, kill what
+//!     is left in the cgroups and remove
+//!     them, release the state dir
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
 
 use crate::attach::{self, Container, Signals};
+use crate::cgroups::{self, Cgroups};
+use crate::commands::run::RunOptions;
 use crate::error::{Context, Error, Result};
 use crate::etc_files::EtcFiles;
 use crate::exec::Command;
@@ -43,10 +51,12 @@ use rustix::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 /// Runs `spec` in the foreground and returns the exit status to pass on.
-pub fn run(spec: &Spec) -> Result<u8> {
+pub fn run(spec: &Spec, opts: &RunOptions) -> Result<u8> {
     // P1: everything that can fail on bad input or a busy name fails here, before any
-    // process exists.
+    // process exists. Cgroups a SIGKILLed launcher left behind go first.
+    cgroups::collect_garbage();
     let dir = ContainerDir::create(&spec.name)?;
+    let mut cgroups = Cgroups::create(spec, &dir.path)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let files = EtcFiles::for_spec(spec, None);
     let pty = if spec.process.terminal { Some(Pty::open()?) } else { None };
@@ -54,18 +64,19 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let signals = Signals::take()?;
 
     // P2
-    let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
+    let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
         Clone::Child => {
             drop(parent_end);
             child(spec, &dir.staging(), &files, &command, pty.as_ref(), child_end)
         }
-        Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
+        Clone::Parent { pid, pidfd, placed_in_cgroup } => (pid, pidfd, placed_in_cgroup),
     };
     drop(child_end);
     let container = Container { pid, pidfd: pidfd.as_ref() };
 
     let started = (|| {
-        // P3
+        // P3: before GO, so the child's cgroup namespace (C3) is rooted at its cgroups.
+        cgroups.place(pid, placed)?;
         namespaces::write_id_maps(pid, spec)?;
         // P4
         parent_end.go()?;
@@ -79,8 +90,9 @@ pub fn run(spec: &Spec) -> Result<u8> {
     drop(parent_end);
     // P6
     let status = attach::wait(&container, &signals, pty.as_ref(), spec.process.stdin);
-    // P7: the state directory goes with `dir`; every mount lived in the container's mount
-    // namespace and died with it.
+    // P7: the cgroups go before the state directory that records them; every mount
+    // lived in the container's mount namespace and died with it.
+    let status = cgroups.finish(status, opts.stats);
     drop(dir);
     Ok(status)
 }
