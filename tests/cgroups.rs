@@ -320,3 +320,33 @@ fn the_cgroup_paths_are_recorded_in_the_state_directory() {
         assert!(listed.iter().any(|l| l == &dir), "{} not recorded in {text}", dir.display());
     }
 }
+
+#[test]
+fn rootless_without_a_cgroup_says_once_that_limits_do_not_apply() {
+    let (rootfs, state) = setup!("rootless");
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: rootless: setpriv is not installed");
+        return;
+    }
+    // nobody owns no cgroup on this host. Only the cgroup part is checked here: the
+    // rest of a rootless start depends on the rootless work of other issues.
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let run = |limits: &[&str]| {
+        let out = Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "env"])
+            .arg(format!("HUSK_ROOT={}", state.join("nobody").display()))
+            .arg(common::HUSK)
+            .args(["run", "--rootfs"])
+            .arg(&rootfs)
+            .args(limits)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        stderr(&out)
+    };
+    let warning = "running without resource limits";
+    let err = run(&["--memory", "64m", "--pids-limit", "5", "--cpus", "0.5"]);
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    let err = run(&[]);
+    assert_eq!(err.matches(warning).count(), 0, "warned without limits: {err}");
+}
