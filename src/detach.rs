@@ -3,6 +3,7 @@
 //! parent, relays its output into the log and records its exit. The launcher returns as
 //! soon as the supervisor reports that the command has started, printing the name.
 
+use crate::commands::run::RunOptions;
 use crate::error::{Context, Error, Result};
 use crate::log::Log;
 use crate::namespaces::{self, Clone};
@@ -32,12 +33,12 @@ impl Detached {
     }
 }
 
-pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, log_max: u64) -> Result<u8> {
+pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &RunOptions) -> Result<u8> {
     let (notify_read, notify_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
     match namespaces::clone(0, None)? {
         Clone::Child => {
             drop(notify_read);
-            let code = supervise(spec, dir, state, notify_write, log_max);
+            let code = supervise(spec, dir, state, notify_write, opts);
             sys::exit_group(code)
         }
         Clone::Parent { pid, .. } => {
@@ -65,7 +66,7 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, log_max: u64) -> 
 }
 
 /// The supervisor's life: owns the container from here, reports start or failure.
-fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, log_max: u64) -> i32 {
+fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, opts: &RunOptions) -> i32 {
     std::panic::set_hook(Box::new(|_| sys::exit_group(125)));
     let _ = rustix::process::setsid();
     if let Ok(null) = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()) {
@@ -80,10 +81,10 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
         let (output_read, output_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
         // The final drain after the container's exit must not block on a stray writer.
         rustix::fs::fcntl_setfl(&output_read, rustix::fs::OFlags::NONBLOCK).ctx("fcntl O_NONBLOCK", "log pipe")?;
-        let log = Log::create(dir.log(), log_max)?;
+        let log = Log::create(dir.log(), opts.log_max)?;
         Ok(Detached { output_read, output_write: Some(output_write), log, notify: Some(notify) })
     })();
-    match prepared.and_then(|detached| plan::start(spec, dir, state, Some(detached))) {
+    match prepared.and_then(|detached| plan::start(spec, dir, state, opts.stats, Some(detached))) {
         Ok(exit) => exit.code as i32,
         Err(e) => {
             if let Some(fd) = errors {

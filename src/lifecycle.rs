@@ -34,6 +34,8 @@ pub fn collect_garbage() -> Vec<String> {
         }
         collected.push(name);
     }
+    // Their cgroups are unlocked now (the flocks died with the owner) and empty: gone.
+    crate::cgroups::collect_garbage();
     collected
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod attach;
+mod cgroups;
 mod cli;
 mod commands;
 mod detach;
@@ -43,6 +44,7 @@ Commands:
   rm       Remove stopped containers
   wait     Wait for containers to exit; print their exit codes
   inspect  Print containers' state as JSON
+  stats    Show containers' CPU, memory and pids
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
 
@@ -109,6 +111,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "wait" => commands::manage::wait(args),
         "inspect" => commands::manage::inspect(args),
         "gc" => commands::manage::gc(args),
+        "stats" => commands::stats::main(args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

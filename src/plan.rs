@@ -7,13 +7,16 @@
 //!  P1 check the spec, reserve the name and
 //!     write the state entry; with -d, fork
 //!     the supervisor, which does the rest;
+//!     create the cgroups with their limits,
 //!     attach loop devices for images,
 //!     build argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
-//!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
+//!     [|NEWNET][|NEWUSER]
+//!     [|INTO_CGROUP]) ---------------------> C1 die with the parent (PDEATHSIG)
 //!                                            C2 wait for GO
 //!  P3 record the init in the state entry,
-//!     uid/gid maps (user namespace)
+//!     join the cgroups not joined at birth
+//!     (cgroup.procs), uid/gid maps
 //!  P4 GO ----------------------------------> C3 own session, cgroup namespace,
 //!                                               hostname, lo up
 //!                                            C4 root: staging tmpfs, bind or overlay,
@@ -27,14 +30,17 @@
 //!                                               command's copy
 //!  P6 forward signals, relay the pty or the  C8 reap, forward, exit with the command's
 //!     log, wait for the init's exit             status (the namespace dies with it)
-//!  P7 release everything (loop device
-//!     descriptors); record the exit, or
-//!     remove the entry (foreground, --rm)
+//!  P7 OOM report and --stats, kill what is
+//!     left in the cgroups and remove them,
+//!     release the loop devices; record the
+//!     exit, or remove the entry (foreground,
+//!     --rm)
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
 
 use crate::attach::{self, Container, Exit, Signals};
+use crate::cgroups::Cgroups;
 use crate::commands::run::RunOptions;
 use crate::detach::{self, Detached};
 use crate::error::{Context, Error, Result};
@@ -60,9 +66,9 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<u8> {
     let state = describe(spec, opts);
     dir.save(&state)?;
     if opts.detach {
-        return detach::start(spec, dir, state, opts.log_max);
+        return detach::start(spec, dir, state, opts);
     }
-    start(spec, dir, state, None).map(|exit| exit.code)
+    start(spec, dir, state, opts.stats, None).map(|exit| exit.code)
 }
 
 fn describe(spec: &Spec, opts: &RunOptions) -> State {
@@ -81,7 +87,14 @@ fn describe(spec: &Spec, opts: &RunOptions) -> State {
 
 /// Starts the container and waits for it to exit. `detached` routes its output to the
 /// log and tells the waiting launcher when the command has started.
-pub fn start(spec: &Spec, mut dir: ContainerDir, mut state: State, mut detached: Option<Detached>) -> Result<Exit> {
+pub fn start(
+    spec: &Spec,
+    mut dir: ContainerDir,
+    mut state: State,
+    stats: bool,
+    mut detached: Option<Detached>,
+) -> Result<Exit> {
+    let mut cgroups = Cgroups::create(spec, &dir.path)?;
     let layers = Layers::attach(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let files = EtcFiles::for_spec(spec, None);
@@ -90,12 +103,12 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, mut state: State, mut detached:
     let output = detached.as_mut().and_then(|d| d.output_write.take());
 
     // P2
-    let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
+    let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
         Clone::Child => {
             drop(parent_end);
             child(spec, &layers.layers, &dir.staging(), &files, &command, output.as_ref(), child_end)
         }
-        Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
+        Clone::Parent { pid, pidfd, placed_in_cgroup } => (pid, pidfd, placed_in_cgroup),
     };
     drop(child_end);
     drop(output);
@@ -106,7 +119,8 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, mut state: State, mut detached:
         state.status = Status::Running;
         state.started = state::now();
         dir.save(&state)?;
-        // P3
+        // P3: before GO, so the child's cgroup namespace (C3) is rooted at its cgroups.
+        cgroups.place(pid, placed)?;
         namespaces::write_id_maps(pid, spec)?;
         // P4
         parent_end.go()?;
@@ -129,8 +143,10 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, mut state: State, mut detached:
     // P6
     let log = detached.as_mut().map(|d| (&d.output_read, &mut d.log));
     let exit = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin, log);
-    // P7: every mount lived in the container's mount namespace and died with it, and with
-    // it the last user of each autoclear loop device.
+    // P7: the cgroups go before the state entry that records them; every mount lived in
+    // the container's mount namespace and died with it, and with it the last user of each
+    // autoclear loop device.
+    let exit = Exit { code: cgroups.finish(exit.code, stats), signal: exit.signal };
     drop(layers);
     state.status = Status::Exited;
     state.exit_code = Some(exit.code as i32);

@@ -50,7 +50,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             Arg::Flag("interactive", _) => opts.stdin = true,
             Arg::Flag("tty", _) => opts.terminal = true,
             Arg::Flag("env", Some(kv)) => {
-                if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+                if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                     return Err(Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"));
                 }
                 opts.env.push(kv)
@@ -99,8 +99,8 @@ fn parse_user(text: &str) -> Result<(u32, u32)> {
 /// from ours, then its root.
 fn enter(name: &str, st: &state::State) -> Result<()> {
     let me = rustix::process::getpid().as_raw_nonzero().get().to_string();
-    for dir in st.resources.iter().filter_map(|r| r.strip_prefix("cgroup ")) {
-        let procs = std::path::Path::new(dir).join("cgroup.procs");
+    for dir in crate::cgroups::recorded(&state::root().join(name)) {
+        let procs = dir.join("cgroup.procs");
         std::fs::write(&procs, &me).ctx("join cgroup", procs.display())?;
     }
     let pid = st.init.pid;

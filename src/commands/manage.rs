@@ -2,6 +2,7 @@
 //! entries. Signals go to the container's init through a pidfd (no pid-reuse race),
 //! which forwards them to the command.
 
+use crate::cgroups;
 use crate::cli::{Arg, Cli, Command, flag};
 use crate::error::{Error, Result};
 use crate::lifecycle;
@@ -55,8 +56,11 @@ pub static GC: Command = Command {
     flags: &[],
 };
 
-/// Parses `cmd`'s flags into (flag, value) pairs and the positional names.
-fn parse(cmd: &'static Command, args: Vec<OsString>) -> Result<Option<(Vec<(&'static str, String)>, Vec<String>)>> {
+/// A command line: its (flag, value) pairs and its positional names.
+type Parsed = (Vec<(&'static str, String)>, Vec<String>);
+
+/// Parses `cmd`'s arguments; None when --help was answered.
+fn parse(cmd: &'static Command, args: Vec<OsString>) -> Result<Option<Parsed>> {
     let mut cli = Cli::new(cmd, args);
     let (mut flags, mut names) = (Vec::new(), Vec::new());
     while let Some(arg) = cli.next()? {
@@ -133,7 +137,9 @@ fn print_table(rows: &[State]) {
             if running { uptime(st.started) } else { "-".into() },
             st.root.clone(),
             if st.ip.is_empty() { "-".into() } else { st.ip.clone() },
-            stats::memory_usage(&st.resources).map(human).unwrap_or_else(|| "-".into()),
+            stats::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
+                .map(human)
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     let widths: Vec<usize> = (0..7).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -201,7 +207,9 @@ fn to_json(st: &State) -> String {
         json_str(&st.ip),
         st.detached,
         st.remove,
-        stats::memory_usage(&st.resources).map(|m| m.to_string()).unwrap_or_else(|| "null".into()),
+        stats::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "null".into()),
         resources.join(",")
     )
 }
@@ -312,10 +320,10 @@ pub fn kill(args: Vec<OsString>) -> Result<u8> {
 pub fn parse_signal(text: &str) -> Result<u32> {
     let upper = text.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Ok(n) = bare.parse::<u32>() {
-        if husk_init::sys::signal(n).is_some() {
-            return Ok(n);
-        }
+    if let Ok(n) = bare.parse::<u32>()
+        && husk_init::sys::signal(n).is_some()
+    {
+        return Ok(n);
     }
     (1..32)
         .find(|&n| state::signal_name(n) == format!("SIG{bare}"))

@@ -5,3 +5,4 @@ pub mod init;
 pub mod logs;
 pub mod manage;
 pub mod run;
+pub mod stats;

@@ -1,5 +1,6 @@
 //! `husk run`: turns docker-style flags into a `Spec`, checks it, and starts it.
 
+use crate::cgroups::limits;
 use crate::cli::{Arg, Cli, Command, flag};
 use crate::error::{Context, Error, Result};
 use crate::ids;
@@ -45,6 +46,16 @@ pub static RUN: Command = Command {
             "Detached: rotate the output log at SIZE (default 10m; one old log kept)",
         ),
         flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)"),
+        flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m"),
+        flag("memory-swap", None, Some("SIZE"), "Memory plus swap limit (-1: unlimited swap; = --memory: no swap)"),
+        flag("cpus", None, Some("N"), "CPU limit in CPUs, e.g. 0.5"),
+        flag("cpu-percent", None, Some("PCT"), "CPU limit in percent of one CPU (50 = --cpus 0.5)"),
+        flag("cpu-shares", Some('c'), Some("N"), "Relative CPU weight (default 1024)"),
+        flag("pids-limit", None, Some("N"), "Maximum number of processes"),
+        flag("cpuset-cpus", None, Some("LIST"), "CPUs the container may use, e.g. 0-1"),
+        flag("cpuset-mems", None, Some("LIST"), "Memory nodes the container may use"),
+        flag("cgroup-parent", None, Some("PATH"), "Parent cgroup of the container's cgroups (default: husk/)"),
+        flag("stats", None, None, "Print memory, CPU and pids accounting after the command exits"),
     ],
 };
 
@@ -53,6 +64,8 @@ pub struct RunOptions {
     pub remove: bool,
     pub detach: bool,
     pub log_max: u64,
+    /// Print the cgroups' accounting after exit (`--stats`).
+    pub stats: bool,
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
@@ -74,6 +87,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let mut log_max = crate::log::DEFAULT_MAX;
     let mut userns = false;
     let mut command = Vec::new();
+    let mut resources = Resources::default();
+    let mut cgroups_path = None;
+    let mut stats = false;
+    let mut cpu_flag: Option<&str> = None;
 
     while let Some(arg) = cli.next()? {
         let (long, value) = match arg {
@@ -107,6 +124,27 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
             "detach" => detach = true,
             "log-max-size" => log_max = crate::cli::parse_size("log-max-size", &value)?,
             "userns" => userns = true,
+            "memory" => resources.memory = Some(crate::cli::parse_size(long, &value)?),
+            "memory-swap" => resources.memory_swap = Some(limits::parse_memory_swap(&value)?),
+            "cpus" | "cpu-percent" => {
+                if let Some(other) = cpu_flag.filter(|o| *o != long) {
+                    return Err(cli.usage_error(&format!("--{long} and --{other} both set the CPU limit; give one")));
+                }
+                cpu_flag = Some(long);
+                let online = limits::parse_list(&limits::online_cpus()).map_or(1, |l| l.len());
+                resources.cpu_quota = Some(if long == "cpus" {
+                    limits::parse_cpus(&value, online)?
+                } else {
+                    limits::parse_cpu_percent(&value, online)?
+                });
+                resources.cpu_period = Some(limits::CPU_PERIOD);
+            }
+            "cpu-shares" => resources.cpu_shares = Some(limits::parse_shares(&value)?),
+            "pids-limit" => resources.pids_limit = Some(crate::cli::parse_u64(long, &value)?),
+            "cpuset-cpus" => resources.cpuset_cpus = Some(limits::parse_cpuset(long, &value, &limits::online_cpus())?),
+            "cpuset-mems" => resources.cpuset_mems = Some(limits::parse_cpuset(long, &value, &limits::online_mems())?),
+            "cgroup-parent" => cgroups_path = Some(check_cgroup_parent(&value)?),
+            "stats" => stats = true,
             _ => unreachable!("flag {long} is in the table but not handled"),
         }
     }
@@ -161,6 +199,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     if detach && process.terminal {
         return Err(cli.usage_error("-t with -d: a detached container has no terminal to attach; use 'husk exec -it'"));
     }
+    limits::check(&resources)?;
 
     let name = match name {
         Some(name) => name,
@@ -189,10 +228,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         namespaces: Namespaces { user, cgroup: true },
         uid_mappings,
         gid_mappings,
-        resources: Resources::default(),
+        resources,
+        cgroups_path,
         network: Network::default(),
     };
-    Ok(Some((spec, RunOptions { remove, detach, log_max })))
+    Ok(Some((spec, RunOptions { remove, detach, log_max, stats })))
+}
+
+/// A cgroup path: no '..', nothing empty.
+fn check_cgroup_parent(path: &str) -> Result<String> {
+    let ok = !path.trim_matches('/').is_empty()
+        && path.split('/').all(|c| c != ".." && c != "." && !c.contains('\0'))
+        && !path.contains('\n');
+    if !ok {
+        return Err(Error::msg(format!("--cgroup-parent {path:?}"), "expected a cgroup path like mygroup or /mygroup"));
+    }
+    Ok(path.to_string())
 }
 
 fn check_dir(what: &str, path: &Path) -> Result<()> {

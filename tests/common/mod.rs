@@ -114,3 +114,33 @@ pub fn host(cmd: &str) -> String {
 pub fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
 }
+
+/// A fresh directory under the test target's temp dir, unique per call.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("husk-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Alpine tree, or None after a loud SKIPPED line when the tarball is missing.
+pub fn alpine_rootfs(test: &str) -> Option<PathBuf> {
+    if tarball().is_none() {
+        eprintln!("SKIPPED: {test}: no Alpine tarball (set {TARBALL_ENV})");
+        return None;
+    }
+    Some(alpine())
+}
+
+/// `husk run --rootfs ROOTFS` with its own state root.
+pub fn husk_run(state_root: &Path, rootfs: &Path) -> Command {
+    let mut cmd = Command::new(husk());
+    cmd.env("HUSK_ROOT", state_root).arg("run").arg("--rootfs").arg(rootfs);
+    cmd
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

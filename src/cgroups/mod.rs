@@ -1,0 +1,383 @@
+//! A container's cgroups: created before the clone (P1), joined at birth through
+//! clone3's CLONE_INTO_CGROUP on the unified hierarchy or by the parent writing
+//! cgroup.procs before GO (P3), read for accounting and torn down after the container
+//! ends (P7, and on every error path through Drop).
+//!
+//! Each controller is used where it is mounted: v1 hierarchies, the unified one, or
+//! both (hybrid hosts like one with cgroup2 at /sys/fs/cgroup/unified beside v1 memory,
+//! cpu and pids). In every hierarchy the container's cgroup is `husk/<name>` below the
+//! cgroup husk runs in, or `<--cgroup-parent>/<name>`. The paths are recorded in the
+//! state directory before they are created, and every live cgroup is held open with a
+//! shared flock, so that `collect_garbage` can tell a dead launcher's cgroups (lock
+//! free) from a live one's, whatever state root it used.
+
+mod detect;
+mod gc;
+pub mod limits;
+mod stats;
+mod v1;
+mod v2;
+
+pub use gc::collect_garbage;
+pub use stats::Stats;
+
+use crate::error::{Context, Error, Result};
+use crate::spec::Spec;
+use detect::{Hierarchy, Layout, Mode};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{FlockOperation, Mode as FileMode, OFlags};
+use rustix::io::Errno;
+use rustix::process::Pid;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// husk's parent cgroup below the one it runs in; it never holds processes itself.
+pub const PARENT: &str = "husk";
+/// The file in the state directory listing the container's cgroups, one per line.
+pub const RECORD: &str = "cgroups";
+
+struct Dir {
+    path: PathBuf,
+    /// v1 controllers of its hierarchy; empty for the unified hierarchy.
+    controllers: Vec<String>,
+    /// Held with a shared flock while husk owns the cgroup; for the unified cgroup also
+    /// the CLONE_INTO_CGROUP target.
+    fd: OwnedFd,
+}
+
+impl Dir {
+    fn unified(&self) -> bool {
+        self.controllers.is_empty()
+    }
+}
+
+pub struct Cgroups {
+    dirs: Vec<Dir>,
+    memory_limit: Option<u64>,
+    /// The launcher; a forked child's copy must never tear the cgroups down.
+    owner: Pid,
+}
+
+/// Where one of the container's cgroups goes.
+struct Target {
+    hierarchy: Hierarchy,
+    parent: PathBuf,
+    path: PathBuf,
+    /// v2 controllers to enable along the way (unified hierarchy only).
+    enable: Vec<&'static str>,
+}
+
+impl Cgroups {
+    /// No cgroups: rootless without a delegated subtree, or a host without cgroups.
+    fn none(spec: &Spec) -> Cgroups {
+        Cgroups { dirs: Vec::new(), memory_limit: spec.resources.memory, owner: rustix::process::getpid() }
+    }
+
+    /// P1: creates the container's cgroups with their limits. Rootless, where the user
+    /// may not create cgroups, the container runs without them (and says so once when
+    /// limits were asked for).
+    pub fn create(spec: &Spec, state_dir: &Path) -> Result<Cgroups> {
+        let rootless = !rustix::process::geteuid().is_root();
+        let wants_limits = !spec.resources.is_empty();
+        let layout = Layout::read();
+        if layout.mode() == Mode::None {
+            if wants_limits && !rootless {
+                return Err(Error::msg("resource limits", "no cgroup filesystem is mounted"));
+            }
+            if wants_limits {
+                warn_unlimited("no cgroup filesystem is mounted");
+            }
+            return Ok(Cgroups::none(spec));
+        }
+        match Cgroups::build(spec, &layout, state_dir) {
+            Ok(cg) => Ok(cg),
+            Err(e) if rootless && is_denied(&e) => {
+                if wants_limits {
+                    warn_unlimited(&e.to_string());
+                }
+                Ok(Cgroups::none(spec))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
+        let res = &spec.resources;
+        let targets = plan(spec, layout)?;
+        // Which controller is served where: v1 wins where it is mounted.
+        let v1_served = |c: &str| layout.v1_with(c).is_some();
+        let unified_avail: Vec<String> = targets
+            .iter()
+            .find(|t| t.hierarchy.controllers.is_empty())
+            .map(|t| v2::available(&nearest_existing(&t.parent)))
+            .unwrap_or_default();
+        let served = |c: &str| v1_served(c) || unified_avail.iter().any(|a| a == c);
+        for (flag, controller, wanted) in requested(res) {
+            if wanted && !served(controller) {
+                return Err(Error::msg(
+                    format!("--{flag}"),
+                    format!("needs the {controller} cgroup controller, which this host does not offer husk"),
+                ));
+            }
+        }
+        let explicit_swap = res.memory_swap.is_some_and(|s| s >= 0);
+        let memsw = layout.v1_with("memory").is_some_and(|h| v1::has_memsw(&h.current));
+        if explicit_swap && v1_served("memory") && !memsw {
+            return Err(Error::msg(
+                "--memory-swap",
+                "swap accounting is off on this host (no memory.memsw.limit_in_bytes; boot with swapaccount=1)",
+            ));
+        }
+
+        // Recorded before they exist, so that a launcher killed half-way leaves a trail.
+        let record: String = targets.iter().map(|t| format!("{}\n", t.path.display())).collect();
+        let record_path = state_dir.join(RECORD);
+        std::fs::write(&record_path, record).ctx("write", record_path.display())?;
+
+        let mut cg = Cgroups::none(spec);
+        for t in &targets {
+            cg.dirs.push(make(t)?);
+        }
+        for (controller, file, value) in limits::v1_settings(res, memsw) {
+            if let Some(dir) = cg.v1_dir(controller) {
+                write(&dir.join(file), &value)?;
+            }
+        }
+        if let Some(dir) = cg.unified_dir().map(Path::to_path_buf) {
+            let swap_file = dir.join("memory.swap.max").exists();
+            if explicit_swap && !v1_served("memory") && !swap_file {
+                return Err(Error::msg("--memory-swap", "swap accounting is off on this host (no memory.swap.max)"));
+            }
+            for (controller, file, value) in limits::v2_settings(res, swap_file) {
+                if !v1_served(controller) {
+                    write(&dir.join(file), &value)?;
+                }
+            }
+        }
+        Ok(cg)
+    }
+
+    /// The unified cgroup's directory for clone3's CLONE_INTO_CGROUP.
+    pub fn clone_target(&self) -> Option<BorrowedFd<'_>> {
+        self.dirs.iter().find(|d| d.unified()).map(|d| d.fd.as_fd())
+    }
+
+    /// P3: puts the child into every cgroup it did not join at birth.
+    pub fn place(&self, pid: Pid, placed_in_cgroup: bool) -> Result<()> {
+        for d in &self.dirs {
+            if d.unified() && placed_in_cgroup {
+                continue;
+            }
+            write(&d.path.join("cgroup.procs"), &pid.as_raw_nonzero().to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        let unified = self.unified_dir();
+        match (self.v1_dir("memory"), unified) {
+            (Some(d), _) => s.read_v1_memory(d),
+            (None, Some(u)) => s.read_v2_memory(u),
+            _ => {}
+        }
+        match (self.v1_dir("cpuacct"), unified) {
+            (Some(d), _) => s.read_v1_cpuacct(d),
+            (None, Some(u)) => s.read_v2_cpu(u),
+            _ => {}
+        }
+        if let Some(d) = self.v1_dir("pids").or(unified) {
+            s.read_pids(d);
+        }
+        s
+    }
+
+    /// P7: reports an OOM kill (always) and the accounting (when asked), then tears the
+    /// cgroups down. Returns the status to exit with.
+    pub fn finish(&mut self, status: u8, print_stats: bool) -> u8 {
+        let stats = self.stats();
+        if status == 137 && stats.oom_kills.unwrap_or(0) > 0 {
+            let limit = self.memory_limit.map(|m| format!(" (limit {})", limits::human_size(m))).unwrap_or_default();
+            eprintln!("husk: killed: out of memory{limit}");
+        }
+        if print_stats {
+            for line in stats.lines() {
+                eprintln!("husk: stats: {line}");
+            }
+        }
+        self.destroy();
+        status
+    }
+
+    /// Kills whatever is left in the cgroups and removes them.
+    pub fn destroy(&mut self) {
+        let v1: Vec<&Path> = self.dirs.iter().filter(|d| !d.unified()).map(|d| d.path.as_path()).collect();
+        if !v1.is_empty() {
+            v1::kill_all(&v1, self.v1_dir("freezer"));
+        }
+        if let Some(u) = self.unified_dir() {
+            v2::kill_all(u);
+        }
+        for d in self.dirs.drain(..).rev() {
+            drop(d.fd);
+            remove(&d.path);
+        }
+    }
+
+    fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == controller)).map(|d| d.path.as_path())
+    }
+
+    fn unified_dir(&self) -> Option<&Path> {
+        self.dirs.iter().find(|d| d.unified()).map(|d| d.path.as_path())
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        if !self.dirs.is_empty() && rustix::process::getpid() == self.owner {
+            self.destroy();
+        }
+    }
+}
+
+/// The flags that need a controller, and whether each was given.
+fn requested(res: &crate::spec::Resources) -> [(&'static str, &'static str, bool); 6] {
+    [
+        ("memory", "memory", res.memory.is_some()),
+        ("cpus", "cpu", res.cpu_quota.is_some()),
+        ("cpu-shares", "cpu", res.cpu_shares.is_some()),
+        ("cpuset-cpus", "cpuset", res.cpuset_cpus.is_some()),
+        ("cpuset-mems", "cpuset", res.cpuset_mems.is_some()),
+        ("pids-limit", "pids", res.pids_limit.is_some()),
+    ]
+}
+
+/// One target per hierarchy husk uses.
+fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
+    let parent_of = |h: &Hierarchy| match spec.cgroups_path.as_deref() {
+        Some(p) if p.starts_with('/') => detect::join(&h.mount, p),
+        Some(p) => detect::join(&h.current, p),
+        None => h.current.join(PARENT),
+    };
+    let mut out = Vec::new();
+    for h in &layout.v1 {
+        let parent = parent_of(h);
+        out.push(Target { path: parent.join(&spec.name), parent, hierarchy: h.clone(), enable: Vec::new() });
+    }
+    if let Some(h) = &layout.unified {
+        let parent = parent_of(h);
+        let avail = v2::available(&nearest_existing(&parent));
+        let enable = detect::V2_CONTROLLERS
+            .into_iter()
+            .filter(|c| layout.v1_with(c).is_none() && avail.iter().any(|a| a == c))
+            .collect();
+        out.push(Target { path: parent.join(&spec.name), parent, hierarchy: h.clone(), enable });
+    }
+    Ok(out)
+}
+
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors().find(|p| p.exists()).unwrap_or(path).to_path_buf()
+}
+
+/// Creates one cgroup: parents as needed (cpuset filled, v2 controllers enabled), then
+/// the container's own, locked, under the parent's lock so that garbage collection
+/// never sees it unlocked.
+fn make(t: &Target) -> Result<Dir> {
+    let cpuset = t.hierarchy.has("cpuset");
+    let mut dir = t.hierarchy.mount.clone();
+    for part in t.parent.strip_prefix(&t.hierarchy.mount).unwrap_or(Path::new("")).components() {
+        dir.push(part);
+        match rustix::fs::mkdir(&dir, FileMode::from(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(Error::sys("create cgroup", dir.display(), e)),
+        }
+        if cpuset {
+            v1::fill_cpuset(&dir)?;
+        }
+    }
+    if t.hierarchy.controllers.is_empty() {
+        v2::enable(&t.hierarchy.mount, &t.parent, &t.enable)?;
+    }
+    let parent = open_dir(&t.parent)?;
+    rustix::fs::flock(&parent, FlockOperation::LockShared).ctx("lock", t.parent.display())?;
+    match rustix::fs::mkdir(&t.path, FileMode::from(0o755)) {
+        Ok(()) => {}
+        Err(Errno::EXIST) => {
+            return Err(Error::msg(
+                format!("create cgroup {}", t.path.display()),
+                "it exists already (a container of that name under another state root?)",
+            ));
+        }
+        Err(e) => return Err(Error::sys("create cgroup", t.path.display(), e)),
+    }
+    let fd = open_dir(&t.path)?;
+    rustix::fs::flock(&fd, FlockOperation::LockShared).ctx("lock", t.path.display())?;
+    let dir = Dir { path: t.path.clone(), controllers: t.hierarchy.controllers.clone(), fd };
+    if cpuset {
+        v1::fill_cpuset(&dir.path)?;
+    }
+    Ok(dir)
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, FileMode::empty())
+        .ctx("open cgroup", path.display())
+}
+
+/// rmdir, retrying briefly while the last processes finish exiting.
+fn remove(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match rustix::fs::rmdir(path) {
+            Ok(()) | Err(Errno::NOENT) => return,
+            Err(Errno::BUSY) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                eprintln!("husk: warning: {}", Error::sys("remove cgroup", path.display(), e));
+                return;
+            }
+        }
+    }
+}
+
+fn is_denied(e: &Error) -> bool {
+    matches!(e.errno, Some(Errno::ACCESS | Errno::PERM | Errno::ROFS | Errno::BUSY | Errno::NOENT))
+}
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Rootless without a cgroup of its own: say once that the limits do not apply.
+fn warn_unlimited(why: &str) {
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!("husk: warning: running without resource limits: rootless husk cannot create cgroups here ({why})");
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, FileMode::empty()).ctx("open", path.display())?;
+    rustix::io::write(&fd, value.as_bytes()).ctx(&format!("write {value:?} to"), path.display())?;
+    Ok(())
+}
+
+/// The pids in a cgroup.
+fn procs(dir: &Path) -> Vec<i32> {
+    read(&dir.join("cgroup.procs")).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+fn kill(pid: i32) {
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// The cgroup directories recorded for the container whose state directory is `state_dir`.
+pub fn recorded(state_dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(state_dir.join(RECORD)).unwrap_or_default();
+    text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect()
+}
