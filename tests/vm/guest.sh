@@ -1,0 +1,218 @@
+#!/bin/sh
+# Runs inside the VM as the command of `husk init`, which is PID 1. Every check prints
+# "ok - NAME" or "not ok - NAME: DETAIL"; the last line is the summary that
+# tests/vm/run.sh looks for. The exit status (the number of failures) goes back through
+# husk's init to the kernel.
+export PATH=/bin
+H=/husk
+ROOT=/tmp/alpine
+PASS=0
+FAIL=0
+
+ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
+not_ok() { echo "not ok - $1: $(printf '%s' "$2" | tr '\n' '|' | cut -c1-300)"; FAIL=$((FAIL + 1)); }
+note() { echo "# $*"; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# husk run with a watchdog, so that a hang fails one check instead of the whole VM.
+hrun() { timeout 60 $H run --rootfs $ROOT "$@"; }
+
+# The state letter and parent pid of every zombie: "pid:ppid" per line.
+zombies() {
+    for f in /proc/[0-9]*/stat; do
+        s=$(cat "$f" 2>/dev/null) || continue
+        rest=${s##*) }
+        set -- $rest
+        [ "$1" = Z ] && echo "${f#/proc/}:$2"
+    done | sed 's,/stat,,'
+}
+
+setup() {
+    mount -t proc proc /proc &&
+        mount -t sysfs sysfs /sys &&
+        mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+        mount -t devtmpfs devtmpfs /dev &&
+        mount -t tmpfs -o mode=1777 tmpfs /tmp &&
+        mount -t tmpfs -o mode=755 tmpfs /run
+}
+
+if setup 2>/setup.err; then ok guest-setup; else not_ok guest-setup "$(cat /setup.err)"; fi
+# Kernel messages (OOM reports above all) would interleave with the result lines.
+echo 1 >/proc/sys/kernel/printk
+T0=$(uptime_s)
+note "kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus, $(awk '/MemTotal/ {print $2 / 1024 " MiB"}' /proc/meminfo), guest.sh started at ${T0}s"
+
+# --- the machine itself ---------------------------------------------------------------
+cmdline=$(tr '\0' ' ' </proc/1/cmdline)
+if [ "$PPID" = 1 ] && [ "$cmdline" = "/husk init /bin/sh /guest.sh " ]; then
+    ok husk-is-pid1
+else
+    not_ok husk-is-pid1 "PPID=$PPID, /proc/1/cmdline: $cmdline"
+fi
+
+hierarchies=$(awk '$3 ~ /^cgroup/ {print $3 " " $2}' /proc/mounts)
+if [ "$hierarchies" = "cgroup2 /sys/fs/cgroup" ] && [ "$(cat /proc/self/cgroup)" = "0::/" ]; then
+    ok pure-cgroup2
+else
+    not_ok pure-cgroup2 "cgroup mounts: $hierarchies; /proc/self/cgroup: $(cat /proc/self/cgroup)"
+fi
+
+err=""
+for m in $(cat /modules/order); do
+    insmod "/modules/$m" 2>/tmp/insmod.err || err="$err $m: $(cat /tmp/insmod.err)"
+done
+for m in overlay loop veth bridge; do
+    grep -q "^$m " /proc/modules || err="$err $m not loaded"
+done
+if [ -z "$err" ]; then ok modules; else not_ok modules "$err"; fi
+
+echo "+cpu +memory +pids +cpuset" >/sys/fs/cgroup/cgroup.subtree_control 2>/tmp/ctl.err
+ctl=$(cat /sys/fs/cgroup/cgroup.subtree_control)
+missing=""
+for c in cpu memory pids cpuset; do
+    case " $ctl " in *" $c "*) ;; *) missing="$missing $c" ;; esac
+done
+if [ -z "$missing" ]; then ok controllers; else not_ok controllers "missing$missing in subtree_control ($ctl): $(cat /tmp/ctl.err)"; fi
+
+mkdir -p $ROOT
+if tar xzf /alpine.tar.gz -C $ROOT 2>/tmp/tar.err && [ -f $ROOT/etc/alpine-release ]; then
+    ok alpine-extract
+else
+    not_ok alpine-extract "$(cat /tmp/tar.err)"
+fi
+
+# The premise of the pivot fallback check: here pivot_root itself fails with EINVAL.
+out=$(unshare -m sh -c 'mkdir -p /tmp/pr && mount -t tmpfs t /tmp/pr && mkdir /tmp/pr/old &&
+    cd /tmp/pr && pivot_root . old' 2>&1)
+rc=$?
+case "$rc:$out" in
+0:*) not_ok pivot-root-einval "pivot_root succeeded: / is not the initramfs, the fallback is not exercised" ;;
+*"Invalid argument"*) ok pivot-root-einval ;;
+*) not_ok pivot-root-einval "exit $rc: $out" ;;
+esac
+
+# --- basic containers -----------------------------------------------------------------
+out=$(hrun -- /bin/true 2>&1)
+rc=$?
+if [ $rc = 0 ]; then ok run-true; else not_ok run-true "exit $rc: $out"; fi
+
+out=$(hrun -- sh -c 'exit 3' 2>&1)
+rc=$?
+if [ $rc = 3 ]; then ok exit-status; else not_ok exit-status "expected 3, got $rc: $out"; fi
+
+# (The trailing command keeps sh from exec'ing ps in its place.)
+out=$(hrun -- sh -c 'ps -o pid,comm; exit 0' 2>&1)
+rc=$?
+pids=$(echo "$out" | awk 'NR > 1 {printf "%s ", $1}')
+if [ $rc = 0 ] && [ "$pids" = "1 2 3 " ] && echo "$out" | grep -q '^ *2 sh$'; then
+    ok ps-inside
+else
+    not_ok ps-inside "exit $rc: $out"
+fi
+
+out=$(hrun --hostname vmbox -- hostname 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$out" = vmbox ]; then ok hostname; else not_ok hostname "exit $rc: $out"; fi
+
+# The root is the Alpine tree, and nothing of the initramfs shows through.
+out=$(hrun -- sh -c 'cat /etc/alpine-release; ls / | tr "\n" " "; for f in /husk /guest.sh /alpine.tar.gz /modules; do [ -e $f ] && echo "LEAK $f"; done; exit 0' 2>&1)
+rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q '^3\.20' && ! echo "$out" | grep -q LEAK; then
+    ok pivot-fallback
+else
+    not_ok pivot-fallback "exit $rc: $out"
+fi
+
+out=$(hrun -- cat /proc/self/cgroup 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$out" = "0::/" ]; then ok cgroup-namespace; else not_ok cgroup-namespace "exit $rc: $out"; fi
+
+# --- root filesystem writes -----------------------------------------------------------
+out=$(hrun -- sh -c 'echo layered >/etc/husk-vm-overlay && cat /etc/husk-vm-overlay && awk "\$2 == \"/\" {print \$3}" /proc/mounts' 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$out" = "layered
+overlay" ] && [ ! -e $ROOT/etc/husk-vm-overlay ]; then
+    ok overlay-default
+else
+    not_ok overlay-default "exit $rc: $out; on the rootfs dir: $(ls $ROOT/etc/husk-vm-overlay 2>&1)"
+fi
+
+out=$(hrun --rootfs-rw -- sh -c 'echo direct >/husk-vm-rw' 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$(cat $ROOT/husk-vm-rw 2>&1)" = direct ]; then
+    ok rootfs-rw
+else
+    not_ok rootfs-rw "exit $rc: $out; on the rootfs dir: $(cat $ROOT/husk-vm-rw 2>&1)"
+fi
+rm -f $ROOT/husk-vm-rw
+
+# --- reaping --------------------------------------------------------------------------
+# A double fork orphans `sleep`, which must be adopted by the container's init (ppid 1)
+# and reaped when it exits.
+out=$(hrun -- sh -c '(sleep 2 & echo $! >/tmp/orphan); p=$(cat /tmp/orphan); sleep 1
+    set -- $(sed "s/.*) //" /proc/$p/stat); echo "ppid=$2"; sleep 2
+    for f in /proc/[0-9]*/stat; do s=$(cat $f); set -- ${s##*) }; [ $1 = Z ] && echo "zombie $f"; done; exit 0' 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$out" = "ppid=1" ]; then ok reap-in-container; else not_ok reap-in-container "exit $rc: $out"; fi
+
+# The same for the whole machine: orphans go to husk's init as PID 1 of the VM.
+(sleep 2 & echo $! >/tmp/orphan)
+p=$(cat /tmp/orphan)
+sleep 1
+set -- $(sed 's/.*) //' /proc/$p/stat)
+ppid=$2
+sleep 2
+z=$(zombies)
+if [ "$ppid" = 1 ] && [ -z "$z" ]; then ok reap-as-vm-pid1; else not_ok reap-as-vm-pid1 "orphan's ppid $ppid, zombies: $z"; fi
+
+# --- cgroup v2 limits (the --memory/--pids-limit/--cpus/--cpuset-cpus flags) ------------
+# A bounded fork bomb: the inner shell dies at the first failed fork; the outer one then
+# counts the container's processes with builtins only.
+out=$(hrun --pids-limit 20 -- sh -c 'sh -c "i=0; while [ \$i -lt 100 ]; do sleep 30 & i=\$((i+1)); done" 2>/dev/null
+    set -- /proc/[0-9]*; echo "procs=$#"' 2>&1)
+rc=$?
+procs=$(echo "$out" | sed -n 's/^procs=//p')
+alive=$(hrun -- /bin/true 2>&1 && echo yes)
+if [ $rc = 0 ] && [ -n "$procs" ] && [ "$procs" -le 20 ] && [ "$procs" -ge 10 ] && [ "$alive" = yes ]; then
+    ok pids-limit
+else
+    not_ok pids-limit "exit $rc, procs ${procs:-?} (want 10..20), next container ran: ${alive:-no}: $out"
+fi
+
+out=$(hrun --memory 64m -- dd if=/dev/zero of=/dev/null bs=200M count=1 2>&1)
+rc=$?
+if [ $rc = 137 ] && echo "$out" | grep -qi "out of memory"; then
+    ok memory-limit
+else
+    not_ok memory-limit "expected exit 137 and 'out of memory', got exit $rc: $out"
+fi
+
+out=$(hrun --cpuset-cpus 0 -- grep Cpus_allowed_list /proc/self/status 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$(echo "$out" | awk '{print $2}')" = 0 ]; then ok cpuset-cpus; else not_ok cpuset-cpus "exit $rc: $out"; fi
+
+out=$(hrun --cpus 0.5 -- /bin/true 2>&1)
+rc=$?
+if [ $rc = 0 ]; then ok cpus-accepted; else not_ok cpus-accepted "exit $rc: $out"; fi
+
+# Every run with limits makes a cgroup; none may outlive its container.
+before=$(find /sys/fs/cgroup -type d | sort)
+bad=""
+i=0
+while [ $i -lt 20 ]; do
+    out=$(hrun --memory 64m --pids-limit 50 -- /bin/true 2>&1) || bad="$bad run $i: $out"
+    i=$((i + 1))
+done
+after=$(find /sys/fs/cgroup -type d | sort)
+left=$(echo "$after" | grep -vxF "$before")
+if [ -z "$bad" ] && [ -z "$left" ]; then
+    ok cgroup-cleanup
+else
+    not_ok cgroup-cleanup "left behind: $(echo $left);$(echo "$bad" | head -c 200)"
+fi
+
+T1=$(uptime_s)
+echo "HUSK-VM-TIMING: guest.sh ran from ${T0}s to ${T1}s of uptime"
+echo "HUSK-VM-RESULT: $PASS passed, $FAIL failed"
+[ $FAIL -gt 125 ] && FAIL=125
+exit $FAIL
