@@ -8,6 +8,7 @@ use crate::state::{self, ContainerDir, Status};
 /// Releases the resources of containers whose owner is gone. Returns their names.
 /// Entries that cannot be read are left alone here (`ps` reports them).
 pub fn collect_garbage() -> Vec<String> {
+    state::ContainerDir::collect_unfinished();
     let mut collected = Vec::new();
     for name in state::names() {
         let Ok(mut dir) = ContainerDir::open(&name) else { continue };

@@ -62,9 +62,8 @@ use std::path::Path;
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<u8> {
     // P1: everything that can fail on bad input or a busy name fails here, before any
     // process exists. The state entry is written before any resource it names.
-    let dir = ContainerDir::create(&spec.name)?;
     let state = describe(spec, opts);
-    dir.save(&state)?;
+    let dir = ContainerDir::create(&spec.name, &state)?;
     if opts.detach {
         return detach::start(spec, dir, state, opts);
     }

@@ -56,16 +56,24 @@ impl ProcessId {
         ProcessId { pid, start: start_time(pid).unwrap_or(0) }
     }
 
+    /// Running (a zombie is not: it has exited, only its parent has not reaped it).
     pub fn alive(&self) -> bool {
-        self.pid > 0 && start_time(self.pid) == Some(self.start)
+        self.pid > 0
+            && matches!(stat(self.pid), Some((state, start)) if start == self.start && state != 'Z' && state != 'X')
     }
 }
 
 fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
+}
+
+/// The state letter and start time of a process, from /proc/PID/stat.
+fn stat(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 /// What a container's state file records.
@@ -282,20 +290,39 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
-    /// Reserves `name`. Fails with "name already in use" when the directory exists.
-    pub fn create(name: &str) -> Result<ContainerDir> {
+    /// Reserves `name` with its first state already in it: the entry is built under a
+    /// temporary name and renamed into place without replacing, so two runs cannot
+    /// both win a name and no named entry ever lacks a state file.
+    pub fn create(name: &str, state: &State) -> Result<ContainerDir> {
         let root = root();
         std::fs::create_dir_all(&root).ctx("create state directory", root.display())?;
+        let tmp = root.join(format!(".new-{name}-{}", rustix::process::getpid().as_raw_nonzero()));
+        rustix::fs::mkdir(&tmp, Mode::from(0o700)).ctx("mkdir", tmp.display())?;
+        let building = ContainerDir { path: tmp, keep: false };
+        rustix::fs::mkdir(building.staging(), Mode::from(0o700)).ctx("mkdir", building.staging().display())?;
+        building.save(state)?;
         let path = root.join(name);
-        match rustix::fs::mkdir(&path, Mode::from(0o700)) {
-            Ok(()) => {}
-            Err(Errno::EXIST) => return Err(Error::msg(format!("container name {name:?}"), "name already in use")),
-            Err(e) => return Err(Error::sys("mkdir", path.display(), e)),
+        let cwd = rustix::fs::CWD;
+        match rustix::fs::renameat_with(cwd, &building.path, cwd, &path, rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(ContainerDir { path, keep: false }),
+            Err(Errno::EXIST) => Err(Error::msg(format!("container name {name:?}"), "name already in use")),
+            Err(e) => Err(Error::sys("rename", path.display(), e)),
         }
-        let dir = ContainerDir { path, keep: false };
-        let staging = dir.staging();
-        rustix::fs::mkdir(&staging, Mode::from(0o700)).ctx("mkdir", staging.display())?;
-        Ok(dir)
+    }
+
+    /// Removes entries being built by processes that died before finishing them.
+    pub fn collect_unfinished() {
+        let Ok(entries) = std::fs::read_dir(root()) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(".new-").and_then(|rest| rest.rsplit_once('-')).map(|(_, pid)| pid)
+            else {
+                continue;
+            };
+            if pid.parse::<i32>().is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     pub fn open(name: &str) -> Result<ContainerDir> {

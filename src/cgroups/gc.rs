@@ -43,6 +43,12 @@ pub fn collect_garbage() -> usize {
             for line in text.lines().filter(|l| !l.is_empty()) {
                 let path = Path::new(line);
                 let unified = rustix::fs::statfs(path).is_ok_and(|s| s.f_type == CGROUP2_MAGIC);
+                // Creators hold the parent shared from before mkdir until their own lock
+                // is taken: with it exclusive, an unlocked child is truly orphaned.
+                let Some(parent_fd) = path.parent().and_then(open) else { continue };
+                if rustix::fs::flock(&parent_fd, FlockOperation::LockExclusive).is_err() {
+                    continue;
+                }
                 if path.is_dir() && collect(path, false, unified, path.join("freezer.state").exists()) {
                     removed += 1;
                 }

@@ -1,0 +1,338 @@
+//! Detached containers and the verbs that manage them, crash recovery, leaks and
+//! concurrency — against real containers, each test with its own state root.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Husk {
+    root: PathBuf,
+}
+
+impl Husk {
+    fn new(test: &str) -> Husk {
+        Husk { root: state_root(test) }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(husk());
+        cmd.env("HUSK_ROOT", &self.root).args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// stdout of a command that must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.out(args);
+        assert!(out.status.success(), "husk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `husk run -d --name NAME --rootfs ALPINE -- sh -c SCRIPT`
+    fn detach(&self, name: &str, script: &str) -> String {
+        let rootfs = alpine();
+        self.ok(&["run", "-d", "--name", name, "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", script])
+    }
+
+    fn status(&self, name: &str) -> String {
+        let json = self.ok(&["inspect", name]);
+        let at = json.find("\"status\":\"").unwrap() + 10;
+        json[at..at + json[at..].find('"').unwrap()].to_string()
+    }
+
+    fn entries(&self) -> usize {
+        std::fs::read_dir(&self.root).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn detached_containers_are_listed_entered_logged_stopped_and_removed() {
+    if !can_run("verbs") {
+        return;
+    }
+    let h = Husk::new("verbs");
+    let t = Instant::now();
+    let printed = h.detach("web", "echo started; trap 'echo got-term; exit 7' TERM; while :; do sleep 0.1; done");
+    assert_eq!(printed, "web\n");
+    assert!(t.elapsed() < Duration::from_secs(2), "run -d did not return promptly");
+
+    // ps: table, JSON, names.
+    let table = h.ok(&["ps"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "MEMORY"]);
+    assert!(table.lines().nth(1).unwrap().starts_with("web   running"), "{table}");
+    let json = h.ok(&["ps", "--format", "json"]);
+    assert!(json.starts_with("[{\"name\":\"web\",\"status\":\"running\""), "{json}");
+    assert_eq!(h.ok(&["ps", "-q"]), "web\n");
+
+    // exec shares the PID namespace, the hostname and the filesystem.
+    let seen =
+        h.ok(&["exec", "web", "sh", "-c", "hostname; ps -o pid,comm | awk 'NR==2{print $1, $2}'; echo x > /shared"]);
+    assert_eq!(seen, "web\n1 husk\n");
+    assert_eq!(h.ok(&["exec", "web", "cat", "/shared"]), "x\n");
+    let code = h.out(&["exec", "web", "sh", "-c", "exit 9"]).status.code();
+    assert_eq!(code, Some(9), "exec returns the command's status");
+    assert_eq!(h.out(&["exec", "web", "no-such-cmd"]).status.code(), Some(127));
+    assert_eq!(
+        h.ok(&["exec", "-e", "A=b", "-w", "/tmp", "-u", "1000:1000", "web", "sh", "-c", "echo $A $(pwd) $(id -u)"]),
+        "b /tmp 1000\n"
+    );
+
+    // logs, and logs -f following until exit.
+    assert_eq!(h.ok(&["logs", "web"]), "started\n");
+    let mut follow = h.cmd(&["logs", "-f", "web"]).stdout(Stdio::piped()).spawn().unwrap();
+
+    // stop: SIGTERM reaches the command, which exits with its own code.
+    let t = Instant::now();
+    assert_eq!(h.ok(&["stop", "web"]), "web\n");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let followed = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "started\ngot-term\n", "logs -f saw the end");
+    assert_eq!(h.status("web"), "exited (7)");
+    assert_eq!(h.ok(&["wait", "web"]), "7\n");
+    assert!(h.ok(&["ps"]).lines().count() == 1, "exited containers only with -a");
+    assert!(h.ok(&["ps", "-a"]).contains("exited (7)"));
+    assert_eq!(h.ok(&["logs", "--tail", "1", "web"]), "got-term\n");
+
+    assert_eq!(h.ok(&["rm", "web"]), "web\n");
+    assert_eq!(h.entries(), 0);
+}
+
+#[test]
+fn stop_kills_a_container_that_ignores_sigterm_after_the_timeout() {
+    if !can_run("stop-timeout") {
+        return;
+    }
+    let h = Husk::new("stop-timeout");
+    h.detach("stubborn", "trap '' TERM; while :; do sleep 0.1; done");
+    let t = Instant::now();
+    h.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "stop -t 1 took {took:?}");
+    assert_eq!(h.status("stubborn"), "killed (SIGKILL)");
+    h.ok(&["rm", "stubborn"]);
+}
+
+#[test]
+fn kill_sends_the_signal_and_wait_prints_the_code() {
+    if !can_run("kill") {
+        return;
+    }
+    let h = Husk::new("kill");
+    h.detach("k", "trap 'exit 3' USR1; while :; do sleep 0.1; done");
+    h.ok(&["kill", "-s", "USR1", "k"]);
+    assert_eq!(h.ok(&["wait", "k"]), "3\n");
+    h.detach("k2", "while :; do sleep 0.1; done");
+    h.ok(&["kill", "k2"]);
+    assert_eq!(h.ok(&["wait", "k2"]), "137\n");
+    // --rm: removed at exit.
+    let rootfs = alpine();
+    h.ok(&["run", "-d", "--rm", "--name", "gone", "--rootfs", rootfs.to_str().unwrap(), "--", "true"]);
+    wait_until("--rm entry removal", Duration::from_secs(5), || !h.root.join("gone").exists());
+    h.ok(&["rm", "k", "k2"]);
+    assert_eq!(h.entries(), 0);
+}
+
+#[test]
+fn bad_input_is_refused_clearly_and_damages_nothing() {
+    if !can_run("lc-bad") {
+        return;
+    }
+    let h = Husk::new("lc-bad");
+    h.detach("up", "while :; do sleep 0.1; done");
+    let rootfs = alpine();
+    let bad: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["stop", "nosuch"], "no such container"),
+        (vec!["exec", "nosuch", "true"], "no such container"),
+        (vec!["logs", "nosuch"], "no such container"),
+        (vec!["rm", "up"], "is running; stop it first or use rm -f"),
+        (vec!["run", "-d", "--name", "up", "--rootfs", rootfs.to_str().unwrap(), "--", "true"], "name already in use"),
+        (vec!["kill", "-s", "NOPE", "up"], "unknown signal"),
+        (vec!["stop"], "no container named"),
+    ];
+    for (args, expect) in bad {
+        let out = h.out(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains(expect) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+    assert_eq!(h.status("up"), "running", "failed commands changed nothing");
+    h.ok(&["stop", "-t", "1", "up"]);
+    let out = h.out(&["stop", "up"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
+
+    // A truncated or garbage state file is reported and skipped, never a crash.
+    std::fs::create_dir_all(h.root.join("broken")).unwrap();
+    std::fs::write(h.root.join("broken/state"), "name=broken\nstat").unwrap();
+    std::fs::create_dir_all(h.root.join("garbage")).unwrap();
+    std::fs::write(h.root.join("garbage/state"), [0xff, 0x00, 0x13, 0x37]).unwrap();
+    let out = h.out(&["ps", "-a"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("skipping broken") && err.contains("skipping garbage"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exited (7)")
+            || String::from_utf8_lossy(&out.stdout).contains("up")
+    );
+    assert_eq!(h.out(&["inspect", "broken"]).status.code(), Some(125));
+    h.ok(&["rm", "-f", "broken", "garbage", "up"]);
+    assert_eq!(h.entries(), 0);
+}
+
+/// Pids of processes whose command line mentions `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn a_killed_supervisor_takes_its_container_down_and_gc_releases_everything() {
+    if !can_run("crash") {
+        return;
+    }
+    let h = Husk::new("crash");
+    let marker = format!("crash-marker-{}", std::process::id());
+    h.detach("victim", &format!("while :; do sleep 0.1; done # {marker}"));
+    let cgroups = std::fs::read_to_string(h.root.join("victim/cgroups")).unwrap_or_default();
+    let json = h.ok(&["inspect", "victim"]);
+    assert!(json.contains("\"status\":\"running\""));
+    // The supervisor is the init's parent.
+    let init = processes_with(&marker).into_iter().min().expect("container processes");
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+    let parent = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().to_string();
+    let parent_stat = std::fs::read_to_string(format!("/proc/{parent}/stat")).unwrap();
+    let supervisor = if parent_stat.contains("(husk)") { parent } else { init.clone() };
+    Command::new("kill").args(["-9", &supervisor]).status().unwrap();
+    wait_until("the container's processes to die", Duration::from_secs(5), || processes_with(&marker).is_empty());
+    // The next husk command notices and releases; the entry shows exited (unknown).
+    let ps = h.ok(&["ps", "-a"]);
+    assert!(ps.contains("exited (unknown)"), "{ps}");
+    for dir in cgroups.lines().filter(|l| !l.is_empty()) {
+        assert!(!Path::new(dir).exists(), "cgroup {dir} left behind");
+    }
+    h.ok(&["gc"]);
+    h.ok(&["rm", "victim"]);
+    assert_eq!(h.entries(), 0);
+}
+
+#[test]
+fn a_foreground_run_killed_during_set_up_is_cleaned_by_the_next_command() {
+    if !can_run("crash-setup") {
+        return;
+    }
+    let h = Husk::new("crash-setup");
+    let rootfs = alpine();
+    let mounts_before = host("wc -l < /proc/self/mountinfo");
+    let marker = format!("setup-marker-{}", std::process::id());
+    // Kill the launcher at several points of its set-up, from immediately to after start.
+    for delay_us in [0u64, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000] {
+        let mut child = h
+            .cmd(&[
+                "run",
+                "--memory",
+                "64m",
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                &format!("sleep 5 # {marker}"),
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(delay_us));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    wait_until("orphaned containers to die", Duration::from_secs(5), || processes_with(&marker).is_empty());
+    // The next command (any) releases what the killed launchers left.
+    h.ok(&["ps", "-a"]);
+    assert_eq!(h.entries(), 0, "state entries left: {:?}", std::fs::read_dir(&h.root).unwrap().collect::<Vec<_>>());
+    assert_eq!(host("wc -l < /proc/self/mountinfo"), mounts_before);
+    let leftover = host("find /sys/fs/cgroup -path '*husk/*' -type d 2>/dev/null | grep -v '/husk$' || true");
+    let ours: Vec<&str> = leftover.lines().filter(|l| !l.is_empty()).collect();
+    assert!(ours.iter().all(|l| !h.root.join(Path::new(l).file_name().unwrap()).exists()), "cgroups left: {ours:?}");
+}
+
+fn counts() -> (String, String, String, usize) {
+    let mounts = host("wc -l < /proc/self/mountinfo");
+    let loops = host("losetup -a | wc -l");
+    let veths = host("ip -o link show type veth | wc -l");
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    (mounts, loops, veths, fds)
+}
+
+#[test]
+fn a_thousand_runs_and_a_hundred_detached_cycles_leak_nothing() {
+    if !can_run("leaks") {
+        return;
+    }
+    let h = Husk::new("leaks");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    let cgroups_before = host("find /sys/fs/cgroup -path '*/husk/*' -type d | wc -l");
+    let before = counts();
+    for i in 0..1000 {
+        let out = h.out(&["run", "--rm", "--rootfs", rootfs, "--", "/bin/true"]);
+        assert!(out.status.success(), "run {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for i in 0..100 {
+        let name = format!("cycle{i}");
+        h.ok(&["run", "-d", "--name", &name, "--rootfs", rootfs, "--", "sleep", "60"]);
+        h.ok(&["stop", "-t", "0", &name]);
+        h.ok(&["rm", &name]);
+    }
+    assert_eq!(counts(), before, "mounts, loop devices, veths or this process's fds changed");
+    assert_eq!(host("find /sys/fs/cgroup -path '*/husk/*' -type d | wc -l"), cgroups_before, "husk cgroups leaked");
+    assert_eq!(h.entries(), 0, "state directories leaked");
+}
+
+#[test]
+fn concurrent_runs_get_unique_names_and_exactly_one_wins_a_shared_name() {
+    if !can_run("concurrency") {
+        return;
+    }
+    let h = Husk::new("concurrency");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    let spawn = |name: String| {
+        h.cmd(&["run", "-d", "--name", &name, "--rootfs", rootfs, "--", "sleep", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let distinct: Vec<_> = (0..50).map(|i| spawn(format!("par{i}"))).collect();
+    for child in distinct {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(h.ok(&["ps", "-q"]).lines().count(), 50);
+    let same: Vec<_> = (0..10).map(|_| spawn("samename".into())).collect();
+    let outs: Vec<Output> = same.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let winners = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "exactly one run may take the name");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("name already in use"));
+        assert_eq!(o.status.code(), Some(125));
+    }
+    let names: Vec<String> = h.ok(&["ps", "-q"]).lines().map(String::from).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    h.ok(&args);
+    assert_eq!(h.entries(), 0);
+}
