@@ -15,6 +15,7 @@ mod ids;
 mod mounts;
 mod namespaces;
 mod netlink;
+mod network;
 mod plan;
 mod rootfs;
 mod spec;
@@ -30,6 +31,7 @@ const USAGE: &str = "Usage: husk [--root DIR] COMMAND [OPTIONS]
 Commands:
   run     Run a command in a new container
   init    Run a command under husk's PID-1 init (for other containers' images)
+  network Manage the bridges husk creates (ls, rm)
 
 Global options:
   --root DIR     State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
@@ -78,6 +80,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
             None => Ok(0),
         },
         "init" => commands::init::main(args),
+        "network" => commands::network::main(args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

@@ -5,14 +5,19 @@
 //! ```text
 //!  launcher (parent)                          container init (child, PID 1)
 //!  P1 check the spec, reserve the name,
-//!     open the pty, build argv/envp,
-//!     block signals
+//!     lease an address or open the netns
+//!     to join, open the pty, build
+//!     argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]) ----------------> C1 die with the parent (PDEATHSIG)
-//!                                            C2 wait for GO
-//!  P3 uid/gid maps (user namespace)
-//!  P4 GO ----------------------------------> C3 own session, cgroup namespace,
-//!                                               hostname, lo up
+//!     write the init's pid file              C2 wait for GO
+//!  P3 uid/gid maps (user namespace);
+//!     bridge, veth (peer born as eth0
+//!     in the child's netns)
+//!  P4 GO ----------------------------------> C3 own session, join a netns (ns:,
+//!                                               container:), cgroup namespace,
+//!                                               hostname, lo up (eth0: address,
+//!                                               up, default route)
 //!                                            C4 root: staging tmpfs, bind or overlay,
 //!                                               /proc /sys /dev, volumes, /etc files,
 //!                                               pivot_root
@@ -23,7 +28,8 @@
 //!                                               command's copy
 //!  P6 forward signals, relay the pty,        C8 reap, forward, exit with the command's
 //!     wait for the init's exit                   status (the namespace dies with it)
-//!  P7 release everything (state dir)
+//!  P7 release everything (veth host end,
+//!     lease, state dir)
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
@@ -37,7 +43,7 @@ use crate::spec::Spec;
 use crate::state::ContainerDir;
 use crate::sync::{self, ChildEnd};
 use crate::terminal::Pty;
-use crate::{netlink, rootfs};
+use crate::{network, rootfs};
 use husk_init::sys;
 use rustix::fd::{AsFd, AsRawFd};
 use std::path::Path;
@@ -48,7 +54,8 @@ pub fn run(spec: &Spec) -> Result<u8> {
     // process exists.
     let dir = ContainerDir::create(&spec.name)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
-    let files = EtcFiles::for_spec(spec, None);
+    let net = network::prepare(spec, &dir.path)?;
+    let files = EtcFiles::for_spec(spec, net.ip().as_deref());
     let pty = if spec.process.terminal { Some(Pty::open()?) } else { None };
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
@@ -57,7 +64,7 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let (pid, pidfd) = match namespaces::clone(namespaces::clone_flags(spec), None)? {
         Clone::Child => {
             drop(parent_end);
-            child(spec, &dir.staging(), &files, &command, pty.as_ref(), child_end)
+            child(spec, &dir.staging(), &files, &command, pty.as_ref(), &net, child_end)
         }
         Clone::Parent { pid, pidfd, .. } => (pid, pidfd),
     };
@@ -65,8 +72,10 @@ pub fn run(spec: &Spec) -> Result<u8> {
     let container = Container { pid, pidfd: pidfd.as_ref() };
 
     let started = (|| {
+        dir.write_pid(pid)?;
         // P3
         namespaces::write_id_maps(pid, spec)?;
+        net.attach(pid)?;
         // P4
         parent_end.go()?;
         // P5
@@ -79,21 +88,30 @@ pub fn run(spec: &Spec) -> Result<u8> {
     drop(parent_end);
     // P6
     let status = attach::wait(&container, &signals, pty.as_ref(), spec.process.stdin);
-    // P7: the state directory goes with `dir`; every mount lived in the container's mount
-    // namespace and died with it.
+    // P7: the veth's host end and the lease go with `net`, the state directory with
+    // `dir`; every mount lived in the container's mount namespace and died with it.
+    drop(net);
     drop(dir);
     Ok(status)
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
-fn child(spec: &Spec, staging: &Path, files: &EtcFiles, command: &Command, pty: Option<&Pty>, sync: ChildEnd) -> ! {
+fn child(
+    spec: &Spec,
+    staging: &Path,
+    files: &EtcFiles,
+    command: &Command,
+    pty: Option<&Pty>,
+    net: &network::Prepared,
+    sync: ChildEnd,
+) -> ! {
     // A panic here must not run musl's abort, which would signal the parent through the
     // stale cached thread id of a raw clone.
     std::panic::set_hook(Box::new(|info| {
         husk_init::say(&[b"internal error in the container's init: ", info.to_string().as_bytes()]);
         sys::exit_group(125)
     }));
-    match child_steps(spec, staging, files, command, pty, &sync) {
+    match child_steps(spec, staging, files, command, pty, net, &sync) {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
@@ -113,6 +131,7 @@ fn child_steps(
     files: &EtcFiles,
     command: &Command,
     pty: Option<&Pty>,
+    net: &network::Prepared,
     sync: &ChildEnd,
 ) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
     // C1: a launcher killed from here on takes the container with it. If it died before
@@ -126,14 +145,12 @@ fn child_steps(
     // C3: the container leaves the launcher's session and process group, so the user's
     // terminal signals reach the launcher once (which forwards them), not everyone.
     rustix::process::setsid().ctx("setsid", "")?;
+    net.enter()?;
     if spec.namespaces.cgroup {
         namespaces::enter_cgroup_namespace()?;
     }
     namespaces::set_hostname(&spec.hostname)?;
-    if spec.network.mode.new_namespace() {
-        let mut nl = netlink::Socket::open()?;
-        netlink::link_up(&mut nl, 1, "lo")?;
-    }
+    net.configure_inside()?;
     // C4
     rootfs::build(spec, staging, files)?;
     // C5: only the sync socket (and the terminal) survive; whatever else the launcher

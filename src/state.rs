@@ -61,6 +61,15 @@ impl ContainerDir {
         self.path.join("mnt")
     }
 
+    /// Records the container init's host pid in `pid`, atomically (written beside, then
+    /// renamed), for `--network container:NAME` and the lifecycle commands.
+    pub fn write_pid(&self, pid: rustix::process::Pid) -> Result<()> {
+        let tmp = self.path.join(".pid.tmp");
+        let path = self.path.join("pid");
+        std::fs::write(&tmp, format!("{}\n", pid.as_raw_nonzero())).ctx("write", tmp.display())?;
+        std::fs::rename(&tmp, &path).ctx("rename", path.display())
+    }
+
     /// Leaves the directory in place (a detached container's supervisor owns it).
     pub fn keep(&mut self) {
         self.keep = true;

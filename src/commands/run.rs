@@ -24,6 +24,12 @@ pub static RUN: Command = Command {
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal"),
         flag("rm", None, None, "Remove the container when it exits (always so in the foreground)"),
         flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)"),
+        flag("network", None, Some("MODE"), "none (default), host, bridge[:NAME], ns:PATH or container:NAME"),
+        flag("ip", None, Some("ADDR[/N]"), "Container address on the bridge (default: the next free one)"),
+        flag("subnet", None, Some("CIDR"), "Subnet of a new bridge (default 10.88.0.0/16, gateway .1)"),
+        flag("mac-address", None, Some("MAC"), "MAC address of the container's eth0"),
+        flag("mtu", None, Some("N"), "MTU of the container's eth0 and its host end"),
+        flag("dns", None, Some("ADDR"), "Nameserver for /etc/resolv.conf (repeatable; default: the host's)"),
     ],
 };
 
@@ -45,6 +51,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let mut remove = false;
     let mut userns = false;
     let mut command = Vec::new();
+    let mut network = Network::default();
 
     while let Some(arg) = cli.next()? {
         let (long, value) = match arg {
@@ -72,6 +79,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
             "tty" => process.terminal = true,
             "rm" => remove = true,
             "userns" => userns = true,
+            "network" => network.mode = crate::network::parse_mode(&value)?,
+            "ip" => network.ip = Some(value),
+            "subnet" => network.subnet = Some(value),
+            "mac-address" => network.mac = Some(value),
+            "mtu" => network.mtu = Some(crate::cli::parse_u64("mtu", &value)?.min(u32::MAX as u64) as u32),
+            "dns" => network.dns.push(value),
             _ => unreachable!("flag {long} is in the table but not handled"),
         }
     }
@@ -82,6 +95,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     if command.is_empty() {
         return Err(cli.usage_error("no command given"));
     }
+    crate::network::check(&network)?;
     check_dir("--rootfs", &rootfs)?;
     let rootfs = std::fs::canonicalize(&rootfs).ctx("--rootfs", rootfs.display())?;
 
@@ -114,7 +128,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         uid_mappings,
         gid_mappings,
         resources: Resources::default(),
-        network: Network::default(),
+        network,
     };
     Ok(Some((spec, RunOptions { remove })))
 }
