@@ -134,12 +134,22 @@ pub fn in_use(container: &str) -> bool {
         return false;
     }
     match std::fs::read_to_string(dir.join("pid")).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
-        Some(pid) => match rustix::process::Pid::from_raw(pid) {
-            Some(pid) => rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH),
-            None => false,
-        },
+        Some(pid) => alive(pid),
         // Between the name's reservation and the clone there is no pid yet.
         None => true,
+    }
+}
+
+/// Whether `pid` runs: a zombie no longer holds its namespaces, and one whose launcher
+/// was killed may wait a while for a reaper.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses, which may itself hold ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
+        Err(_) => false,
     }
 }
 

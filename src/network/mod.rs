@@ -180,9 +180,8 @@ fn running_pid(name: &str) -> Option<i32> {
         return None;
     }
     let text = std::fs::read_to_string(crate::state::root().join(name).join("pid")).ok()?;
-    let pid = rustix::process::Pid::from_raw(text.trim().parse().ok()?)?;
-    rustix::process::test_kill_process(pid).ok()?;
-    Some(pid.as_raw_nonzero().get())
+    let pid: i32 = text.trim().parse().ok()?;
+    lease::alive(pid).then_some(pid)
 }
 
 impl Prepared {
