@@ -340,7 +340,7 @@ fn fifty_parallel_containers_get_distinct_addresses() {
     let script = "ip -o -4 addr show eth0; ping -c1 -W5 10.88.0.1 >/dev/null && echo PING-OK; touch /barrier/$$-$RANDOM; \
                   i=0; while [ ! -e /barrier/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
     let started = Instant::now();
-    let children: Vec<Child> = (0..50)
+    let mut children: Vec<Child> = (0..50)
         .map(|_| {
             env.run(&["--network", "bridge:hkp", "-v", &volume, "--", "sh", "-c", script])
                 .stdout(Stdio::piped())
@@ -349,8 +349,18 @@ fn fifty_parallel_containers_get_distinct_addresses() {
                 .unwrap()
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::fs::read_dir(&barrier).unwrap().count() < 50 && Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(50);
+    while std::fs::read_dir(&barrier).unwrap().count() < 50 {
+        if let Some(i) = children.iter_mut().position(|c| c.try_wait().unwrap().is_some()) {
+            let out = children.swap_remove(i).wait_with_output().unwrap();
+            panic!("a container ended before all 50 were up: {}", text(&out));
+        }
+        if Instant::now() > deadline {
+            let ps = sh(
+                "ps -eo pid,ppid,stat,wchan:32,args | grep -E 'nettest|ping|ip -o|barrier' | grep -v -E '^ *[0-9]+ +[0-9]+ +[A-Za-z+<]+ +[a-z_.0-9-]+ +(sleep|grep)' | cut -c1-150",
+            );
+            panic!("not all 50 containers came up:\n{ps}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let all_up = started.elapsed();
