@@ -421,6 +421,7 @@ fn bad_network_input_fails_before_anything_exists() {
         &["--network", "bridge:hkbad", "--ip", "10.40.0.1/24"],
         &["--network", "bridge:hkbad", "--subnet", "10.50.0.0/24"],
         &["--network", "bogus"],
+        &["--network", "bridge:lo"],
         &["--network", "bridge:this-name-is-too-long"],
         &["--network", "ns:/no/such/netns"],
         &["--network", "ns:/tmp"],

@@ -28,6 +28,36 @@ pub fn ensure_bridge(sock: &mut Socket, name: &str) -> Result<i32> {
     Ok(index)
 }
 
+/// The kind of link `name` ("bridge", "veth"; "" for plain devices like lo), or None
+/// when there is no such link.
+pub fn kind_of(sock: &mut Socket, name: &str) -> Result<Option<String>> {
+    let mut msg = Message::new(nl::RTM_GETLINK as u16, nl::NLM_F_ACK as u16);
+    msg.body(&ifinfomsg(0, 0, 0));
+    msg.attr_str(nl::IFLA_IFNAME as u16, name);
+    let mut kind = None;
+    let found = sock.dump(&mut msg, &format!("look up link {name}"), |msg_kind, payload| {
+        if msg_kind != nl::RTM_NEWLINK as u16 || payload.len() < 16 {
+            return;
+        }
+        let mut k = String::new();
+        for (attr, data) in netlink::Attrs::new(&payload[16..]) {
+            if attr == nl::IFLA_LINKINFO as u16 {
+                for (inner, value) in netlink::Attrs::new(data) {
+                    if inner == nl::IFLA_INFO_KIND as u16 {
+                        k = String::from_utf8_lossy(value.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+                    }
+                }
+            }
+        }
+        kind = Some(k);
+    });
+    match found {
+        Ok(()) => Ok(kind),
+        Err(Error { errno: Some(Errno::NODEV), .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the container's end of a veth pair looks like.
 pub struct Peer<'a> {
     pub name: &'a str,

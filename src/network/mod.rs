@@ -129,6 +129,15 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
                     "needs root (try --network none or host)",
                 ));
             }
+            match link::kind_of(&mut Socket::open()?, bridge)? {
+                Some(kind) if kind != "bridge" => {
+                    return Err(Error::msg(
+                        format!("--network bridge:{bridge}"),
+                        "a link of that name exists and is not a bridge",
+                    ));
+                }
+                _ => {}
+            }
             let wanted =
                 net.ip.as_deref().map(|ip| Cidr::parse("--ip", ip, Some(default_subnet().prefix))).transpose()?;
             let subnet = net.subnet.as_deref().map(|s| addr::parse_subnet("--subnet", s)).transpose()?;
