@@ -35,8 +35,10 @@ pub fn collect_garbage() -> Vec<String> {
         }
         collected.push(name);
     }
-    // Their cgroups are unlocked now (the flocks died with the owner) and empty: gone.
+    // Their cgroups are unlocked now (the flocks died with the owner) and empty, and
+    // their leases name containers that are gone: both are released.
     crate::cgroups::collect_garbage();
+    let _ = crate::network::collect_garbage();
     collected
 }
 

@@ -21,6 +21,7 @@ mod loopdev;
 mod mounts;
 mod namespaces;
 mod netlink;
+mod network;
 mod plan;
 mod rootfs;
 mod spec;
@@ -47,6 +48,7 @@ Commands:
   stats    Show containers' CPU, memory and pids
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
+  network  Manage the bridges husk creates (ls, rm)
 
 Global options:
   --root DIR     State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
@@ -112,6 +114,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "inspect" => commands::manage::inspect(args),
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
+        "network" => commands::network::main(args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)

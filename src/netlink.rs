@@ -67,6 +67,13 @@ impl Message {
         self.attr(kind | nl::NLA_F_NESTED as u16, &[])
     }
 
+    /// An attribute holding a struct and attributes (veth's VETH_INFO_PEER): closed with
+    /// `end_nest` like a nest, but sent without NLA_F_NESTED, as iproute2 does.
+    pub fn begin_plain(&mut self, kind: u16) -> &mut Message {
+        self.nests.push(self.buf.len());
+        self.attr(kind, &[])
+    }
+
     pub fn end_nest(&mut self) -> &mut Message {
         let start = self.nests.pop().expect("end_nest without begin_nest");
         let len = (self.buf.len() - start) as u16;

@@ -8,7 +8,8 @@
 //!     write the state entry; with -d, fork
 //!     the supervisor, which does the rest;
 //!     create the cgroups with their limits,
-//!     attach loop devices for images,
+//!     lease an address or open the netns to
+//!     join, attach loop devices for images,
 //!     build argv/envp, block signals
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]
@@ -16,9 +17,13 @@
 //!                                            C2 wait for GO
 //!  P3 record the init in the state entry,
 //!     join the cgroups not joined at birth
-//!     (cgroup.procs), uid/gid maps
-//!  P4 GO ----------------------------------> C3 own session, cgroup namespace,
-//!                                               hostname, lo up
+//!     (cgroup.procs), uid/gid maps; bridge,
+//!     veth (peer born as eth0 in the
+//!     child's netns)
+//!  P4 GO ----------------------------------> C3 own session, join a netns (ns:,
+//!                                               container:), cgroup namespace,
+//!                                               hostname, lo up (eth0: address,
+//!                                               up, default route)
 //!                                            C4 root: staging tmpfs, bind or overlay,
 //!                                               /proc /sys /dev, volumes, /etc files,
 //!                                               pivot_root
@@ -32,9 +37,10 @@
 //!     log, wait for the init's exit             status (the namespace dies with it)
 //!  P7 OOM report and --stats, kill what is
 //!     left in the cgroups and remove them,
-//!     release the loop devices; record the
-//!     exit, or remove the entry (foreground,
-//!     --rm)
+//!     delete the veth's host end, release
+//!     the lease and the loop devices; record
+//!     the exit, or remove the entry
+//!     (foreground, --rm)
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
@@ -52,7 +58,7 @@ use crate::spec::{RootSource, Spec};
 use crate::state::{self, ContainerDir, ProcessId, State, Status};
 use crate::sync::{self, ChildEnd};
 use crate::terminal::Pty;
-use crate::{netlink, rootfs};
+use crate::{network, rootfs};
 use husk_init::sys;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -96,7 +102,8 @@ pub fn start(
     let mut cgroups = Cgroups::create(spec, &dir.path)?;
     let layers = Layers::attach(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
-    let files = EtcFiles::for_spec(spec, None);
+    let net = network::prepare(spec, &dir.path)?;
+    let files = EtcFiles::for_spec(spec, net.ip().as_deref());
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());
@@ -105,7 +112,17 @@ pub fn start(
     let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
         Clone::Child => {
             drop(parent_end);
-            child(spec, &layers.layers, &dir.staging(), &files, &command, output.as_ref(), child_end)
+            let staging = dir.staging();
+            let inputs = ChildInputs {
+                spec,
+                layers: &layers.layers,
+                staging: &staging,
+                files: &files,
+                command: &command,
+                output: output.as_ref(),
+                net: &net,
+            };
+            child(&inputs, child_end)
         }
         Clone::Parent { pid, pidfd, placed_in_cgroup } => (pid, pidfd, placed_in_cgroup),
     };
@@ -117,10 +134,12 @@ pub fn start(
         state.init = ProcessId::of(pid.as_raw_nonzero().get());
         state.status = Status::Running;
         state.started = state::now();
+        state.ip = net.ip().unwrap_or_default();
         dir.save(&state)?;
         // P3: before GO, so the child's cgroup namespace (C3) is rooted at its cgroups.
         cgroups.place(pid, placed)?;
         namespaces::write_id_maps(pid, spec)?;
+        net.attach(pid)?;
         // P4
         parent_end.go()?;
         // P5
@@ -142,10 +161,11 @@ pub fn start(
     // P6
     let log = detached.as_mut().map(|d| (&d.output_read, &mut d.log));
     let exit = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin, log);
-    // P7: the cgroups go before the state entry that records them; every mount lived in
-    // the container's mount namespace and died with it, and with it the last user of each
-    // autoclear loop device.
+    // P7: the cgroups go before the state entry that records them, the veth's host end
+    // and the lease with `net`; every mount lived in the container's mount namespace and
+    // died with it, and with it the last user of each autoclear loop device.
     let exit = Exit { code: cgroups.finish(exit.code, stats), signal: exit.signal };
+    drop(net);
     drop(layers);
     state.status = Status::Exited;
     state.exit_code = Some(exit.code as i32);
@@ -160,23 +180,27 @@ pub fn start(
     Ok(exit)
 }
 
+/// What the parent prepared in P1 for the child's steps.
+struct ChildInputs<'a> {
+    spec: &'a Spec,
+    layers: &'a [Layer],
+    staging: &'a Path,
+    files: &'a EtcFiles,
+    command: &'a Command,
+    /// The log pipe's write end, for a detached container.
+    output: Option<&'a OwnedFd>,
+    net: &'a network::Prepared,
+}
+
 /// The child's side: never returns. Failures go to the parent over the sync socket.
-fn child(
-    spec: &Spec,
-    layers: &[Layer],
-    staging: &Path,
-    files: &EtcFiles,
-    command: &Command,
-    output: Option<&OwnedFd>,
-    sync: ChildEnd,
-) -> ! {
+fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
     // A panic here must not run musl's abort, which would signal the parent through the
     // stale cached thread id of a raw clone.
     std::panic::set_hook(Box::new(|info| {
         husk_init::say(&[b"internal error in the container's init: ", info.to_string().as_bytes()]);
         sys::exit_group(125)
     }));
-    match child_steps(spec, layers, staging, files, command, output, &sync) {
+    match child_steps(inputs, &sync) {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
@@ -190,15 +214,8 @@ fn child(
     }
 }
 
-fn child_steps(
-    spec: &Spec,
-    layers: &[Layer],
-    staging: &Path,
-    files: &EtcFiles,
-    command: &Command,
-    output: Option<&OwnedFd>,
-    sync: &ChildEnd,
-) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
+fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
+    let ChildInputs { spec, layers, staging, files, command, output, net } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -210,20 +227,21 @@ fn child_steps(
     // C3: the container leaves the launcher's session and process group, so the user's
     // terminal signals reach the launcher once (which forwards them), not everyone.
     rustix::process::setsid().ctx("setsid", "")?;
+    net.enter()?;
     if spec.namespaces.cgroup {
         namespaces::enter_cgroup_namespace()?;
     }
     namespaces::set_hostname(&spec.hostname)?;
-    if spec.network.mode.new_namespace() {
-        let mut nl = netlink::Socket::open()?;
-        netlink::link_up(&mut nl, 1, "lo")?;
-    }
+    net.configure_inside()?;
     // C4
     rootfs::build(spec, layers, staging, files)?;
     // C5: the terminal comes from the container's own devpts, so `tty` and ps name it
     // as the container sees it; the launcher gets the master over the sync socket.
     if spec.process.terminal {
         let pty = Pty::open()?;
+        // The size of the user's terminal (still our stdout here), set before the
+        // command can ask for it; later changes follow through SIGWINCH.
+        crate::terminal::copy_window_size(rustix::stdio::stdout(), pty.master.as_fd());
         sync.send_terminal(&pty.master)?;
         dup_onto_stdio(pty.peer.as_fd(), pty.peer.as_fd())?;
     } else if let Some(output) = output {

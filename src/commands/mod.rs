@@ -4,5 +4,6 @@ pub mod exec;
 pub mod init;
 pub mod logs;
 pub mod manage;
+pub mod network;
 pub mod run;
 pub mod stats;

@@ -56,6 +56,12 @@ pub static RUN: Command = Command {
         flag("cpuset-mems", None, Some("LIST"), "Memory nodes the container may use"),
         flag("cgroup-parent", None, Some("PATH"), "Parent cgroup of the container's cgroups (default: husk/)"),
         flag("stats", None, None, "Print memory, CPU and pids accounting after the command exits"),
+        flag("network", None, Some("MODE"), "none (default), host, bridge[:NAME], ns:PATH or container:NAME"),
+        flag("ip", None, Some("ADDR[/N]"), "Container address on the bridge (default: the next free one)"),
+        flag("subnet", None, Some("CIDR"), "Subnet of a new bridge (default 10.88.0.0/16, gateway .1)"),
+        flag("mac-address", None, Some("MAC"), "MAC address of the container's eth0"),
+        flag("mtu", None, Some("N"), "MTU of the container's eth0 and its host end"),
+        flag("dns", None, Some("ADDR"), "Nameserver for /etc/resolv.conf (repeatable; default: the host's)"),
     ],
 };
 
@@ -91,6 +97,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let mut cgroups_path = None;
     let mut stats = false;
     let mut cpu_flag: Option<&str> = None;
+    let mut network = Network::default();
 
     while let Some(arg) = cli.next()? {
         let (long, value) = match arg {
@@ -145,6 +152,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
             "cpuset-mems" => resources.cpuset_mems = Some(limits::parse_cpuset(long, &value, &limits::online_mems())?),
             "cgroup-parent" => cgroups_path = Some(check_cgroup_parent(&value)?),
             "stats" => stats = true,
+            "network" => network.mode = crate::network::parse_mode(&value)?,
+            "ip" => network.ip = Some(value),
+            "subnet" => network.subnet = Some(value),
+            "mac-address" => network.mac = Some(value),
+            "mtu" => network.mtu = Some(crate::cli::parse_u64("mtu", &value)?.min(u32::MAX as u64) as u32),
+            "dns" => network.dns.push(value),
             _ => unreachable!("flag {long} is in the table but not handled"),
         }
     }
@@ -200,6 +213,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         return Err(cli.usage_error("-t with -d: a detached container has no terminal to attach; use 'husk exec -it'"));
     }
     limits::check(&resources)?;
+    crate::network::check(&network)?;
 
     let name = match name {
         Some(name) => name,
@@ -230,7 +244,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         gid_mappings,
         resources,
         cgroups_path,
-        network: Network::default(),
+        network,
     };
     Ok(Some((spec, RunOptions { remove, detach, log_max, stats })))
 }

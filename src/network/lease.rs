@@ -1,0 +1,254 @@
+//! What husk remembers about its bridges, under the state root's `networks/`:
+//! `<bridge>.net` (the subnet, written when husk first uses the bridge) and
+//! `<bridge>.leases` (one "ADDRESS CONTAINER" line per address handed out). Every read
+//! and write happens under one flock on `networks/.lock`, so concurrent runs never hand
+//! out the same address. A lease names its container: when that container's state
+//! directory is gone, or its init is dead, the address is free again.
+
+use super::addr::Cidr;
+use crate::error::{Context, Error, Result};
+use crate::state;
+use rustix::fd::OwnedFd;
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+pub fn dir() -> PathBuf {
+    state::root().join("networks")
+}
+
+/// The subnet of a bridge husk manages; the gateway is its first address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub subnet: Cidr,
+}
+
+impl Record {
+    pub fn gateway(&self) -> Cidr {
+        Cidr { addr: self.subnet.host(1), prefix: self.subnet.prefix }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub ip: Ipv4Addr,
+    pub container: String,
+}
+
+/// The registry, locked for as long as this value lives.
+pub struct Registry {
+    _lock: OwnedFd,
+    dir: PathBuf,
+}
+
+impl Registry {
+    pub fn lock() -> Result<Registry> {
+        let dir = dir();
+        std::fs::create_dir_all(&dir).ctx("create state directory", dir.display())?;
+        let path = dir.join(".lock");
+        let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC, Mode::from(0o600))
+            .ctx("open", path.display())?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive).ctx("lock", path.display())?;
+        Ok(Registry { _lock: fd, dir })
+    }
+
+    pub fn record(&self, bridge: &str) -> Result<Option<Record>> {
+        let path = self.dir.join(format!("{bridge}.net"));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).ctx("read", path.display()),
+        };
+        let subnet = text
+            .lines()
+            .find_map(|l| l.strip_prefix("subnet "))
+            .ok_or_else(|| Error::msg(format!("read {}", path.display()), "no subnet line"))?;
+        Ok(Some(Record { subnet: Cidr::parse(&format!("{}:", path.display()), subnet.trim(), None)? }))
+    }
+
+    pub fn write_record(&self, bridge: &str, record: &Record) -> Result<()> {
+        let text = format!("subnet {}\ngateway {}\n", record.subnet, record.gateway().addr);
+        self.write(&format!("{bridge}.net"), &text)
+    }
+
+    pub fn leases(&self, bridge: &str) -> Result<Vec<Entry>> {
+        let path = self.dir.join(format!("{bridge}.leases"));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).ctx("read", path.display()),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (ip, container) = l.split_once(' ')?;
+                Some(Entry { ip: ip.parse().ok()?, container: container.trim().to_string() })
+            })
+            .collect())
+    }
+
+    pub fn write_leases(&self, bridge: &str, leases: &[Entry]) -> Result<()> {
+        let text: String = leases.iter().map(|e| format!("{} {}\n", e.ip, e.container)).collect();
+        self.write(&format!("{bridge}.leases"), &text)
+    }
+
+    /// The bridges with a record, sorted.
+    pub fn bridges(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).ctx("read", self.dir.display())? {
+            let name = entry.ctx("read", self.dir.display())?.file_name();
+            if let Some(bridge) = name.to_str().and_then(|n| n.strip_suffix(".net")) {
+                out.push(bridge.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Forgets a bridge: its record and its leases.
+    pub fn forget(&self, bridge: &str) -> Result<()> {
+        for file in [format!("{bridge}.net"), format!("{bridge}.leases")] {
+            let path = self.dir.join(file);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).ctx("remove", path.display()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Written beside and renamed over, so a crash never leaves half a file.
+    fn write(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).ctx("write", tmp.display())?;
+        std::fs::rename(&tmp, &path).ctx("rename", path.display())
+    }
+}
+
+/// Whether `container` still holds what it leased: its entry exists and its init or
+/// the husk process that owns it is alive (an unreadable entry counts as in use).
+pub fn in_use(container: &str) -> bool {
+    let Ok(dir) = state::ContainerDir::open(container) else { return false };
+    match dir.load() {
+        Ok(st) => st.status != state::Status::Exited && (st.init.alive() || st.owner.alive()),
+        Err(_) => true,
+    }
+}
+
+/// Whether `pid` runs: a zombie no longer holds its namespaces, and one whose launcher
+/// was killed may wait a while for a reaper.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses, which may itself hold ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
+        Err(_) => false,
+    }
+}
+
+/// An address held by a container, given back when dropped.
+pub struct Lease {
+    pub bridge: String,
+    pub ip: Cidr,
+    pub gateway: Ipv4Addr,
+    pub container: String,
+    /// Whether husk wrote the bridge's record in this run (a new network).
+    pub created_record: bool,
+}
+
+impl Lease {
+    /// Takes `wanted` (checked to be in the subnet and free) or the lowest free address.
+    pub fn take(bridge: &str, subnet: Option<Cidr>, wanted: Option<Cidr>, container: &str) -> Result<Lease> {
+        let reg = Registry::lock()?;
+        let existing = reg.record(bridge)?;
+        let record = match (existing, subnet) {
+            (Some(r), Some(s)) if r.subnet != s => {
+                return Err(Error::msg(
+                    format!("--subnet {s}"),
+                    format!("bridge {bridge} already has subnet {}", r.subnet),
+                ));
+            }
+            (Some(r), _) => r,
+            (None, Some(s)) => Record { subnet: s },
+            // A new bridge takes its subnet from --ip's prefix when one was given.
+            (None, None) => match wanted {
+                Some(ip) if ip.prefix <= 30 => Record { subnet: ip.network() },
+                _ => Record { subnet: super::default_subnet() },
+            },
+        };
+        let subnet = record.subnet;
+        let mut leases: Vec<Entry> = reg.leases(bridge)?.into_iter().filter(|e| in_use(&e.container)).collect();
+        let taken = |ip: Ipv4Addr, leases: &[Entry]| leases.iter().any(|e| e.ip == ip);
+        let ip = match wanted {
+            Some(w) => {
+                let what = format!("--ip {w}");
+                if !subnet.contains(w.addr) || w.prefix != subnet.prefix {
+                    return Err(Error::msg(what, format!("is outside bridge {bridge}'s subnet {subnet}")));
+                }
+                let n = subnet.host_number(w.addr);
+                if n == 0 || u64::from(n) == subnet.size() - 1 {
+                    return Err(Error::msg(what, format!("is the network or broadcast address of {subnet}")));
+                }
+                if n == 1 {
+                    return Err(Error::msg(what, format!("is bridge {bridge}'s gateway")));
+                }
+                if let Some(e) = leases.iter().find(|e| e.ip == w.addr) {
+                    return Err(Error::msg(what, format!("is in use by container {}", e.container)));
+                }
+                w.addr
+            }
+            None => (2..subnet.size() - 1)
+                .map(|n| subnet.host(n as u32))
+                .find(|ip| !taken(*ip, &leases))
+                .ok_or_else(|| Error::msg(format!("network {bridge}"), format!("no free address left in {subnet}")))?,
+        };
+        leases.push(Entry { ip, container: container.to_string() });
+        let created_record = existing.is_none();
+        if created_record {
+            reg.write_record(bridge, &record)?;
+        }
+        reg.write_leases(bridge, &leases)?;
+        Ok(Lease {
+            bridge: bridge.to_string(),
+            ip: Cidr { addr: ip, prefix: subnet.prefix },
+            gateway: record.gateway().addr,
+            container: container.to_string(),
+            created_record,
+        })
+    }
+
+    pub fn gateway_cidr(&self) -> Cidr {
+        Cidr { addr: self.gateway, prefix: self.ip.prefix }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Ok(reg) = Registry::lock() else { return };
+        if let Ok(mut leases) = reg.leases(&self.bridge) {
+            leases.retain(|e| e.container != self.container);
+            let _ = reg.write_leases(&self.bridge, &leases);
+        }
+    }
+}
+
+/// Drops every lease whose container is gone; returns how many were freed.
+pub fn collect_garbage() -> Result<usize> {
+    if !dir().is_dir() {
+        return Ok(0);
+    }
+    let reg = Registry::lock()?;
+    let mut freed = 0;
+    for bridge in reg.bridges()? {
+        let leases = reg.leases(&bridge)?;
+        let live: Vec<Entry> = leases.iter().filter(|e| in_use(&e.container)).cloned().collect();
+        if live.len() != leases.len() {
+            freed += leases.len() - live.len();
+            reg.write_leases(&bridge, &live)?;
+        }
+    }
+    Ok(freed)
+}
