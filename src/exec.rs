@@ -61,3 +61,26 @@ impl Command {
         (husk_init::exec_failure_status(err), format!("exec {name}: {}", crate::error::strerror(err)))
     }
 }
+
+/// Takes the command's user and group (no supplementary groups), in its own process
+/// right before exec. A failure means the command cannot run: 126.
+pub fn become_user(uid: u32, gid: u32) -> Result<()> {
+    use crate::error::Context;
+    // In a user namespace without setgroups the list cannot change; it is empty there.
+    let _ = rustix::thread::set_thread_groups(&[]);
+    let (uid, gid) = (rustix::process::Uid::from_raw(uid), rustix::process::Gid::from_raw(gid));
+    rustix::thread::set_thread_res_gid(gid, gid, gid).ctx("setresgid", gid.as_raw()).map_err(|e| e.with_code(126))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid).ctx("setresuid", uid.as_raw()).map_err(|e| e.with_code(126))
+}
+
+/// UID or UID:GID, numeric (names would need the container's /etc/passwd).
+pub fn parse_user(text: &str) -> Result<(u32, u32)> {
+    let bad = || Error::msg(format!("--user {text}"), "expected a numeric UID or UID:GID");
+    match text.split_once(':') {
+        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?)),
+        None => {
+            let uid = text.parse().map_err(|_| bad())?;
+            Ok((uid, uid))
+        }
+    }
+}

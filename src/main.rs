@@ -1,9 +1,6 @@
 //! husk: run a process in its own namespaces, cgroups, root filesystem and network,
 //! from one static binary.
 
-// Scaffolding for the cgroup and network work that lands next; removed once used.
-#![allow(dead_code)]
-
 mod attach;
 mod cgroups;
 mod cli;

@@ -258,10 +258,8 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
         .ctx("prctl PR_SET_DUMPABLE", "")?;
     make_workdir(&spec.process.cwd)?;
     // C6
-    let terminal = spec.process.terminal;
-    let cwd = spec.process.cwd.as_str();
     let pid = husk_init::spawn(|| {
-        let (code, msg) = match command_steps(terminal, cwd) {
+        let (code, msg) = match command_steps(&spec.process) {
             Ok(()) => command.exec(),
             Err(e) => (e.code, e.to_string()),
         };
@@ -273,8 +271,8 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
 }
 
 /// In the command's process, right before exec.
-fn command_steps(terminal: bool, cwd: &str) -> Result<()> {
-    if terminal {
+fn command_steps(process: &crate::spec::Process) -> Result<()> {
+    if process.terminal {
         // Its own session with the pty as controlling terminal: job control works and
         // Ctrl-C reaches the foreground job, not the container's init.
         rustix::process::setsid().ctx("setsid", "")?;
@@ -282,7 +280,11 @@ fn command_steps(terminal: bool, cwd: &str) -> Result<()> {
     } else {
         rustix::process::setpgid(None, None).ctx("setpgid", "")?;
     }
-    rustix::process::chdir(cwd).ctx("chdir", cwd).map_err(|e| e.with_code(126))
+    rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
+    if (process.uid, process.gid) != (0, 0) {
+        crate::exec::become_user(process.uid, process.gid)?;
+    }
+    Ok(())
 }
 
 fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::BorrowedFd<'_>) -> Result<()> {

@@ -133,3 +133,15 @@ fn the_binary_is_static() {
         "ldd found dependencies: {ldd}"
     );
 }
+
+#[test]
+fn the_command_runs_as_the_requested_user() {
+    if !can_run("user") {
+        return;
+    }
+    let out = run("user", &["-u", "1000:100"], &["sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000 100 100\n", "no supplementary groups");
+    let out = run("user", &["-u", "nobody"], &["true"]);
+    assert_eq!(out.status.code(), Some(125));
+}

@@ -56,7 +56,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
                 opts.env.push(kv)
             }
             Arg::Flag("workdir", Some(dir)) => opts.workdir = dir,
-            Arg::Flag("user", Some(user)) => opts.user = Some(parse_user(&user)?),
+            Arg::Flag("user", Some(user)) => opts.user = Some(exec::parse_user(&user)?),
             Arg::Flag(..) => unreachable!(),
             Arg::Positional(first) => {
                 rest.push(first);
@@ -82,17 +82,6 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let command = exec::Command::new(&rest, &env)?;
     enter(&name, &st)?;
     run(&command, &opts)
-}
-
-fn parse_user(text: &str) -> Result<(u32, u32)> {
-    let bad = || Error::msg(format!("--user {text}"), "expected numeric UID or UID:GID");
-    match text.split_once(':') {
-        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?)),
-        None => {
-            let uid = text.parse().map_err(|_| bad())?;
-            Ok((uid, uid))
-        }
-    }
 }
 
 /// Joins the container: cgroups first (by host path), then every namespace that differs
@@ -166,16 +155,7 @@ fn prepare(peer: Option<&rustix::fd::OwnedFd>, workdir: &str, user: Option<(u32,
     }
     rustix::process::chdir(workdir).ctx("chdir", workdir).map_err(|e| e.with_code(126))?;
     if let Some((uid, gid)) = user {
-        // In a user namespace without setgroups the list cannot change; it is empty there.
-        let _ = rustix::thread::set_thread_groups(&[]);
-        let gid = rustix::process::Gid::from_raw(gid);
-        let uid = rustix::process::Uid::from_raw(uid);
-        rustix::thread::set_thread_res_gid(gid, gid, gid)
-            .ctx("setresgid", gid.as_raw())
-            .map_err(|e| e.with_code(126))?;
-        rustix::thread::set_thread_res_uid(uid, uid, uid)
-            .ctx("setresuid", uid.as_raw())
-            .map_err(|e| e.with_code(126))?;
+        exec::become_user(uid, gid)?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! gateway.
 
 use crate::error::{Error, Result};
-use crate::netlink::{self, Message, Socket};
+use crate::netlink::{Message, Socket};
 use linux_raw_sys::netlink as nl;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -142,13 +142,6 @@ pub fn parse_mac(text: &str) -> Result<[u8; 6]> {
         return Err(bad("must not be all zeros"));
     }
     Ok(mac)
-}
-
-/// Brings an interface up by name.
-pub fn up(sock: &mut Socket, name: &str) -> Result<i32> {
-    let index = netlink::index_of(sock, name)?;
-    netlink::link_up(sock, index, name)?;
-    Ok(index)
 }
 
 #[cfg(test)]

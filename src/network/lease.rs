@@ -136,27 +136,12 @@ pub fn in_use(container: &str) -> bool {
     }
 }
 
-/// Whether `pid` runs: a zombie no longer holds its namespaces, and one whose launcher
-/// was killed may wait a while for a reaper.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name in parentheses, which may itself hold ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X"),
-        Err(_) => false,
-    }
-}
-
 /// An address held by a container, given back when dropped.
 pub struct Lease {
     pub bridge: String,
     pub ip: Cidr,
     pub gateway: Ipv4Addr,
     pub container: String,
-    /// Whether husk wrote the bridge's record in this run (a new network).
-    pub created_record: bool,
 }
 
 impl Lease {
@@ -216,7 +201,6 @@ impl Lease {
             ip: Cidr { addr: ip, prefix: subnet.prefix },
             gateway: record.gateway().addr,
             container: container.to_string(),
-            created_record,
         })
     }
 
