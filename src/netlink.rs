@@ -123,32 +123,18 @@ impl Socket {
     /// Sends `msg` with NLM_F_ACK and waits for the kernel's answer; `what` names the
     /// change in the error ("create veth husk-1a2b").
     pub fn request(&mut self, msg: &mut Message, what: &str) -> Result<()> {
-        self.seq = self.seq.wrapping_add(1);
         let flags = u16::from_ne_bytes([msg.buf[6], msg.buf[7]]) | nl::NLM_F_ACK as u16;
         msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
-        let seq = self.seq;
-        let bytes = msg.finish(seq);
-        net::sendto(&self.fd, bytes, SendFlags::empty(), &net::netlink::SocketAddrNetlink::new(0, 0))
-            .map_err(|e| Error::sys(what, "", e))?;
-        let mut reply = vec![0u8; 8192];
-        loop {
-            let (n, _) =
-                net::recv(&self.fd, &mut reply[..], RecvFlags::empty()).map_err(|e| Error::sys(what, "", e))?;
-            for (kind, seq_of, payload) in Messages::new(&reply[..n]) {
-                if seq_of != seq {
-                    continue;
-                }
-                match kind {
-                    NLMSG_ERROR => return decode_ack(payload, what),
-                    NLMSG_DONE => return Ok(()),
-                    _ => {}
-                }
-            }
-        }
+        self.exchange(msg, what, |_, _| {})
     }
 
     /// Sends a dump request and hands each reply's payload (after the header) to `each`.
-    pub fn dump(&mut self, msg: &mut Message, what: &str, mut each: impl FnMut(u16, &[u8])) -> Result<()> {
+    pub fn dump(&mut self, msg: &mut Message, what: &str, each: impl FnMut(u16, &[u8])) -> Result<()> {
+        self.exchange(msg, what, each)
+    }
+
+    /// Sends `msg` and reads replies to it until the kernel's ACK, error or end of dump.
+    fn exchange(&mut self, msg: &mut Message, what: &str, mut each: impl FnMut(u16, &[u8])) -> Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let bytes = msg.finish(seq);
@@ -163,8 +149,8 @@ impl Socket {
                     continue;
                 }
                 match kind {
-                    NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => return decode_ack(payload, what),
+                    NLMSG_DONE => return Ok(()),
                     _ => each(kind, payload),
                 }
             }

@@ -160,15 +160,7 @@ pub fn v1_settings(res: &Resources, memsw: bool) -> Vec<Setting> {
     if let Some(s) = res.cpu_shares {
         out.push(("cpu", "cpu.shares", s.to_string()));
     }
-    if let Some(c) = &res.cpuset_cpus {
-        out.push(("cpuset", "cpuset.cpus", c.clone()));
-    }
-    if let Some(m) = &res.cpuset_mems {
-        out.push(("cpuset", "cpuset.mems", m.clone()));
-    }
-    if let Some(p) = res.pids_limit {
-        out.push(("pids", "pids.max", p.to_string()));
-    }
+    same_in_both(res, &mut out);
     out
 }
 
@@ -188,6 +180,12 @@ pub fn v2_settings(res: &Resources, swap_file: bool) -> Vec<Setting> {
     if let Some(s) = res.cpu_shares {
         out.push(("cpu", "cpu.weight", shares_to_weight(s).to_string()));
     }
+    same_in_both(res, &mut out);
+    out
+}
+
+/// The settings whose files are the same in v1 and v2: cpuset and pids.
+fn same_in_both(res: &Resources, out: &mut Vec<Setting>) {
     if let Some(c) = &res.cpuset_cpus {
         out.push(("cpuset", "cpuset.cpus", c.clone()));
     }
@@ -197,7 +195,6 @@ pub fn v2_settings(res: &Resources, swap_file: bool) -> Vec<Setting> {
     if let Some(p) = res.pids_limit {
         out.push(("pids", "pids.max", p.to_string()));
     }
-    out
 }
 
 /// "64 MiB" for messages.
