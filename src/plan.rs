@@ -157,6 +157,8 @@ pub fn start(
     drop(parent_end);
     if let Some(d) = detached.as_mut() {
         d.started();
+        // The supervisor lives as long as the container: keep only the pages it uses.
+        sys::release_code_pages();
     }
     // P6
     let log = detached.as_mut().map(|d| (&d.output_read, &mut d.log));
@@ -204,6 +206,8 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
+            // PID 1 lives as long as the container: keep only the pages its loop uses.
+            sys::release_code_pages();
             // C8
             husk_init::supervise(pid, signals, &husk_init::Options::default())
         }

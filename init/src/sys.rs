@@ -300,3 +300,43 @@ pub fn loop_set_fd_and_status(
     }
     Ok(())
 }
+
+/// Drops the resident pages of this process's read-only file mappings (its own code and
+/// constants, for a static binary): a forked init or supervisor would otherwise keep
+/// every page the launcher touched, while its loop needs a handful. The kernel reloads
+/// a dropped page from the file if it is used again; the file cannot change under us,
+/// since writing to a running executable fails (ETXTBSY). Allocation-free.
+pub fn release_code_pages() {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(maps) = rustix::fs::open("/proc/self/maps", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&maps, &mut buf[len..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => len += n,
+        }
+    }
+    for line in buf[..len].split(|&b| b == b'\n') {
+        // "start-end perms offset dev inode path"
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
+        let file_backed = fields.nth(3).is_some_and(|path| path.first() == Some(&b'/'));
+        if !file_backed || perms.get(1) != Some(&b'-') {
+            continue;
+        }
+        let mut ends = range.split(|&b| b == b'-');
+        let (Some(start), Some(end)) = (ends.next().and_then(hex), ends.next().and_then(hex)) else { continue };
+        // SAFETY: a read-only private file mapping of this process; MADV_DONTNEED only
+        // forgets its pages, which the next access reads back from the file.
+        unsafe {
+            syscall6(g::__NR_madvise, [start, end.saturating_sub(start), g::MADV_DONTNEED as usize, 0, 0, 0]);
+        }
+    }
+}
+
+fn hex(digits: &[u8]) -> Option<usize> {
+    digits.iter().try_fold(0usize, |acc, &d| Some(acc.checked_mul(16)? + (d as char).to_digit(16)? as usize))
+}
