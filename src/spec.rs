@@ -17,6 +17,8 @@ pub struct Spec {
     pub uid_mappings: Vec<IdMap>,
     pub gid_mappings: Vec<IdMap>,
     pub resources: Resources,
+    /// Keep memory, CPU and pids accounting (--stats) even without limits.
+    pub accounting: bool,
     /// runtime-spec's linux.cgroupsPath: the parent of the container's cgroups
     /// (absolute: from each hierarchy's root; relative: below husk's own cgroup).
     pub cgroups_path: Option<String>,

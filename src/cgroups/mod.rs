@@ -261,8 +261,27 @@ fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
         Some(p) => detect::join(&h.current, p),
         None => h.current.join(PARENT),
     };
+    // A v1 hierarchy costs a migration (cgroup.procs after the clone), and the first one
+    // waits for an RCU grace period (about 8 ms here): only hierarchies whose controller a
+    // limit or --stats needs are used, with the freezer to stop them at teardown.
+    let res = &spec.resources;
+    let accounting = spec.accounting;
+    let wanted = |h: &Hierarchy| {
+        (h.has("memory") && (res.memory.is_some() || res.memory_swap.is_some() || accounting))
+            || (h.has("cpu") && (res.cpu_quota.is_some() || res.cpu_shares.is_some()))
+            || (h.has("cpuacct") && accounting)
+            || (h.has("cpuset") && (res.cpuset_cpus.is_some() || res.cpuset_mems.is_some()))
+            || (h.has("pids") && (res.pids_limit.is_some() || accounting))
+    };
+    let mut v1: Vec<&Hierarchy> = layout.v1.iter().filter(|h| wanted(h)).collect();
+    if !v1.is_empty()
+        && let Some(freezer) = layout.v1_with("freezer")
+        && !v1.iter().any(|h| h.has("freezer"))
+    {
+        v1.push(freezer);
+    }
     let mut out = Vec::new();
-    for h in &layout.v1 {
+    for h in v1 {
         let parent = parent_of(h);
         out.push(Target { path: parent.join(&spec.name), parent, hierarchy: h.clone(), enable: Vec::new() });
     }

@@ -245,6 +245,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
         uid_mappings,
         gid_mappings,
         resources,
+        accounting: stats,
         cgroups_path,
         network,
     };
