@@ -191,28 +191,59 @@ out=$(hrun --cpuset-cpus 0 -- grep Cpus_allowed_list /proc/self/status 2>&1)
 rc=$?
 if [ $rc = 0 ] && [ "$(echo "$out" | awk '{print $2}')" = 0 ]; then ok cpuset-cpus; else not_ok cpuset-cpus "exit $rc: $out"; fi
 
-out=$(hrun --cpus 0.5 -- /bin/true 2>&1)
-rc=$?
-if [ $rc = 0 ]; then ok cpus-accepted; else not_ok cpus-accepted "exit $rc: $out"; fi
+# --cpus 0.5: a busy loop's CPU time over its wall time, from the cgroup's own
+# accounting (--stats reads cpu.stat), must be half a core within 10%.
+t0=$(uptime_s)
+out=$(hrun --cpus 0.5 --stats -- timeout 4 sh -c 'while :; do :; done' 2>&1)
+t1=$(uptime_s)
+cpu=$(echo "$out" | sed -n 's/.*cpu time: \([0-9.]*\) s.*/\1/p')
+wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+share=$(awk -v c="${cpu:-0}" -v w="$wall" 'BEGIN { if (w > 0) printf "%.3f", c / w; else print 0 }')
+if awk -v s="$share" 'BEGIN { exit !(s >= 0.45 && s <= 0.55) }'; then
+    ok "cpus-half-core (cpu ${cpu}s over ${wall}s wall = ${share} of a core)"
+else
+    not_ok cpus-half-core "cpu ${cpu:-?}s over ${wall}s wall = ${share} of a core (want 0.45..0.55): $out"
+fi
 
 # Every run with limits makes a cgroup; none may outlive its container.
 before=$(find /sys/fs/cgroup -type d | sort)
 bad=""
 i=0
-while [ $i -lt 20 ]; do
+while [ $i -lt 100 ]; do
     out=$(hrun --memory 64m --pids-limit 50 -- /bin/true 2>&1) || bad="$bad run $i: $out"
     i=$((i + 1))
 done
 after=$(find /sys/fs/cgroup -type d | sort)
 left=$(echo "$after" | grep -vxF "$before")
 if [ -z "$bad" ] && [ -z "$left" ]; then
-    ok cgroup-cleanup
+    ok "cgroup-cleanup (100 runs)"
 else
     not_ok cgroup-cleanup "left behind: $(echo $left);$(echo "$bad" | head -c 200)"
+fi
+
+# A launcher killed with SIGKILL cannot tear its cgroup down; the next run does.
+$H run --rootfs $ROOT --memory 64m -- sleep 30 >/dev/null 2>&1 &
+victim=$!
+i=0
+while [ $i -lt 100 ] && [ -z "$(find /sys/fs/cgroup -mindepth 2 -type d -path '*husk/*' 2>/dev/null)" ]; do
+    sleep 0.1; i=$((i + 1))
+done
+made=$(find /sys/fs/cgroup -mindepth 2 -type d -path '*husk/*' 2>/dev/null)
+kill -9 $victim 2>/dev/null
+sleep 0.5
+out=$(hrun -- /bin/true 2>&1)
+rc=$?
+left=$(find /sys/fs/cgroup -mindepth 2 -type d -path '*husk/*' 2>/dev/null)
+if [ -n "$made" ] && [ $rc = 0 ] && [ -z "$left" ]; then
+    ok cgroup-after-sigkill
+else
+    not_ok cgroup-after-sigkill "made: ${made:-none}; next run exit $rc; left: $(echo $left) $out"
 fi
 
 T1=$(uptime_s)
 echo "HUSK-VM-TIMING: guest.sh ran from ${T0}s to ${T1}s of uptime"
 echo "HUSK-VM-RESULT: $PASS passed, $FAIL failed"
 [ $FAIL -gt 125 ] && FAIL=125
+# PID 1's exit panics the kernel at once; let the serial console drain first.
+sleep 1
 exit $FAIL
