@@ -4,6 +4,10 @@
 # generated ~200 MiB tarball. Prints medians, the ratio and image sizes.
 #
 #   ./bench.sh            # RUNS=5 by default; BENCH_DIR to keep the files
+#
+# ROOTFS_BUILDER=path uses that binary instead of building one; GEN_BIG (4 MiB
+# files, 40) and GEN_SMALL (small files, 4000) size the generated tarball;
+# BENCH_TSV=file appends one tab-separated line per tarball for bench/run.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,24 +17,33 @@ work=${BENCH_DIR:-$(mktemp -d /tmp/rootfs-bench.XXXXXX)}
 mkdir -p "$work"
 [[ -z ${BENCH_DIR:-} ]] && trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-bin=$here/target/release/rootfs-builder
+bin=${ROOTFS_BUILDER:-}
+if [[ -z $bin ]]; then
+    # A workspace member: the binary lands in the workspace's target directory.
+    cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+    bin=$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/Cargo.toml" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    bin=$(ls -t "$bin"/*/release/rootfs-builder "$bin"/release/rootfs-builder 2>/dev/null | head -1)
+fi
+big=${GEN_BIG:-40} small=${GEN_SMALL:-4000}
 
 # Features rootfs-builder writes; everything else mkfs.ext4 enables by default is switched off.
 features='^metadata_csum,^metadata_csum_seed,^64bit,^resize_inode,^dir_index,^orphan_file,^uninit_bg'
 
-generated=$work/generated.tar
+generated=$work/generated-$big-$small.tar
 if [[ ! -f $generated ]]; then
     gen=$work/gen
     mkdir -p "$gen/big" "$gen/small"
-    for i in $(seq 1 40); do head -c $((4 << 20)) /dev/urandom > "$gen/big/blob$i"; done
-    for i in $(seq 1 4000); do head -c $((RANDOM % 8192 + 1)) /dev/urandom > "$gen/small/f$i"; done
+    for i in $(seq 1 "$big"); do head -c $((4 << 20)) /dev/urandom > "$gen/big/blob$i"; done
+    for i in $(seq 1 "$small"); do head -c $((RANDOM % 8192 + 1)) /dev/urandom > "$gen/small/f$i"; done
     tar -cf "$generated" -C "$gen" .
     rm -rf "$gen"
 fi
 
 now() { echo "${EPOCHREALTIME/,/.}"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+minmax() { sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "\t" hi}'; }
+used_blocks() { e2fsck -fn "$1" 2>/dev/null | awk -F'[ /]+' '/blocks$/ {print $(NF-2)}'; }
 
 bench() {
     local name=$1 tarball=$2
@@ -58,9 +71,13 @@ bench() {
     printf '%-10s rootfs-builder %.3fs  tar+mkfs %.3fs  ratio %.2f\n' "$name" "$mo" "$mt" "$(awk "BEGIN{print $mo/$mt}")"
     printf '%-10s image size: ours %s bytes (%s KiB allocated), mkfs %s bytes (%s KiB allocated)\n' "$name" \
         "$size" "$(du -k "$ours" | cut -f1)" "$(stat -c %s "$theirs")" "$(du -k "$theirs" | cut -f1)"
-    printf '%-10s used blocks: ours %s, mkfs %s\n' "$name" \
-        "$(e2fsck -fn "$ours" 2>/dev/null | awk -F'[ /]+' '/blocks$/ {print $(NF-2)}')" \
-        "$(e2fsck -fn "$theirs" 2>/dev/null | awk -F'[ /]+' '/blocks$/ {print $(NF-2)}')"
+    printf '%-10s used blocks: ours %s, mkfs %s\n' "$name" "$(used_blocks "$ours")" "$(used_blocks "$theirs")"
+    if [[ -n ${BENCH_TSV:-} ]]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+            "$mo" "$(printf '%s\n' "${t_ours[@]}" | minmax)" "$mt" "$(printf '%s\n' "${t_theirs[@]}" | minmax)" \
+            "$size" "$(stat -c %s "$theirs")" "$(du -k "$ours" | cut -f1)" "$(du -k "$theirs" | cut -f1)" \
+            "$(used_blocks "$ours")" "$(used_blocks "$theirs")" >>"$BENCH_TSV"
+    fi
 }
 
 echo "medians of $runs runs"
