@@ -6,8 +6,11 @@
 use crate::state::{self, ContainerDir, Status};
 
 /// Releases the resources of containers whose owner is gone. Returns their names.
-/// Entries that cannot be read are left alone here (`ps` reports them).
-pub fn collect_garbage() -> Vec<String> {
+/// Entries that cannot be read are left alone here (`ps` reports them). Cgroups and
+/// leases are recorded only after their container's entry exists, so orphans among them
+/// can only follow a dead entry: the scan of every hierarchy and lease file runs when one
+/// was found, or when `thorough` (`husk gc`) asks for it.
+pub fn collect_garbage(thorough: bool) -> Vec<String> {
     state::ContainerDir::collect_unfinished();
     let mut collected = Vec::new();
     for name in state::names() {
@@ -37,8 +40,10 @@ pub fn collect_garbage() -> Vec<String> {
     }
     // Their cgroups are unlocked now (the flocks died with the owner) and empty, and
     // their leases name containers that are gone: both are released.
-    crate::cgroups::collect_garbage();
-    let _ = crate::network::collect_garbage();
+    if thorough || !collected.is_empty() {
+        crate::cgroups::collect_garbage();
+        let _ = crate::network::collect_garbage();
+    }
     collected
 }
 

@@ -93,7 +93,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
     // was killed are released before anything else happens. `init` runs in other
     // people's containers and has no state.
     if !matches!(command, "init" | "gc" | "-h" | "--help" | "help" | "-V" | "--version") {
-        lifecycle::collect_garbage();
+        lifecycle::collect_garbage(false);
     }
     match command {
         "run" => match commands::run::parse(args)? {

@@ -142,3 +142,30 @@ fn window_size_follows_the_users_terminal() {
     s.expect("33 77", Duration::from_secs(10));
     assert_eq!(s.wait(Duration::from_secs(10)), 0);
 }
+
+#[test]
+fn exec_gives_a_terminal_inside_a_running_container() {
+    if !can_run("exec-tty") {
+        return;
+    }
+    let dir = state_root("exec-tty");
+    let start = Command::new(husk())
+        .env("HUSK_ROOT", &dir)
+        .args(["run", "-d", "--name", "ttybox", "--rootfs"])
+        .arg(alpine())
+        .args(["--", "sleep", "60"])
+        .output()
+        .unwrap();
+    assert!(start.status.success(), "{}", String::from_utf8_lossy(&start.stderr));
+    let inner = format!("HUSK_ROOT={} {} exec -it ttybox /bin/sh", dir.display(), husk().display());
+    let mut s = Session::start(&inner);
+    let secs = Duration::from_secs;
+    s.expect("# ", secs(10));
+    s.send(b"tty; ps -o pid,comm | grep -c sleep\r");
+    s.expect("/dev/pts/", secs(5));
+    s.expect("1", secs(5));
+    s.send(b"exit 4\r");
+    assert_eq!(s.wait(secs(10)), 4, "exec -it returns the shell's status");
+    let rm = Command::new(husk()).env("HUSK_ROOT", &dir).args(["rm", "-f", "ttybox"]).output().unwrap();
+    assert!(rm.status.success());
+}

@@ -235,7 +235,7 @@ fn wait_exit(name: &str, timeout: Option<Duration>) -> Result<Option<State>> {
             return Ok(Some(st));
         }
         if !st.owner.alive() {
-            lifecycle::collect_garbage();
+            lifecycle::collect_garbage(false);
             continue;
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
@@ -361,7 +361,7 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
 
 pub fn gc(args: Vec<OsString>) -> Result<u8> {
     let Some(_) = parse(&GC, args)? else { return Ok(0) };
-    for name in lifecycle::collect_garbage() {
+    for name in lifecycle::collect_garbage(true) {
         println!("{name}");
     }
     Ok(0)
