@@ -15,8 +15,11 @@ pub fn collect_garbage(thorough: bool) -> Vec<String> {
     let mut collected = Vec::new();
     for name in state::names() {
         let Ok(mut dir) = ContainerDir::open(&name) else { continue };
+        // Held until this entry is dealt with: its owner is gone and no other process
+        // collects it meanwhile, so the state read next is the last one written.
+        let Some(_claim) = dir.claim() else { continue };
         let Ok(mut st) = dir.load() else { continue };
-        if st.status == Status::Exited || st.owner.alive() {
+        if st.status == Status::Exited {
             continue;
         }
         // The parent-death signal normally took the init already; make sure.

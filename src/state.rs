@@ -1,16 +1,21 @@
 //! Where husk keeps what it knows about containers: one directory per container under
-//! the state root (/run/husk as root, $XDG_RUNTIME_DIR/husk otherwise, or --root). Making
-//! the directory reserves the name (mkdir is atomic, so two runs with the same name
-//! cannot both win); the `state` file in it is written atomically (write, fsync, rename)
-//! before any resource it names is created, so a crash never leaves something husk made
-//! without an entry pointing to it.
+//! the state root (/run/husk as root, $XDG_RUNTIME_DIR/husk otherwise, or --root). The
+//! directory is built under a temporary name and renamed into place without replacing,
+//! which reserves the name atomically; the `state` file in it is replaced atomically
+//! (write, rename) and exists before any resource it names is created, so a crash never
+//! leaves something husk made without an entry pointing to it. The owner's flock on the
+//! `lock` file tells a live owner from a dead one.
 
 use crate::error::{Context, Error, Result};
-use rustix::fs::Mode;
+use rustix::fd::OwnedFd;
+use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// The owner's lock file inside a container's directory.
+const LOCK: &str = "lock";
 
 static ROOT_OVERRIDE: OnceLock<PathBuf> = OnceLock::new();
 
@@ -284,38 +289,91 @@ pub fn signal_name(sig: i32) -> String {
 
 /// A container's directory. Dropping it removes the directory unless `keep` was called
 /// (a container that stays listed after it exits).
+///
+/// Its owner (the foreground launcher, or the detached supervisor, which inherits the
+/// launcher's descriptor) holds an exclusive flock on the `lock` file inside from before
+/// the name is visible until it exits: the kernel drops the lock with the owner, so
+/// "owner alive" is never guessed from pids, and only one process at a time can take
+/// over a dead owner's entry.
 pub struct ContainerDir {
     pub path: PathBuf,
     keep: bool,
+    lock: Option<OwnedFd>,
+}
+
+/// A dead owner's entry, held exclusively while it is collected.
+pub struct Claim {
+    _lock: Option<OwnedFd>,
 }
 
 impl ContainerDir {
     /// Reserves `name` with its first state already in it: the entry is built under a
     /// temporary name and renamed into place without replacing, so two runs cannot
-    /// both win a name and no named entry ever lacks a state file.
+    /// both win a name and no named entry ever lacks a state file or an owner lock.
     pub fn create(name: &str, state: &State) -> Result<ContainerDir> {
         let root = root();
         std::fs::create_dir_all(&root).ctx("create state directory", root.display())?;
         let tmp = root.join(format!(".new-{name}-{}", rustix::process::getpid().as_raw_nonzero()));
         rustix::fs::mkdir(&tmp, Mode::from(0o700)).ctx("mkdir", tmp.display())?;
-        let building = ContainerDir { path: tmp, keep: false };
+        let mut building = ContainerDir { path: tmp, keep: false, lock: None };
+        let lock_path = building.path.join(LOCK);
+        let lock = rustix::fs::open(&lock_path, OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC, Mode::from(0o600))
+            .ctx("create", lock_path.display())?;
+        rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).ctx("lock", lock_path.display())?;
+        building.lock = Some(lock);
         rustix::fs::mkdir(building.staging(), Mode::from(0o700)).ctx("mkdir", building.staging().display())?;
         building.save(state)?;
         let path = root.join(name);
         let cwd = rustix::fs::CWD;
         match rustix::fs::renameat_with(cwd, &building.path, cwd, &path, rustix::fs::RenameFlags::NOREPLACE) {
-            Ok(()) => Ok(ContainerDir { path, keep: false }),
+            Ok(()) => {
+                building.keep = true;
+                Ok(ContainerDir { path, keep: false, lock: building.lock.take() })
+            }
             Err(Errno::EXIST) => Err(Error::msg(format!("container name {name:?}"), "name already in use")),
             Err(e) => Err(Error::sys("rename", path.display(), e)),
         }
     }
 
-    /// Removes entries being built by processes that died before finishing them.
+    /// Takes the entry over if its owner is gone; None while the owner lives (or another
+    /// process is collecting it). An entry without a lock file has no owner.
+    pub fn claim(&self) -> Option<Claim> {
+        match self.try_lock(FlockOperation::NonBlockingLockExclusive) {
+            Ok(lock) => Some(Claim { _lock: lock }),
+            Err(_) => None,
+        }
+    }
+
+    /// Whether the owner still holds the entry. A shared probe: checkers do not exclude
+    /// each other, only a collector's brief exclusive hold can look like an owner, so a
+    /// refusal is retried a few times before it counts.
+    pub fn owner_alive(&self) -> bool {
+        for _ in 0..3 {
+            if self.try_lock(FlockOperation::NonBlockingLockShared).is_ok() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        true
+    }
+
+    fn try_lock(&self, how: FlockOperation) -> std::result::Result<Option<OwnedFd>, Errno> {
+        match rustix::fs::open(self.path.join(LOCK), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => rustix::fs::flock(&fd, how).map(|()| Some(fd)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes entries being built, or being removed, by processes that died before
+    /// finishing them.
     pub fn collect_unfinished() {
         let Ok(entries) = std::fs::read_dir(root()) else { return };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix(".new-").and_then(|rest| rest.rsplit_once('-')).map(|(_, pid)| pid)
+            let Some(pid) = (name.strip_prefix(".new-").or_else(|| name.strip_prefix(".old-")))
+                .and_then(|rest| rest.rsplit_once('-'))
+                .map(|(_, pid)| pid)
             else {
                 continue;
             };
@@ -330,7 +388,7 @@ impl ContainerDir {
         if !path.is_dir() {
             return Err(Error::msg(format!("container {name:?}"), "no such container"));
         }
-        Ok(ContainerDir { path, keep: true })
+        Ok(ContainerDir { path, keep: true, lock: None })
     }
 
     /// The mount point of the container's staging tmpfs.
@@ -368,15 +426,23 @@ impl ContainerDir {
 
 impl Drop for ContainerDir {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
+        if self.keep {
+            return;
         }
+        // Out of the name space first, in one step: a removal cut short leaves a
+        // `.old-` directory for `collect_unfinished`, never a named entry half gone.
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let doomed = self.path.with_file_name(format!(".old-{name}-{}", rustix::process::getpid().as_raw_nonzero()));
+        let path =
+            if name.starts_with('.') || std::fs::rename(&self.path, &doomed).is_err() { &self.path } else { &doomed };
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 
 /// write, (fsync,) rename: readers see the old file or the new one, never half of one.
 fn save_atomically(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // Per writer: two writers never share (and truncate) one temporary file.
+    let tmp = path.with_extension(format!("tmp-{}", rustix::process::getpid().as_raw_nonzero()));
     let mut file = std::fs::File::create(&tmp).ctx("create", tmp.display())?;
     file.write_all(bytes).ctx("write", tmp.display())?;
     if durable {

@@ -234,7 +234,7 @@ fn wait_exit(name: &str, timeout: Option<Duration>) -> Result<Option<State>> {
         if st.status == Status::Exited {
             return Ok(Some(st));
         }
-        if !st.owner.alive() {
+        if !dir.owner_alive() {
             lifecycle::collect_garbage(false);
             continue;
         }
@@ -338,7 +338,7 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
     for_each(&names, |name| {
         let dir = ContainerDir::open(name)?;
         match dir.load() {
-            Ok(st) if st.status != Status::Exited && (st.owner.alive() || st.init.alive()) => {
+            Ok(st) if st.status != Status::Exited && (dir.owner_alive() || st.init.alive()) => {
                 if !force {
                     return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
                 }

@@ -131,7 +131,7 @@ impl Registry {
 pub fn in_use(container: &str) -> bool {
     let Ok(dir) = state::ContainerDir::open(container) else { return false };
     match dir.load() {
-        Ok(st) => st.status != state::Status::Exited && (st.init.alive() || st.owner.alive()),
+        Ok(st) => st.status != state::Status::Exited && (st.init.alive() || dir.owner_alive()),
         Err(_) => true,
     }
 }
