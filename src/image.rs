@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum Layer {
     Dir(PathBuf),
-    /// A loop device holding an ext4 image.
-    Device(String),
+    /// A loop device holding an ext4 image; `clean` when its journal needs no recovery,
+    /// so that a read-only mount may skip loading it.
+    Device {
+        path: String,
+        clean: bool,
+    },
 }
 
 /// The root's layers, bottom first (the root source, then each --layer), and the loop
@@ -36,7 +40,7 @@ impl Layers {
                 layers.push(Layer::Dir(path.to_path_buf()));
             } else {
                 let dev = loopdev::attach(path, !writable)?;
-                layers.push(Layer::Device(dev.path.clone()));
+                layers.push(Layer::Device { path: dev.path.clone(), clean: dev.clean });
                 devices.push(dev);
             }
             Ok(())

@@ -65,17 +65,17 @@ fn mount_root(spec: &Spec, layers: &[Layer], staging: &Path, root: &Path) -> Res
     if direct {
         return match &layers[0] {
             Layer::Dir(dir) => mounts::bind(dir, root, true),
-            Layer::Device(dev) => mount_ext4(dev, root, false),
+            Layer::Device { path, .. } => mount_ext4(path, root, false, false),
         };
     }
     let mut lower = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         match layer {
             Layer::Dir(dir) => lower.push(dir.clone()),
-            Layer::Device(dev) => {
+            Layer::Device { path: dev, clean } => {
                 let at = staging.join(format!("layer{i}"));
                 mkdir(&at)?;
-                mount_ext4(dev, &at, true)?;
+                mount_ext4(dev, &at, true, *clean)?;
                 lower.push(at);
             }
         }
@@ -99,9 +99,12 @@ fn mount_root(spec: &Spec, layers: &[Layer], staging: &Path, root: &Path) -> Res
     mounts::mount_fs("overlay", root, MountFlags::empty(), &data)
 }
 
-fn mount_ext4(dev: &str, target: &Path, readonly: bool) -> Result<()> {
+/// A read-only layer whose journal is clean is mounted without loading the journal
+/// (`noload`): nothing would be replayed, and loading it is a tenth of the mount's time.
+fn mount_ext4(dev: &str, target: &Path, readonly: bool, clean: bool) -> Result<()> {
     let flags = if readonly { MountFlags::RDONLY } else { MountFlags::empty() };
-    rustix::mount::mount(dev, target, "ext4", flags, None).ctx(&format!("mount {dev} (ext4) on"), target.display())
+    let data = (readonly && clean).then_some(c"noload");
+    rustix::mount::mount(dev, target, "ext4", flags, data).ctx(&format!("mount {dev} (ext4) on"), target.display())
 }
 
 /// Overlay options are split on ',' and lowerdir on ':'; both may be escaped.

@@ -131,9 +131,11 @@ impl Cgroups {
         }
 
         // Recorded before they exist, so that a launcher killed half-way leaves a trail.
-        let record: String = targets.iter().map(|t| format!("{}\n", t.path.display())).collect();
-        let record_path = state_dir.join(RECORD);
-        std::fs::write(&record_path, record).ctx("write", record_path.display())?;
+        if !targets.is_empty() {
+            let record: String = targets.iter().map(|t| format!("{}\n", t.path.display())).collect();
+            let record_path = state_dir.join(RECORD);
+            std::fs::write(&record_path, record).ctx("write", record_path.display())?;
+        }
 
         let mut cg = Cgroups::none(spec);
         for t in &targets {
