@@ -51,36 +51,42 @@ impl Command {
         Ok(Command { argv: CArgs::new("command", args)?, envp: CArgs::new("environment", env)? })
     }
 
+    /// `exec`, adding HOME=`home` when the environment has no HOME.
+    pub fn exec_with_home(&self, home: Option<&str>) -> (u8, String) {
+        let Some(home) = home.filter(|_| self.envp.var("HOME").is_none()) else { return self.exec() };
+        let mut env: Vec<String> = self.envp.strings.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        env.push(format!("HOME={home}"));
+        match CArgs::new("environment", &env) {
+            Ok(envp) => exec(&self.argv, &envp),
+            Err(e) => (e.code, e.to_string()),
+        }
+    }
+
     /// Execs the command, searching the container's PATH; returns only on failure, with
     /// the exit code (126 or 127) and the message for the user.
     pub fn exec(&self) -> (u8, String) {
-        let path = self.envp.var("PATH").unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
-        husk_init::reset_signals_for_exec();
-        let err = husk_init::exec_search(self.argv.first(), self.argv.as_ptr(), self.envp.as_ptr(), path);
-        let name = self.argv.first().to_string_lossy();
-        (husk_init::exec_failure_status(err), format!("exec {name}: {}", crate::error::strerror(err)))
+        exec(&self.argv, &self.envp)
     }
 }
 
-/// Takes the command's user and group (no supplementary groups), in its own process
-/// right before exec. A failure means the command cannot run: 126.
-pub fn become_user(uid: u32, gid: u32) -> Result<()> {
+fn exec(argv: &CArgs, envp: &CArgs) -> (u8, String) {
+    let path = envp.var("PATH").unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
+    husk_init::reset_signals_for_exec();
+    let err = husk_init::exec_search(argv.first(), argv.as_ptr(), envp.as_ptr(), path);
+    let name = argv.first().to_string_lossy();
+    (husk_init::exec_failure_status(err), format!("exec {name}: {}", crate::error::strerror(err)))
+}
+
+/// Takes the command's user, group and supplementary groups, in its own process right
+/// before exec. A failure means the command cannot run: 126.
+pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     use crate::error::Context;
+    let groups: Vec<rustix::process::Gid> = groups.iter().map(|&g| rustix::process::Gid::from_raw(g)).collect();
     // In a user namespace without setgroups the list cannot change; it is empty there.
-    let _ = rustix::thread::set_thread_groups(&[]);
+    if rustix::thread::set_thread_groups(&groups).is_err() && !groups.is_empty() {
+        return Err(Error::msg("setgroups", "the supplementary groups cannot be set here").with_code(126));
+    }
     let (uid, gid) = (rustix::process::Uid::from_raw(uid), rustix::process::Gid::from_raw(gid));
     rustix::thread::set_thread_res_gid(gid, gid, gid).ctx("setresgid", gid.as_raw()).map_err(|e| e.with_code(126))?;
     rustix::thread::set_thread_res_uid(uid, uid, uid).ctx("setresuid", uid.as_raw()).map_err(|e| e.with_code(126))
-}
-
-/// UID or UID:GID, numeric (names would need the container's /etc/passwd).
-pub fn parse_user(text: &str) -> Result<(u32, u32)> {
-    let bad = || Error::msg(format!("--user {text}"), "expected a numeric UID or UID:GID");
-    match text.split_once(':') {
-        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?)),
-        None => {
-            let uid = text.parse().map_err(|_| bad())?;
-            Ok((uid, uid))
-        }
-    }
 }

@@ -26,6 +26,7 @@ mod state;
 mod stats;
 mod sync;
 mod terminal;
+mod users;
 
 use error::{EXIT_HUSK, Result};
 use std::ffi::OsString;

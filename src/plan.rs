@@ -264,7 +264,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     // C6
     let pid = husk_init::spawn(|| {
         let (code, msg) = match command_steps(&spec.process) {
-            Ok(()) => command.exec(),
+            Ok(home) => command.exec_with_home(home.as_deref()),
             Err(e) => (e.code, e.to_string()),
         };
         sync.fail(code, &msg);
@@ -274,8 +274,9 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     Ok((pid, signals))
 }
 
-/// In the command's process, right before exec.
-fn command_steps(process: &crate::spec::Process) -> Result<()> {
+/// In the command's process, right before exec. Returns the home of a --user, for a
+/// HOME the environment does not set.
+fn command_steps(process: &crate::spec::Process) -> Result<Option<String>> {
     if process.terminal {
         // Its own session with the pty as controlling terminal: job control works and
         // Ctrl-C reaches the foreground job, not the container's init.
@@ -285,10 +286,15 @@ fn command_steps(process: &crate::spec::Process) -> Result<()> {
         rustix::process::setpgid(None, None).ctx("setpgid", "")?;
     }
     rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
-    if (process.uid, process.gid) != (0, 0) {
-        crate::exec::become_user(process.uid, process.gid)?;
+    if let Some(user) = &process.user {
+        let id = crate::users::resolve(user)?;
+        crate::exec::become_user(id.uid, id.gid, &id.groups)?;
+        return Ok(Some(id.home));
     }
-    Ok(())
+    if (process.uid, process.gid) != (0, 0) {
+        crate::exec::become_user(process.uid, process.gid, &[])?;
+    }
+    Ok(None)
 }
 
 fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::BorrowedFd<'_>) -> Result<()> {

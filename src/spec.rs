@@ -36,8 +36,12 @@ pub struct Process {
     pub terminal: bool,
     /// Relay the caller's stdin (`-i`); meaningful with a terminal or detached.
     pub stdin: bool,
+    /// The numeric user and group (config.json's process.user)...
     pub uid: u32,
     pub gid: u32,
+    /// ...unless `--user USER[:GROUP]` asked for one by name or number: resolved in the
+    /// container's own /etc/passwd and /etc/group when the command starts (users.rs).
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -100,6 +100,7 @@ fn detached_containers_are_listed_entered_logged_stopped_and_removed() {
         h.ok(&["exec", "-e", "A=b", "-w", "/tmp", "-u", "1000:1000", "web", "sh", "-c", "echo $A $(pwd) $(id -u)"]),
         "b /tmp 1000\n"
     );
+    assert_eq!(h.ok(&["exec", "-u", "daemon", "web", "sh", "-c", "echo $(id -u) $(id -G) $HOME"]), "2 2 1 4 /sbin\n");
 
     // logs, and logs -f following until exit.
     assert_eq!(h.ok(&["logs", "web"]), "started\n");

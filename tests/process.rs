@@ -139,9 +139,24 @@ fn the_command_runs_as_the_requested_user() {
     if !can_run("user") {
         return;
     }
-    let out = run("user", &["-u", "1000:100"], &["sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]);
+    let ids = "echo $(id -u) $(id -g) $(id -G) $HOME";
+    let out = run("user", &["-u", "1000:100"], &["sh", "-c", ids]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000 100 100\n", "no supplementary groups");
-    let out = run("user", &["-u", "nobody"], &["true"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000 100 100 /\n", "no supplementary groups");
+    // Names come from the container's /etc/passwd and /etc/group (Alpine's daemon is
+    // 2:2, home /sbin, and a member of bin (1) and adm (4)), as docker resolves them.
+    let out = run("user", &["-u", "daemon"], &["sh", "-c", ids]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 2 2 1 4 /sbin\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run("user", &["-u", "daemon:wheel"], &["sh", "-c", ids]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 10 10 /sbin\n");
+    // A number without an entry: group 0, like docker; -e HOME wins over the passwd home.
+    let out = run("user", &["-u", "4242", "-e", "HOME=/tmp"], &["sh", "-c", ids]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4242 0 0 /tmp\n");
+    let out = run("user", &["-u", "ghost"], &["true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unable to find user ghost"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = run("user", &["-u", "a:b:c"], &["true"]);
     assert_eq!(out.status.code(), Some(125));
 }

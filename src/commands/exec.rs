@@ -25,7 +25,7 @@ pub static EXEC: Command = Command {
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal"),
         flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)"),
         flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default /)"),
-        flag("user", Some('u'), Some("UID[:GID]"), "Run as this numeric user and group"),
+        flag("user", Some('u'), Some("USER[:GROUP]"), "Run as this user (name or number; looked up in the container)"),
     ],
 };
 
@@ -34,7 +34,7 @@ struct Options {
     stdin: bool,
     env: Vec<String>,
     workdir: String,
-    user: Option<(u32, u32)>,
+    user: Option<String>,
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
@@ -56,7 +56,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
                 opts.env.push(kv)
             }
             Arg::Flag("workdir", Some(dir)) => opts.workdir = dir,
-            Arg::Flag("user", Some(user)) => opts.user = Some(exec::parse_user(&user)?),
+            Arg::Flag("user", Some(user)) => {
+                crate::users::check(&user)?;
+                opts.user = Some(user);
+            }
             Arg::Flag(..) => unreachable!(),
             Arg::Positional(first) => {
                 rest.push(first);
@@ -70,7 +73,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     }
     let name = rest.remove(0);
     let (_, st) = state::find_running(&name)?;
-    let mut env = vec![format!("PATH={DEFAULT_PATH}"), "HOME=/root".into(), format!("HOSTNAME={}", st.hostname)];
+    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", st.hostname)];
+    // With --user, HOME comes from the user's passwd entry (unless given with -e).
+    if opts.user.is_none() {
+        env.push("HOME=/root".into());
+    }
     if opts.terminal {
         env.push("TERM=xterm".into());
     }
@@ -128,11 +135,11 @@ fn run(command: &exec::Command, opts: &Options) -> Result<u8> {
     let pty = if opts.terminal { Some(Pty::open()?) } else { None };
     let signals = Signals::take()?;
     let workdir = opts.workdir.clone();
-    let user = opts.user;
+    let user = opts.user.as_deref();
     let peer = pty.as_ref().map(|p| &p.peer);
     let pid = husk_init::spawn(|| {
         let (code, msg) = match prepare(peer, &workdir, user) {
-            Ok(()) => command.exec(),
+            Ok(home) => command.exec_with_home(home.as_deref()),
             Err(e) => (e.code, e.to_string()),
         };
         husk_init::say(&[msg.as_bytes()]);
@@ -144,8 +151,8 @@ fn run(command: &exec::Command, opts: &Options) -> Result<u8> {
     Ok(attach::wait(&container, &signals, master.as_ref(), opts.stdin, None).code)
 }
 
-/// In the command's process: terminal, working directory, user.
-fn prepare(peer: Option<&rustix::fd::OwnedFd>, workdir: &str, user: Option<(u32, u32)>) -> Result<()> {
+/// In the command's process: terminal, working directory, user (whose home it returns).
+fn prepare(peer: Option<&rustix::fd::OwnedFd>, workdir: &str, user: Option<&str>) -> Result<Option<String>> {
     if let Some(peer) = peer {
         rustix::process::setsid().ctx("setsid", "")?;
         rustix::stdio::dup2_stdin(peer).ctx("dup2 onto", "stdin")?;
@@ -154,8 +161,12 @@ fn prepare(peer: Option<&rustix::fd::OwnedFd>, workdir: &str, user: Option<(u32,
         rustix::process::ioctl_tiocsctty(peer.as_fd()).ctx("make the pty the controlling terminal", "")?;
     }
     rustix::process::chdir(workdir).ctx("chdir", workdir).map_err(|e| e.with_code(126))?;
-    if let Some((uid, gid)) = user {
-        exec::become_user(uid, gid)?;
+    match user {
+        Some(user) => {
+            let id = crate::users::resolve(user)?;
+            exec::become_user(id.uid, id.gid, &id.groups)?;
+            Ok(Some(id.home))
+        }
+        None => Ok(None),
     }
-    Ok(())
 }

@@ -34,7 +34,12 @@ pub static RUN: Command = Command {
         flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)"),
         flag("env-file", None, Some("FILE"), "Read KEY=VAL lines from FILE (# comments)"),
         flag("workdir", Some('w'), Some("DIR"), "Working directory inside (created if missing)"),
-        flag("user", Some('u'), Some("UID[:GID]"), "Run the command as this numeric user and group (default 0:0)"),
+        flag(
+            "user",
+            Some('u'),
+            Some("USER[:GROUP]"),
+            "Run the command as this user (name or number; looked up in the container)",
+        ),
         flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)"),
         flag("interactive", Some('i'), None, "Relay stdin to a -t terminal"),
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal"),
@@ -125,7 +130,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
             "env" => env_args.push(check_env("-e", &value)?),
             "env-file" => env_args.extend(read_env_file(&value)?),
             "workdir" => workdir = Some(check_workdir(&value)?),
-            "user" => (process.uid, process.gid) = crate::exec::parse_user(&value)?,
+            "user" => {
+                crate::users::check(&value)?;
+                process.user = Some(value);
+            }
             "volume" => mounts.push(parse_volume(&value)?),
             "interactive" => process.stdin = true,
             "tty" => process.terminal = true,
@@ -224,7 +232,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<(Spec, RunOptions)>> {
     let hostname = hostname.unwrap_or_else(|| name.clone());
     process.args = command;
     process.cwd = workdir.unwrap_or_else(|| "/".into());
-    process.env = default_env(&hostname, process.terminal, env_args);
+    process.env = default_env(&hostname, process.terminal, process.user.is_some(), env_args);
 
     let user = userns || rootless;
     let (uid_mappings, gid_mappings) = if user {
@@ -358,9 +366,13 @@ fn parse_volume(spec: &str) -> Result<Mount> {
     Ok(Mount { source, destination: dst.to_string(), readonly })
 }
 
-/// A clean environment: only what a container needs, then the user's additions.
-fn default_env(hostname: &str, terminal: bool, extra: Vec<String>) -> Vec<String> {
-    let mut env = vec![format!("PATH={DEFAULT_PATH}"), "HOME=/root".to_string(), format!("HOSTNAME={hostname}")];
+/// A clean environment: only what a container needs, then the user's additions. With
+/// --user, HOME comes from the user's passwd entry at start (unless given here).
+fn default_env(hostname: &str, terminal: bool, named_user: bool, extra: Vec<String>) -> Vec<String> {
+    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={hostname}")];
+    if !named_user {
+        env.insert(1, "HOME=/root".to_string());
+    }
     if terminal {
         env.push("TERM=xterm".to_string());
     }
@@ -378,10 +390,17 @@ mod tests {
 
     #[test]
     fn later_env_entries_replace_earlier_ones() {
-        let env = default_env("h", false, vec!["PATH=/x".into(), "A=1".into(), "A=2".into()]);
+        let env = default_env("h", false, false, vec!["PATH=/x".into(), "A=1".into(), "A=2".into()]);
         assert!(env.contains(&"PATH=/x".to_string()));
         assert_eq!(env.iter().filter(|e| e.starts_with("A=")).count(), 1);
         assert!(env.contains(&"A=2".to_string()));
+        assert!(env.contains(&"HOME=/root".to_string()));
+    }
+
+    #[test]
+    fn a_named_user_gets_home_at_start_unless_given() {
+        assert!(!default_env("h", false, true, vec![]).iter().any(|e| e.starts_with("HOME=")));
+        assert!(default_env("h", false, true, vec!["HOME=/x".into()]).contains(&"HOME=/x".to_string()));
     }
 
     #[test]
