@@ -36,7 +36,7 @@ impl Detached {
 pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &RunOptions) -> Result<u8> {
     let (notify_read, notify_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
     match namespaces::clone(0, None)? {
-        Clone::Child => {
+        Clone::Child { .. } => {
             drop(notify_read);
             let code = supervise(spec, dir, state, notify_write, opts);
             sys::exit_group(code)

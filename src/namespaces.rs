@@ -38,13 +38,15 @@ pub fn clone(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Clone> {
         other => (other.ctx("clone3", "")?, cgroup.is_some()),
     };
     Ok(match forked {
-        Forked::Child => Clone::Child,
+        Forked::Child => Clone::Child { placed_in_cgroup: placed },
         Forked::Parent { pid, pidfd } => Clone::Parent { pid, pidfd, placed_in_cgroup: placed },
     })
 }
 
+/// Both sides learn whether the child was born in its unified cgroup (clone3 with
+/// CLONE_INTO_CGROUP) or still has to be moved there.
 pub enum Clone {
-    Child,
+    Child { placed_in_cgroup: bool },
     Parent { pid: Pid, pidfd: Option<rustix::fd::OwnedFd>, placed_in_cgroup: bool },
 }
 

@@ -14,13 +14,17 @@
 //!  P2 clone3(NEWNS|NEWPID|NEWUTS|NEWIPC
 //!     [|NEWNET][|NEWUSER]
 //!     [|INTO_CGROUP]) ---------------------> C1 die with the parent (PDEATHSIG)
-//!                                            C2 wait for GO
+//!                                            C2 wait for GO (if one comes)
 //!  P3 record the init in the state entry,
 //!     join the cgroups not joined at birth
 //!     (cgroup.procs), uid/gid maps; bridge,
 //!     veth (peer born as eth0 in the
 //!     child's netns)
-//!  P4 GO ----------------------------------> C3 own session, join a netns (ns:,
+//!  P4 GO, when P3 had id maps, a veth or a
+//!     cgroup to give (else the child goes
+//!     on after C1, checking the launcher
+//!     is alive, while P3 runs beside it)
+//!     ------------------------------------> C3 own session, join a netns (ns:,
 //!                                               container:), cgroup namespace,
 //!                                               hostname, lo up (eth0: address,
 //!                                               up, default route)
@@ -108,9 +112,14 @@ pub fn start(
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());
 
+    // P3 is a sync point only when it has something the child needs: id maps, a veth,
+    // a cgroup the child was not born in. Otherwise the child goes on at once and the
+    // launcher records it meanwhile: one hand-over less on the start-up path.
+    let needs_go = |placed: bool| spec.namespaces.user || net.needs_attach() || cgroups.need_placing(placed);
+
     // P2
     let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
-        Clone::Child => {
+        Clone::Child { placed_in_cgroup } => {
             drop(parent_end);
             let staging = dir.staging();
             let inputs = ChildInputs {
@@ -121,6 +130,7 @@ pub fn start(
                 command: &command,
                 output: output.as_ref(),
                 net: &net,
+                wait_for_go: needs_go(placed_in_cgroup),
             };
             child(&inputs, child_end)
         }
@@ -141,7 +151,9 @@ pub fn start(
         namespaces::write_id_maps(pid, spec)?;
         net.attach(pid)?;
         // P4
-        parent_end.go()?;
+        if needs_go(placed) {
+            parent_end.go()?;
+        }
         // P5
         let terminal = if spec.process.terminal { Some(parent_end.recv_terminal()?) } else { None };
         parent_end.wait_started()?;
@@ -192,6 +204,8 @@ struct ChildInputs<'a> {
     /// The log pipe's write end, for a detached container.
     output: Option<&'a OwnedFd>,
     net: &'a network::Prepared,
+    /// Whether P3 does something the child must wait for (see `needs_go`).
+    wait_for_go: bool,
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
@@ -219,13 +233,15 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, layers, staging, files, command, output, net } = *inputs;
+    let ChildInputs { spec, layers, staging, files, command, output, net, wait_for_go } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .ctx("set the parent-death signal", "")?;
-    // C2
-    if !sync.wait_go() {
+    // C2: without a GO to wait for, a launcher that died before C1 shows as its
+    // closed end of the socket.
+    let parent_alive = if wait_for_go { sync.wait_go() } else { !sync.parent_gone() };
+    if !parent_alive {
         sys::exit_group(125);
     }
     // C3: the container leaves the launcher's session and process group, so the user's

@@ -71,6 +71,19 @@ impl ParentEnd {
 
 impl ChildEnd {
     /// Blocks until the parent says GO. False when the parent went away instead.
+    /// Whether the launcher has gone (its end closed): the check a child makes when it
+    /// has no GO to wait for, right after arming its parent-death signal.
+    pub fn parent_gone(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+        let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
+        match poll(&mut fds, Some(&zero)) {
+            Ok(0) => false,
+            Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::IN),
+            Err(_) => true,
+        }
+    }
+
     pub fn wait_go(&self) -> bool {
         let mut buf = [0u8; 1];
         matches!(retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())), Ok((1, _)) if buf[0] == GO)

@@ -165,6 +165,11 @@ impl Cgroups {
         self.dirs.iter().find(|d| d.unified()).map(|d| d.fd.as_fd())
     }
 
+    /// Whether P3 has a cgroup to put the child in (one it did not join at birth).
+    pub fn need_placing(&self, placed_in_cgroup: bool) -> bool {
+        self.dirs.iter().any(|d| !(d.unified() && placed_in_cgroup))
+    }
+
     /// P3: puts the child into every cgroup it did not join at birth.
     pub fn place(&self, pid: Pid, placed_in_cgroup: bool) -> Result<()> {
         for d in &self.dirs {

@@ -210,6 +210,11 @@ impl Prepared {
         link::create_veth(&mut sock, &a.host_if, master, &peer)
     }
 
+    /// Whether P3 has a veth to hand over (bridge mode).
+    pub fn needs_attach(&self) -> bool {
+        matches!(self, Prepared::Bridge(_))
+    }
+
     /// C3, in the child, first: join the chosen namespace.
     pub fn enter(&self) -> Result<()> {
         if let Prepared::Join { fd, what } = self {

@@ -51,6 +51,7 @@ pub fn alpine() -> PathBuf {
             let actual = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string();
             assert_eq!(actual, expected, "{} does not match its .sha512", tarball.display());
         }
+        sweep_dead_runs();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("alpine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -64,6 +65,25 @@ pub fn alpine() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// Removes what earlier test processes left in the scratch directory (each names its
+/// directories with its pid: the Alpine tree is per process because some tests write
+/// into it): without this every `cargo test` would leave another few hundred MB.
+fn sweep_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let parts: Vec<&str> = name.split('-').collect();
+        let pid = match parts.as_slice() {
+            ["husk", "test", pid, ..] => pid,
+            [first, .., last] if ["alpine", "state", "images"].contains(first) => last,
+            _ => continue,
+        };
+        if pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A fresh state root for one test.
