@@ -118,6 +118,26 @@ fn the_environment_starts_clean_and_workdir_is_created() {
 }
 
 #[test]
+fn dev_holds_the_usual_devices_and_any_user_may_use_them() {
+    both("dev", |t, fb| {
+        let script = "stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; \
+                      echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 5 /dev/urandom | wc -c; \
+                      echo x > /dev/full || echo full-refused; echo s > /dev/shm/f && cat /dev/shm/f; \
+                      readlink /dev/ptmx; readlink /dev/fd";
+        for user in [None, Some("nobody")] {
+            let extra: Vec<&str> = user.map(|u| vec!["-u", u]).unwrap_or_default();
+            let (out, code) = sh_with(t, &extra, script, fb);
+            assert_eq!(code, 0, "{out}");
+            let expected = "/dev/null character special file 1:3 666\n/dev/zero character special file 1:5 666\n\
+                            /dev/full character special file 1:7 666\n/dev/random character special file 1:8 666\n\
+                            /dev/urandom character special file 1:9 666\n/dev/tty character special file 5:0 666\n\
+                            3\n5\nfull-refused\ns\npts/ptmx\n/proc/self/fd\n";
+            assert_eq!(out, expected, "as {user:?}");
+        }
+    });
+}
+
+#[test]
 fn no_descriptor_beyond_stdio_reaches_the_container() {
     both("fds", |t, fb| {
         let (out, code) = sh_with(t, &[], "ls /proc/self/fd", fb);

@@ -52,15 +52,16 @@ fn an_unprivileged_user_runs_a_container_as_root_inside() {
             "--",
             "sh",
             "-c",
-            "id -u; hostname; ps -o pid,comm | wc -l; echo x > /newfile && cat /newfile; ip -o link | wc -l",
+            "id -u; hostname; ps -o pid,comm | wc -l; echo x > /newfile && cat /newfile; ip -o link | wc -l; \
+             echo > /dev/null && head -c 4 /dev/zero | wc -c",
         ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        stdout, "0\nrootless\n5\nx\n1\n",
-        "uid 0 inside, own hostname, own PIDs (header, init, sh, ps, wc), overlay, only lo"
+        stdout, "0\nrootless\n5\nx\n1\n4\n",
+        "uid 0 inside, own hostname, own PIDs (header, init, sh, ps, wc), overlay, only lo, devices (bound)"
     );
     assert!(!exists(&alpine().join("newfile")));
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
