@@ -26,7 +26,6 @@ pub fn collect_garbage(thorough: bool) -> Vec<String> {
         if st.init.alive() {
             let _ = husk_init::sys::kill(st.init.pid, linux_raw_sys::general::SIGKILL);
         }
-        release(&st.resources);
         if st.remove {
             dir.remove();
         } else {
@@ -48,12 +47,4 @@ pub fn collect_garbage(thorough: bool) -> Vec<String> {
         let _ = crate::network::collect_garbage();
     }
     collected
-}
-
-/// Releases recorded resources ("kind path" entries). Mounts and loop devices need
-/// nothing: they lived in the container's mount namespace and went with it.
-pub fn release(resources: &[String]) {
-    for entry in resources {
-        let (_kind, _path) = entry.split_once(' ').unwrap_or((entry, ""));
-    }
 }

@@ -337,19 +337,19 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
     let force = flags.iter().any(|(f, _)| *f == "force");
     for_each(&names, |name| {
         let dir = ContainerDir::open(name)?;
-        match dir.load() {
-            Ok(st) if st.status != Status::Exited && (dir.owner_alive() || st.init.alive()) => {
-                if !force {
-                    return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
-                }
-                if let Ok((_, pidfd)) = signal(name, linux_raw_sys::general::SIGKILL) {
-                    exited_within(&pidfd, Duration::from_secs(10));
-                }
-                let _ = wait_exit(name, Some(Duration::from_secs(10)));
+        // A stopped entry, or one whose owner is gone (what it held went with its
+        // namespaces or to the garbage pass), or a broken one is simply removed.
+        if let Ok(st) = dir.load()
+            && st.status != Status::Exited
+            && (dir.owner_alive() || st.init.alive())
+        {
+            if !force {
+                return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
             }
-            Ok(st) => lifecycle::release(&st.resources),
-            // A broken entry can still be removed: that is how it is cleaned up.
-            Err(_) => {}
+            if let Ok((_, pidfd)) = signal(name, linux_raw_sys::general::SIGKILL) {
+                exited_within(&pidfd, Duration::from_secs(10));
+            }
+            let _ = wait_exit(name, Some(Duration::from_secs(10)));
         }
         if let Ok(dir) = ContainerDir::open(name) {
             dir.remove();
