@@ -70,7 +70,6 @@ impl ParentEnd {
 }
 
 impl ChildEnd {
-    /// Blocks until the parent says GO. False when the parent went away instead.
     /// Whether the launcher has gone (its end closed): the check a child makes when it
     /// has no GO to wait for, right after arming its parent-death signal.
     pub fn parent_gone(&self) -> bool {
@@ -84,6 +83,7 @@ impl ChildEnd {
         }
     }
 
+    /// Blocks until the parent says GO. False when the parent went away instead.
     pub fn wait_go(&self) -> bool {
         let mut buf = [0u8; 1];
         matches!(retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())), Ok((1, _)) if buf[0] == GO)
