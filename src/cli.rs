@@ -1,101 +1,148 @@
 //! Argument parsing shared by every subcommand: one table of flags per command drives
-//! parsing, `--help` and the "similar flags" hint for typos.
+//! parsing, `--help` and the "similar flags" hint for typos. Each flag carries its
+//! handler, so a flag in a table without one does not compile; `parse` is the one way
+//! a command reads its arguments.
 
 use crate::error::{Error, Result};
 use lexopt::{Arg as Lex, Parser, ValueExt};
 use std::ffi::OsString;
 
-pub struct Flag {
+pub struct Flag<O: 'static> {
     pub long: &'static str,
     pub short: Option<char>,
     /// The value's name in help ("SIZE"), or None for a switch.
     pub value: Option<&'static str>,
     pub help: &'static str,
+    /// Applies the flag (a switch gets an empty value) to the command's options.
+    pub set: fn(&mut O, String) -> Result<()>,
 }
 
-pub const fn flag(long: &'static str, short: Option<char>, value: Option<&'static str>, help: &'static str) -> Flag {
-    Flag { long, short, value, help }
-}
-
-pub struct Command {
+pub struct Command<O: 'static> {
     pub name: &'static str,
     pub usage: &'static str,
     pub about: &'static str,
-    pub flags: &'static [Flag],
+    pub flags: &'static [Flag<O>],
+    /// From the first positional argument on, everything is the container command's,
+    /// flags included (run, exec, init, create).
+    pub command_follows: bool,
 }
 
-pub enum Arg {
-    /// A flag by its long name, with its value when it takes one.
-    Flag(&'static str, Option<String>),
-    Positional(String),
-    Help,
+/// A command's table as the parser and the help see it, whatever its options' type.
+pub trait Table {
+    fn name(&self) -> &'static str;
+    fn usage(&self) -> &'static str;
+    fn about(&self) -> &'static str;
+    fn command_follows(&self) -> bool;
+    /// (long, short, value name, help) of flag `i`.
+    fn flag(&self, i: usize) -> Option<(&'static str, Option<char>, Option<&'static str>, &'static str)>;
 }
 
-pub struct Cli {
-    parser: Parser,
-    cmd: &'static Command,
-}
-
-impl Cli {
-    pub fn new(cmd: &'static Command, args: Vec<OsString>) -> Cli {
-        Cli { parser: Parser::from_args(args), cmd }
+impl<O> Table for Command<O> {
+    fn name(&self) -> &'static str {
+        self.name
     }
+    fn usage(&self) -> &'static str {
+        self.usage
+    }
+    fn about(&self) -> &'static str {
+        self.about
+    }
+    fn command_follows(&self) -> bool {
+        self.command_follows
+    }
+    fn flag(&self, i: usize) -> Option<(&'static str, Option<char>, Option<&'static str>, &'static str)> {
+        self.flags.get(i).map(|f| (f.long, f.short, f.value, f.help))
+    }
+}
 
-    pub fn next(&mut self) -> Result<Option<Arg>> {
-        let lex = match self.parser.next() {
+fn flags(t: &dyn Table) -> impl Iterator<Item = (usize, &'static str, Option<char>, Option<&'static str>)> + '_ {
+    (0..).map_while(move |i| t.flag(i).map(|(l, s, v, _)| (i, l, s, v)))
+}
+
+/// Parses `args` for `cmd`: its options (each flag applied by its handler, in order) and
+/// its positional arguments. None when --help was printed.
+pub fn parse<O: Default>(cmd: &'static Command<O>, args: Vec<OsString>) -> Result<Option<(O, Vec<String>)>> {
+    let mut opts = O::default();
+    let positionals = lex(cmd, args, &mut |i, value| (cmd.flags[i].set)(&mut opts, value))?;
+    Ok(positionals.map(|p| (opts, p)))
+}
+
+/// The parser's one loop, shared by every command's options type.
+fn lex(
+    t: &dyn Table,
+    args: Vec<OsString>,
+    apply: &mut dyn FnMut(usize, String) -> Result<()>,
+) -> Result<Option<Vec<String>>> {
+    let mut parser = Parser::from_args(args);
+    let mut positionals = Vec::new();
+    loop {
+        let lex = match parser.next() {
             Ok(Some(lex)) => lex,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(self.usage_error(&e.to_string())),
+            Ok(None) => return Ok(Some(positionals)),
+            Err(e) => return Err(usage_error(t, &e.to_string())),
         };
-        let flag = match lex {
-            Lex::Long("help") | Lex::Short('h') => return Ok(Some(Arg::Help)),
-            Lex::Value(v) => return Ok(Some(Arg::Positional(self.utf8(v)?))),
+        let (i, long, value) = match lex {
+            Lex::Long("help") | Lex::Short('h') => {
+                print!("{}", help(t));
+                return Ok(None);
+            }
+            Lex::Value(v) => {
+                positionals.push(utf8(t, v)?);
+                if t.command_follows() {
+                    let raw: Vec<OsString> = match parser.raw_args() {
+                        Ok(raw) => raw.collect(),
+                        Err(e) => return Err(usage_error(t, &e.to_string())),
+                    };
+                    for v in raw {
+                        positionals.push(utf8(t, v)?);
+                    }
+                    return Ok(Some(positionals));
+                }
+                continue;
+            }
             Lex::Long(long) => {
                 let long = long.to_string();
-                self.cmd.flags.iter().find(|f| f.long == long).ok_or_else(|| self.unknown(&format!("--{long}")))?
+                let found = flags(t).find(|f| f.1 == long).ok_or_else(|| unknown(t, &format!("--{long}")))?;
+                (found.0, found.1, found.3)
             }
             Lex::Short(c) => {
-                self.cmd.flags.iter().find(|f| f.short == Some(c)).ok_or_else(|| self.unknown(&format!("-{c}")))?
+                let found = flags(t).find(|f| f.2 == Some(c)).ok_or_else(|| unknown(t, &format!("-{c}")))?;
+                (found.0, found.1, found.3)
             }
         };
-        let value = match flag.value {
-            None => None,
-            Some(_) => match self.parser.value() {
-                Ok(v) => Some(self.utf8(v)?),
-                Err(_) => return Err(self.usage_error(&format!("--{} needs a value", flag.long))),
+        let value = match value {
+            None => String::new(),
+            Some(_) => match parser.value() {
+                Ok(v) => utf8(t, v)?,
+                Err(_) => return Err(usage_error(t, &format!("--{long} needs a value"))),
             },
         };
-        Ok(Some(Arg::Flag(flag.long, value)))
+        apply(i, value)?;
     }
+}
 
-    /// Everything after the first positional argument, untouched: it belongs to the
-    /// container's command, flags included.
-    pub fn rest(&mut self) -> Result<Vec<String>> {
-        let raw: Vec<OsString> = match self.parser.raw_args() {
-            Ok(raw) => raw.collect(),
-            Err(e) => return Err(self.usage_error(&e.to_string())),
-        };
-        raw.into_iter().map(|v| self.utf8(v)).collect()
-    }
+fn utf8(t: &dyn Table, v: OsString) -> Result<String> {
+    v.string().map_err(|_| usage_error(t, "arguments must be valid UTF-8"))
+}
 
-    fn utf8(&self, v: OsString) -> Result<String> {
-        v.string().map_err(|_| self.usage_error("arguments must be valid UTF-8"))
+fn unknown(t: &dyn Table, given: &str) -> Error {
+    let name = given.trim_start_matches('-');
+    let similar: Vec<String> = flags(t).filter(|f| similar(name, f.1)).map(|f| format!("--{}", f.1)).collect();
+    let mut why = format!("unknown flag {given}");
+    if !similar.is_empty() {
+        why.push_str(&format!(" (similar: {})", similar.join(", ")));
     }
+    usage_error(t, &why)
+}
 
-    fn unknown(&self, given: &str) -> Error {
-        let name = given.trim_start_matches('-');
-        let similar: Vec<String> =
-            self.cmd.flags.iter().filter(|f| similar(name, f.long)).map(|f| format!("--{}", f.long)).collect();
-        let mut why = format!("unknown flag {given}");
-        if !similar.is_empty() {
-            why.push_str(&format!(" (similar: {})", similar.join(", ")));
-        }
-        self.usage_error(&why)
-    }
+pub fn usage_error(t: &dyn Table, why: &str) -> Error {
+    Error::msg(format!("husk {}", t.name()), format!("{why}; see 'husk {} --help'", t.name()))
+}
 
-    pub fn usage_error(&self, why: &str) -> Error {
-        Error::msg(format!("husk {}", self.cmd.name), format!("{why}; see 'husk {} --help'", self.cmd.name))
-    }
+/// A handler for a switch.
+pub fn on(flag: &mut bool) -> Result<()> {
+    *flag = true;
+    Ok(())
 }
 
 /// A typo is a long name within edit distance 2, or one that contains the other.
@@ -121,13 +168,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-pub fn help(cmd: &Command) -> String {
-    let mut out = format!("Usage: husk {} {}\n\n{}\n\nOptions:\n", cmd.name, cmd.usage, cmd.about);
-    for f in cmd.flags {
-        let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
-        let value = f.value.map(|v| format!(" {v}")).unwrap_or_default();
-        let left = format!("  {short}--{}{value}", f.long);
-        out.push_str(&format!("{left:<34}{}\n", f.help));
+pub fn help(t: &dyn Table) -> String {
+    let mut out = format!("Usage: husk {} {}\n\n{}\n\nOptions:\n", t.name(), t.usage(), t.about());
+    for (long, short, value, text) in (0..).map_while(|i| t.flag(i)) {
+        let short = short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
+        let value = value.map(|v| format!(" {v}")).unwrap_or_default();
+        let left = format!("  {short}--{long}{value}");
+        out.push_str(&format!("{left:<34}{text}\n"));
     }
     out.push_str(&format!("{:<34}{}\n", "  -h, --help", "Show this help"));
     out

@@ -1,13 +1,17 @@
-//! `husk run -d`: the launcher forks a supervisor (husk itself, in its own session,
-//! detached from the terminal) that does the rest of the start-up, stays the container's
-//! parent, relays its output into the log and records its exit. The launcher returns as
-//! soon as the supervisor reports that the command has started, printing the name.
+//! `husk run -d` and `husk create`: the launcher forks a supervisor (husk itself, in its
+//! own session, detached from the terminal) that does the rest of the start-up, stays
+//! the container's parent, relays its output into the log and records its exit. The
+//! launcher returns as soon as the supervisor reports that the command has started (or,
+//! for a container stopped at `created`, that it is created), printing the name.
+//!
+//! A created container's supervisor waits on the `start` fifo in the state directory:
+//! `husk start` writes one byte into it. It also watches the init, so a container
+//! killed while created is recorded as exited.
 
-use crate::commands::run::RunOptions;
 use crate::error::{Context, Error, Result};
 use crate::log::Log;
 use crate::namespaces::{self, Clone};
-use crate::plan;
+use crate::plan::{self, Launch};
 use crate::spec::Spec;
 use crate::state::{ContainerDir, ProcessId, State};
 use husk_init::sys;
@@ -33,7 +37,10 @@ impl Detached {
     }
 }
 
-pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &RunOptions) -> Result<u8> {
+/// The fifo a created container's supervisor waits on.
+pub const START_FIFO: &str = "start";
+
+pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &Launch) -> Result<u8> {
     let (notify_read, notify_write) = pipe_with(PipeFlags::CLOEXEC).ctx("pipe", "")?;
     match namespaces::clone(0, None)? {
         Clone::Child { .. } => {
@@ -44,7 +51,7 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &RunOptions
         Clone::Parent { pid, .. } => {
             drop(notify_write);
             let report = read_line(&notify_read);
-            if report == "ok" {
+            if report == "ok" || report == "created" {
                 dir.keep();
                 println!("{}", spec.name);
                 return Ok(0);
@@ -66,7 +73,7 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &RunOptions
 }
 
 /// The supervisor's life: owns the container from here, reports start or failure.
-fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, opts: &RunOptions) -> i32 {
+fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, opts: &Launch) -> i32 {
     std::panic::set_hook(Box::new(|_| sys::exit_group(125)));
     let _ = rustix::process::setsid();
     if let Ok(null) = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()) {
@@ -84,13 +91,60 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
         let log = Log::create(dir.log(), opts.log_max)?;
         Ok(Detached { output_read, output_write: Some(output_write), log, notify: Some(notify) })
     })();
-    match prepared.and_then(|detached| plan::start(spec, dir, state, opts.stats, Some(detached))) {
-        Ok(exit) => exit.code as i32,
+    let stop = opts.stop_at_created;
+    let fifo = dir.path.join(START_FIFO);
+    let started = prepared
+        .and_then(|detached| {
+            if stop {
+                rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from(0o600))
+                    .ctx("mkfifo", fifo.display())?;
+            }
+            plan::create(spec, dir, state, Some(detached), stop)
+        })
+        .and_then(|created| {
+            if stop {
+                if let Some(fd) = &errors {
+                    let _ = rustix::io::write(fd, b"created\n");
+                }
+                wait_for_start(&fifo, created.pidfd())?;
+            }
+            created.start()
+        });
+    match started {
+        Ok(started) => started.wait(opts.stats).code as i32,
         Err(e) => {
             if let Some(fd) = errors {
                 let _ = rustix::io::write(fd.as_fd(), format!("{} {e}\n", e.code).as_bytes());
             }
             e.code as i32
+        }
+    }
+}
+
+/// Blocks until `husk start` writes into the fifo, or the init dies (killed while
+/// created: an error, so the container is torn down and recorded).
+fn wait_for_start(fifo: &std::path::Path, pidfd: Option<&OwnedFd>) -> Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    // Opened read-write: there is always a writer, so poll never reports a hang-up
+    // between two `husk start` attempts.
+    let fd = rustix::fs::open(fifo, rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .ctx("open", fifo.display())?;
+    loop {
+        let mut fds = vec![PollFd::new(&fd, PollFlags::IN)];
+        if let Some(p) = pidfd {
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) if fds.get(1).is_some_and(|p| !p.revents().is_empty()) => {
+                return Err(Error::msg("created container", "its init exited before it was started"));
+            }
+            Ok(_) if !fds[0].revents().is_empty() => {
+                let mut byte = [0u8; 1];
+                let _ = rustix::io::read(&fd, &mut byte);
+                return Ok(());
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::sys("poll", fifo.display(), e)),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The command's argv and environment as the C arrays execve wants, built once in the
-//! launcher before the clone, and the last steps of the command's process before exec.
+//! launcher before the clone, and the one prepare-and-exec step that the container's
+//! command and `husk exec` share: session and terminal, working directory, user and
+//! groups, rlimits, no_new_privs, HOME, exec.
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::spec::Process;
 use std::ffi::{CString, c_char};
 
 /// NUL-terminated strings and the NULL-terminated pointer array that refers to them.
@@ -77,10 +80,79 @@ fn exec(argv: &CArgs, envp: &CArgs) -> (u8, String) {
     (husk_init::exec_failure_status(err), format!("exec {name}: {}", crate::error::strerror(err)))
 }
 
+/// The last steps in the command's own process, then exec: returns only on failure, with
+/// the exit code and message. `own_group` puts a command without a terminal in a process
+/// group of its own (the container's command; `husk exec`'s stays in the caller's, where
+/// reading the caller's terminal is allowed).
+pub fn prepare_and_exec(process: &Process, command: &Command, own_group: bool) -> (u8, String) {
+    match prepare(process, own_group) {
+        Ok(home) => command.exec_with_home(home.as_deref()),
+        Err(e) => (e.code, e.to_string()),
+    }
+}
+
+/// Returns the home of a named user, for a HOME the environment does not set.
+fn prepare(process: &Process, own_group: bool) -> Result<Option<String>> {
+    if process.terminal {
+        // Its own session with the pty (already its stdin) as controlling terminal: job
+        // control works and Ctrl-C reaches the foreground job, not the container's init.
+        rustix::process::setsid().ctx("setsid", "")?;
+        rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).ctx("make the pty the controlling terminal", "")?;
+    } else if own_group {
+        rustix::process::setpgid(None, None).ctx("setpgid", "")?;
+    }
+    rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
+    for limit in &process.rlimits {
+        set_rlimit(&limit.kind, limit.soft, limit.hard)?;
+    }
+    let user = &process.user;
+    let home = match &user.name {
+        Some(name) => {
+            let id = crate::users::resolve(name)?;
+            become_user(id.uid, id.gid, &id.groups)?;
+            Some(id.home)
+        }
+        None => {
+            if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
+                become_user(user.uid, user.gid, &user.additional_gids)?;
+            }
+            None
+        }
+    };
+    if process.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).ctx("prctl PR_SET_NO_NEW_PRIVS", "")?;
+    }
+    Ok(home)
+}
+
+fn set_rlimit(kind: &str, soft: u64, hard: u64) -> Result<()> {
+    use rustix::process::Resource as R;
+    let resource = match kind {
+        "RLIMIT_CPU" => R::Cpu,
+        "RLIMIT_FSIZE" => R::Fsize,
+        "RLIMIT_DATA" => R::Data,
+        "RLIMIT_STACK" => R::Stack,
+        "RLIMIT_CORE" => R::Core,
+        "RLIMIT_RSS" => R::Rss,
+        "RLIMIT_NPROC" => R::Nproc,
+        "RLIMIT_NOFILE" => R::Nofile,
+        "RLIMIT_MEMLOCK" => R::Memlock,
+        "RLIMIT_AS" => R::As,
+        "RLIMIT_LOCKS" => R::Locks,
+        "RLIMIT_SIGPENDING" => R::Sigpending,
+        "RLIMIT_MSGQUEUE" => R::Msgqueue,
+        "RLIMIT_NICE" => R::Nice,
+        "RLIMIT_RTPRIO" => R::Rtprio,
+        _ => R::Rttime,
+    };
+    let limit = |v: u64| (v != u64::MAX).then_some(v);
+    let rlimit = rustix::process::Rlimit { current: limit(soft), maximum: limit(hard) };
+    rustix::process::setrlimit(resource, rlimit).ctx("setrlimit", kind).map_err(|e| e.with_code(126))
+}
+
 /// Takes the command's user, group and supplementary groups, in its own process right
 /// before exec. A failure means the command cannot run: 126.
 pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
-    use crate::error::Context;
     let groups: Vec<rustix::process::Gid> = groups.iter().map(|&g| rustix::process::Gid::from_raw(g)).collect();
     // In a user namespace without setgroups the list cannot change; it is empty there.
     if rustix::thread::set_thread_groups(&groups).is_err() && !groups.is_empty() {

@@ -2,7 +2,7 @@
 //! directory is used as it is, an image file gets a loop device. The child mounts them
 //! inside its own mount namespace (rootfs.rs), so nothing is mounted on the host.
 
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::loopdev::{self, LoopDevice};
 use crate::spec::{RootSource, RootWrite, Spec};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,12 @@ pub struct Layers {
 }
 
 impl Layers {
+    /// Attaches the image layers and makes the persistent overlay directory, if any
+    /// (the one thing of the root made on the host, as docker makes volume directories).
     pub fn attach(spec: &Spec) -> Result<Layers> {
+        if let RootWrite::Persist(dir) = &spec.root.write {
+            std::fs::create_dir_all(dir).ctx("create the overlay directory", dir.display())?;
+        }
         let writable_image = spec.root.write == RootWrite::Direct;
         let mut devices = Vec::new();
         let mut layers = Vec::new();

@@ -6,12 +6,12 @@ mod cgroups;
 mod cli;
 mod commands;
 mod detach;
-mod devices;
 mod error;
 mod etc_files;
 mod exec;
 mod ids;
 mod image;
+mod json;
 mod lifecycle;
 mod log;
 mod loopdev;
@@ -23,7 +23,6 @@ mod plan;
 mod rootfs;
 mod spec;
 mod state;
-mod stats;
 mod sync;
 mod terminal;
 mod users;
@@ -35,6 +34,8 @@ const USAGE: &str = "Usage: husk [--root DIR] COMMAND [OPTIONS]
 
 Commands:
   run      Run a command in a new container (-d: in the background)
+  create   Create a container stopped before its command runs
+  start    Start created containers
   ps       List containers
   exec     Run a command in a running container
   logs     Print a detached container's output
@@ -42,7 +43,7 @@ Commands:
   kill     Send a signal to containers
   rm       Remove stopped containers
   wait     Wait for containers to exit; print their exit codes
-  inspect  Print containers' state as JSON
+  inspect  Print containers' state and saved spec as JSON
   stats    Show containers' CPU, memory and pids
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
@@ -97,10 +98,9 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         lifecycle::collect_garbage(false);
     }
     match command {
-        "run" => match commands::run::parse(args)? {
-            Some((spec, opts)) => plan::run(&spec, &opts),
-            None => Ok(0),
-        },
+        "run" => commands::run::main(args),
+        "create" => commands::run::create(args),
+        "start" => commands::manage::start(args),
         "init" => commands::init::main(args),
         "ps" => commands::manage::ps(args),
         "exec" => commands::exec::main(args),

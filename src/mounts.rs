@@ -7,7 +7,6 @@ use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{self, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
-use std::ffi::CString;
 use std::path::Path;
 
 /// Cuts the new mount namespace off from the host's propagation, so nothing mounted
@@ -15,12 +14,6 @@ use std::path::Path;
 pub fn make_private() -> Result<()> {
     mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
         .ctx("make the mount tree private:", "/")
-}
-
-pub fn mount_fs(fstype: &str, target: &Path, flags: MountFlags, data: &str) -> Result<()> {
-    let data = CString::new(data).expect("mount data has no NUL");
-    mount::mount(fstype, target, fstype, flags, Some(data.as_c_str()))
-        .ctx(&format!("mount {fstype} on"), target.display())
 }
 
 pub fn bind(source: &Path, target: &Path, recursive: bool) -> Result<()> {

@@ -2,7 +2,7 @@
 //! namespace's id maps that the parent writes while the child waits.
 
 use crate::error::{Context, Result};
-use crate::spec::{IdMap, Spec};
+use crate::spec::{IdMap, NamespaceKind, Spec};
 use husk_init::sys::{self, Forked};
 use linux_raw_sys::general as g;
 use rustix::fd::BorrowedFd;
@@ -17,12 +17,17 @@ pub const FORCE_CLONE_ENV: &str = "HUSK_FORCE_CLONE";
 /// child unshares it after the parent has placed it in its cgroups, so that its cgroup
 /// root is the container's own cgroup and not the launcher's.
 pub fn clone_flags(spec: &Spec) -> u64 {
-    let mut flags = (g::CLONE_NEWNS | g::CLONE_NEWPID | g::CLONE_NEWUTS | g::CLONE_NEWIPC) as u64;
-    if spec.network.mode.new_namespace() {
-        flags |= g::CLONE_NEWNET as u64;
-    }
-    if spec.namespaces.user {
-        flags |= g::CLONE_NEWUSER as u64;
+    let mut flags = 0u64;
+    for ns in spec.namespaces.iter().filter(|n| n.path.is_none()) {
+        flags |= match ns.kind {
+            NamespaceKind::Mount => g::CLONE_NEWNS,
+            NamespaceKind::Pid => g::CLONE_NEWPID,
+            NamespaceKind::Uts => g::CLONE_NEWUTS,
+            NamespaceKind::Ipc => g::CLONE_NEWIPC,
+            NamespaceKind::Network => g::CLONE_NEWNET,
+            NamespaceKind::User => g::CLONE_NEWUSER,
+            NamespaceKind::Cgroup => 0,
+        } as u64;
     }
     flags
 }
@@ -53,7 +58,7 @@ pub enum Clone {
 /// Writes uid_map and gid_map for the child's user namespace. Each file takes a single
 /// write. Without CAP_SETGID in the parent namespace, setgroups must be denied first.
 pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
-    if !spec.namespaces.user {
+    if !spec.user_namespace() {
         return Ok(());
     }
     let proc = format!("/proc/{}", pid.as_raw_nonzero());

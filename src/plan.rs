@@ -48,66 +48,110 @@
 //! ```
 //! A failure in the child is sent back over the sync socket with its exit code and
 //! reported by the parent; a failure in the parent kills the child before returning.
+//!
+//! The phases are `create` (P1-P5a: the init waits before the command's exec when asked
+//! to stop at `created`), `Created::start` (START, P5) and `Started::wait` (P6, P7).
+//! `husk run` takes all three in one process without a round trip between them.
 
 use crate::attach::{self, Container, Exit, Signals};
 use crate::cgroups::Cgroups;
-use crate::commands::run::RunOptions;
 use crate::detach::{self, Detached};
 use crate::error::{Context, Error, Result};
 use crate::etc_files::EtcFiles;
 use crate::exec::Command;
-use crate::image::{Layer, Layers};
+use crate::image::Layers;
 use crate::namespaces::{self, Clone};
-use crate::spec::{RootSource, Spec};
+use crate::rootfs::Op;
+use crate::spec::{NamespaceKind, Spec};
 use crate::state::{self, ContainerDir, ProcessId, State, Status};
-use crate::sync::{self, ChildEnd};
+use crate::sync::{self, ChildEnd, ParentEnd};
 use crate::terminal::Pty;
 use crate::{network, rootfs};
 use husk_init::sys;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use rustix::process::Pid;
 
-/// Runs `spec`: in the foreground, returning the status to pass on, or detached under a
-/// supervisor (returning 0 once the command has started).
-pub fn run(spec: &Spec, opts: &RunOptions) -> Result<u8> {
-    // P1: everything that can fail on bad input or a busy name fails here, before any
-    // process exists. The state entry is written before any resource it names.
-    let state = describe(spec, opts);
-    let dir = ContainerDir::create(&spec.name, &state)?;
-    if opts.detach {
-        return detach::start(spec, dir, state, opts);
-    }
-    start(spec, dir, state, opts.stats, None).map(|exit| exit.code)
+/// What a launch needs beyond the container's spec.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Run under a supervisor in the background.
+    pub detach: bool,
+    /// Remove the entry when the container exits (every foreground run does).
+    pub remove: bool,
+    /// Stop at `created` until `husk start` (detached only).
+    pub stop_at_created: bool,
+    /// Rotate a detached container's log at this size.
+    pub log_max: u64,
+    /// Print the cgroups' accounting after exit.
+    pub stats: bool,
 }
 
-fn describe(spec: &Spec, opts: &RunOptions) -> State {
+/// Runs `spec` (validated): in the foreground, returning the status to pass on, or
+/// detached under a supervisor (returning 0 once the command has started, or once the
+/// container is created).
+pub fn run(spec: &Spec, launch: &Launch) -> Result<u8> {
+    // P1: the state entry is written before any resource it names, the spec beside it.
+    let state = describe(spec, launch);
+    let dir = ContainerDir::create(&spec.name, &state)?;
+    spec.save(&dir.path)?;
+    if launch.detach {
+        return detach::start(spec, dir, state, launch);
+    }
+    let created = create(spec, dir, state, None, false)?;
+    Ok(created.start()?.wait(launch.stats).code)
+}
+
+fn describe(spec: &Spec, launch: &Launch) -> State {
     let mut state = State::new(&spec.name);
     state.command = spec.process.args.join(" ");
-    state.root = match &spec.root.source {
-        RootSource::Dir(p) | RootSource::Image(p) => p.display().to_string(),
-    };
+    state.root = spec.root.source.path().display().to_string();
     state.hostname = spec.hostname.clone();
-    state.network = format!("{:?}", spec.network.mode).to_lowercase();
-    state.detached = opts.detach;
+    state.network = spec.network.mode.to_string();
+    state.detached = launch.detach;
     // A foreground run is over when husk returns; only detached ones stay listed.
-    state.remove = !opts.detach || opts.remove;
+    state.remove = !launch.detach || launch.remove;
     state
 }
 
-/// Starts the container and waits for it to exit. `detached` routes its output to the
-/// log and tells the waiting launcher when the command has started.
-pub fn start(
-    spec: &Spec,
-    mut dir: ContainerDir,
-    mut state: State,
-    stats: bool,
+/// A container whose init runs and whose command has not been exec'd yet.
+pub struct Created<'a> {
+    spec: &'a Spec,
+    dir: ContainerDir,
+    state: State,
+    cgroups: Cgroups,
+    /// Held until the container ends: the loop devices' last users are its mounts.
+    layers: Layers,
+    net: network::Prepared,
+    signals: Signals,
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+    sync: ParentEnd,
+    terminal: Option<OwnedFd>,
+    detached: Option<Detached>,
+    /// The init waits for START (it said READY).
+    waiting: bool,
+}
+
+/// A container whose command runs.
+pub struct Started<'a> {
+    created: Created<'a>,
+}
+
+/// Creates the container: P1 to P5a. With `stop_at_created` the init stops before the
+/// command's exec until `Created::start`; otherwise it goes straight on.
+pub fn create<'a>(
+    spec: &'a Spec,
+    dir: ContainerDir,
+    state: State,
     mut detached: Option<Detached>,
-) -> Result<Exit> {
-    let mut cgroups = Cgroups::create(spec, &dir.path)?;
+    stop_at_created: bool,
+) -> Result<Created<'a>> {
+    let cgroups = Cgroups::create(spec, &dir.path)?;
     let layers = Layers::attach(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
+    let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());
@@ -115,22 +159,20 @@ pub fn start(
     // P3 is a sync point only when it has something the child needs: id maps, a veth,
     // a cgroup the child was not born in. Otherwise the child goes on at once and the
     // launcher records it meanwhile: one hand-over less on the start-up path.
-    let needs_go = |placed: bool| spec.namespaces.user || net.needs_attach() || cgroups.need_placing(placed);
+    let needs_go = |placed: bool| spec.user_namespace() || net.needs_attach() || cgroups.need_placing(placed);
 
     // P2
     let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
         Clone::Child { placed_in_cgroup } => {
             drop(parent_end);
-            let staging = dir.staging();
             let inputs = ChildInputs {
                 spec,
-                layers: &layers.layers,
-                staging: &staging,
-                files: &files,
+                ops: &ops,
                 command: &command,
                 output: output.as_ref(),
                 net: &net,
                 wait_for_go: needs_go(placed_in_cgroup),
+                wait_for_start: stop_at_created,
             };
             child(&inputs, child_end)
         }
@@ -138,74 +180,133 @@ pub fn start(
     };
     drop(child_end);
     drop(output);
-    let container = Container { pid, pidfd: pidfd.as_ref() };
-
-    let started = (|| {
-        state.init = ProcessId::of(pid.as_raw_nonzero().get());
-        state.status = Status::Running;
-        state.started = state::now();
-        state.ip = net.ip().unwrap_or_default();
-        dir.save(&state)?;
+    let go = needs_go(placed);
+    let mut created = Created {
+        spec,
+        dir,
+        state,
+        cgroups,
+        layers,
+        net,
+        signals,
+        pid,
+        pidfd,
+        sync: parent_end,
+        terminal: None,
+        detached,
+        waiting: stop_at_created,
+    };
+    let result = (|| {
+        let c = &mut created;
+        c.state.init = ProcessId::of(pid.as_raw_nonzero().get());
+        c.state.status = if stop_at_created { Status::Creating } else { Status::Running };
+        c.state.started = state::now();
+        c.state.ip = c.net.ip().unwrap_or_default();
+        c.dir.save(&c.state)?;
         // P3: before GO, so the child's cgroup namespace (C3) is rooted at its cgroups.
-        cgroups.place(pid, placed)?;
+        c.cgroups.place(pid, placed)?;
         namespaces::write_id_maps(pid, spec)?;
-        net.attach(pid)?;
+        c.net.attach(pid)?;
         // P4
-        if needs_go(placed) {
-            parent_end.go()?;
+        if go {
+            c.sync.go()?;
         }
-        // P5
-        let terminal = if spec.process.terminal { Some(parent_end.recv_terminal()?) } else { None };
-        parent_end.wait_started()?;
-        Ok(terminal)
+        // P5a
+        if spec.process.terminal {
+            c.terminal = Some(c.sync.recv_terminal()?);
+        }
+        if stop_at_created {
+            c.sync.wait_ready()?;
+            c.state.status = Status::Created;
+            c.dir.save(&c.state)?;
+        }
+        Ok(())
     })();
-    let terminal = match started {
-        Ok(terminal) => terminal,
+    match result {
+        Ok(()) => Ok(created),
         Err(e) => {
-            container.kill_and_reap();
+            created.container().kill_and_reap();
+            Err(e)
+        }
+    }
+}
+
+impl<'a> Created<'a> {
+    fn container(&self) -> Container<'_> {
+        Container { pid: self.pid, pidfd: self.pidfd.as_ref() }
+    }
+
+    /// The init's process descriptor, for waiting on it while created.
+    pub fn pidfd(&self) -> Option<&OwnedFd> {
+        self.pidfd.as_ref()
+    }
+
+    /// P5: releases the init to exec the command, and waits until it has (or failed to).
+    pub fn start(mut self) -> Result<Started<'a>> {
+        let result = (|| {
+            if self.waiting {
+                self.sync.start()?;
+            }
+            self.sync.wait_started()?;
+            if self.waiting {
+                self.state.status = Status::Running;
+                self.state.started = state::now();
+                self.dir.save(&self.state)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.container().kill_and_reap();
             return Err(e);
         }
-    };
-    drop(parent_end);
-    if let Some(d) = detached.as_mut() {
-        d.started();
-        // The supervisor lives as long as the container: keep only the pages it uses.
-        sys::release_code_pages();
+        if let Some(d) = self.detached.as_mut() {
+            d.started();
+            // The supervisor lives as long as the container: keep only the pages it uses.
+            sys::release_code_pages();
+        }
+        Ok(Started { created: self })
     }
-    // P6
-    let log = detached.as_mut().map(|d| (&d.output_read, &mut d.log));
-    let exit = attach::wait(&container, &signals, terminal.as_ref(), spec.process.stdin, log);
-    // P7: the cgroups go before the state entry that records them, the veth's host end
-    // and the lease with `net`; every mount lived in the container's mount namespace and
-    // died with it, and with it the last user of each autoclear loop device.
-    let exit = Exit { code: cgroups.finish(exit.code, stats), signal: exit.signal };
-    drop(net);
-    drop(layers);
-    state.status = Status::Exited;
-    state.exit_code = Some(exit.code as i32);
-    state.signal = exit.signal;
-    state.finished = state::now();
-    if state.remove {
-        dir.remove();
-    } else {
-        dir.save(&state)?;
-        dir.keep();
+}
+
+impl Started<'_> {
+    /// P6 and P7: relays signals and output until the init exits, then tears down.
+    pub fn wait(self, stats: bool) -> Exit {
+        let mut c = self.created;
+        let log = c.detached.as_mut().map(|d| (&d.output_read, &mut d.log));
+        let container = Container { pid: c.pid, pidfd: c.pidfd.as_ref() };
+        let exit = attach::wait(&container, &c.signals, c.terminal.as_ref(), c.spec.process.stdin, log);
+        // P7: the cgroups go before the state entry that records them, the veth's host
+        // end and the lease with `net`; every mount lived in the container's mount
+        // namespace and died with it, and with it the last user of each loop device.
+        let exit = Exit { code: c.cgroups.finish(exit.code, stats), signal: exit.signal };
+        drop(c.net);
+        drop(c.layers);
+        c.state.status = Status::Exited;
+        c.state.exit_code = Some(exit.code as i32);
+        c.state.signal = exit.signal;
+        c.state.finished = state::now();
+        if c.state.remove {
+            c.dir.remove();
+        } else if c.dir.save(&c.state).is_ok() {
+            c.dir.keep();
+        }
+        exit
     }
-    Ok(exit)
 }
 
 /// What the parent prepared in P1 for the child's steps.
 struct ChildInputs<'a> {
     spec: &'a Spec,
-    layers: &'a [Layer],
-    staging: &'a Path,
-    files: &'a EtcFiles,
+    /// The root filesystem's operations.
+    ops: &'a [Op],
     command: &'a Command,
     /// The log pipe's write end, for a detached container.
     output: Option<&'a OwnedFd>,
     net: &'a network::Prepared,
     /// Whether P3 does something the child must wait for (see `needs_go`).
     wait_for_go: bool,
+    /// Stop at `created`: say READY, wait for START before the command's exec.
+    wait_for_start: bool,
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
@@ -233,7 +334,7 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, layers, staging, files, command, output, net, wait_for_go } = *inputs;
+    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -248,13 +349,15 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     // terminal signals reach the launcher once (which forwards them), not everyone.
     rustix::process::setsid().ctx("setsid", "")?;
     net.enter()?;
-    if spec.namespaces.cgroup {
+    if spec.new_namespace(NamespaceKind::Cgroup) {
         namespaces::enter_cgroup_namespace()?;
     }
-    namespaces::set_hostname(&spec.hostname)?;
+    if spec.new_namespace(NamespaceKind::Uts) {
+        namespaces::set_hostname(&spec.hostname)?;
+    }
     net.configure_inside()?;
     // C4
-    rootfs::build(spec, layers, staging, files)?;
+    rootfs::execute(ops)?;
     // C5: the terminal comes from the container's own devpts, so `tty` and ps name it
     // as the container sees it; the launcher gets the master over the sync socket.
     if spec.process.terminal {
@@ -277,40 +380,17 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .ctx("prctl PR_SET_DUMPABLE", "")?;
     make_workdir(&spec.process.cwd)?;
+    if wait_for_start && !sync.ready_then_wait_start() {
+        sys::exit_group(125);
+    }
     // C6
     let pid = husk_init::spawn(|| {
-        let (code, msg) = match command_steps(&spec.process) {
-            Ok(home) => command.exec_with_home(home.as_deref()),
-            Err(e) => (e.code, e.to_string()),
-        };
+        let (code, msg) = crate::exec::prepare_and_exec(&spec.process, command, true);
         sync.fail(code, &msg);
         code as i32
     })
     .ctx("fork the command", "")?;
     Ok((pid, signals))
-}
-
-/// In the command's process, right before exec. Returns the home of a --user, for a
-/// HOME the environment does not set.
-fn command_steps(process: &crate::spec::Process) -> Result<Option<String>> {
-    if process.terminal {
-        // Its own session with the pty as controlling terminal: job control works and
-        // Ctrl-C reaches the foreground job, not the container's init.
-        rustix::process::setsid().ctx("setsid", "")?;
-        rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).ctx("make the pty the controlling terminal", "")?;
-    } else {
-        rustix::process::setpgid(None, None).ctx("setpgid", "")?;
-    }
-    rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
-    if let Some(user) = &process.user {
-        let id = crate::users::resolve(user)?;
-        crate::exec::become_user(id.uid, id.gid, &id.groups)?;
-        return Ok(Some(id.home));
-    }
-    if (process.uid, process.gid) != (0, 0) {
-        crate::exec::become_user(process.uid, process.gid, &[])?;
-    }
-    Ok(None)
 }
 
 fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::BorrowedFd<'_>) -> Result<()> {

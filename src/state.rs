@@ -41,8 +41,23 @@ pub fn root() -> PathBuf {
 pub enum Status {
     /// The name is reserved and resources are being made; no container process yet.
     Creating,
+    /// Everything is set up and the init waits, before the command's exec, for `start`.
+    Created,
     Running,
     Exited,
+}
+
+impl Status {
+    const ALL: [Status; 4] = [Status::Creating, Status::Created, Status::Running, Status::Exited];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
 }
 
 /// A process identified beyond its pid: the start time (clock ticks after boot, from
@@ -102,8 +117,6 @@ pub struct State {
     pub detached: bool,
     /// Remove the entry when the container exits (--rm, and every foreground run).
     pub remove: bool,
-    /// Cgroup directories, loop devices and other resources, one "kind path" each.
-    pub resources: Vec<String>,
 }
 
 impl State {
@@ -125,7 +138,6 @@ impl State {
             ip: String::new(),
             detached: false,
             remove: true,
-            resources: Vec::new(),
         }
     }
 
@@ -134,6 +146,7 @@ impl State {
     pub fn status_text(&self) -> String {
         match (self.status, self.exit_code, self.signal) {
             (Status::Creating, ..) => "creating".into(),
+            (Status::Created, ..) => "created".into(),
             (Status::Running, ..) => "running".into(),
             (Status::Exited, _, Some(sig)) => format!("killed ({})", signal_name(sig)),
             (Status::Exited, Some(code), None) => format!("exited ({code})"),
@@ -142,11 +155,7 @@ impl State {
     }
 
     fn to_text(&self) -> String {
-        let status = match self.status {
-            Status::Creating => "creating",
-            Status::Running => "running",
-            Status::Exited => "exited",
-        };
+        let status = self.status.name();
         let mut out = String::new();
         let mut put = |k: &str, v: &str| {
             out.push_str(k);
@@ -170,9 +179,6 @@ impl State {
         put("ip", &self.ip);
         put("detached", if self.detached { "1" } else { "0" });
         put("remove", if self.remove { "1" } else { "0" });
-        for r in &self.resources {
-            put("resource", r);
-        }
         out
     }
 
@@ -192,12 +198,7 @@ impl State {
                 "name" => st.name = value,
                 "status" => {
                     seen_status = true;
-                    st.status = match value.as_str() {
-                        "creating" => Status::Creating,
-                        "running" => Status::Running,
-                        "exited" => Status::Exited,
-                        _ => return None,
-                    }
+                    st.status = Status::ALL.into_iter().find(|s| s.name() == value)?;
                 }
                 "init" => st.init = pid(&value)?,
                 "owner" => st.owner = pid(&value)?,
@@ -213,7 +214,6 @@ impl State {
                 "ip" => st.ip = value,
                 "detached" => st.detached = value == "1",
                 "remove" => st.remove = value == "1",
-                "resource" => st.resources.push(value),
                 _ => {}
             }
         }
@@ -489,12 +489,17 @@ pub fn names() -> Vec<String> {
     names
 }
 
-/// The init of a running container: what `exec`, `stop` and `--network container:NAME`
-/// act on.
+/// The init of a running container: what `exec`, `stop` and a shared network act on.
 pub fn find_running(name: &str) -> Result<(ContainerDir, State)> {
+    find_live(name, &[Status::Running])
+}
+
+/// A container whose init lives and whose status is one of `statuses` (signals reach a
+/// created container too).
+pub fn find_live(name: &str, statuses: &[Status]) -> Result<(ContainerDir, State)> {
     let dir = ContainerDir::open(name)?;
     let state = dir.load()?;
-    if state.status != Status::Running || !state.init.alive() {
+    if !statuses.contains(&state.status) || !state.init.alive() {
         return Err(Error::msg(format!("container {name:?}"), "is not running"));
     }
     Ok((dir, state))
@@ -510,10 +515,8 @@ mod tests {
         st.status = Status::Exited;
         st.exit_code = Some(3);
         st.command = "sh -c 'echo a\nb'".into();
-        st.resources = vec!["cgroup /sys/fs/cgroup/memory/husk/web".into(), "loop /dev/loop3".into()];
         let back = State::parse(&st.to_text()).unwrap();
         assert_eq!(back.command, st.command);
-        assert_eq!(back.resources, st.resources);
         assert_eq!(back.status_text(), "exited (3)");
         assert!(State::parse("garbage").is_none());
         assert!(State::parse(&st.to_text()[..20]).is_none(), "a truncated file is refused");

@@ -1,9 +1,11 @@
 //! The channel between the launcher and the container's init while the container is being
 //! set up: a SOCK_SEQPACKET socketpair (message boundaries for free). The parent sends
-//! GO once it has done its side (id maps, cgroups, veth); the child answers only when
-//! something failed, with the exit code and the one-line reason. End-of-file on the
-//! parent's side means every copy of the child's end is closed: the init dropped its copy
-//! and the command's exec closed the last one (close-on-exec), so the command runs.
+//! GO once it has done its side (id maps, cgroups, veth). A container that stops at
+//! `created` says READY when everything up to the command's exec is done and waits for
+//! START; a plain run gets neither. Otherwise the child answers only when something
+//! failed, with the exit code and the one-line reason. End-of-file on the parent's side
+//! means every copy of the child's end is closed: the init dropped its copy and the
+//! command's exec closed the last one (close-on-exec), so the command runs.
 
 use crate::error::{Error, Result};
 use rustix::fd::OwnedFd;
@@ -16,6 +18,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 
 const GO: u8 = b'G';
+const READY: u8 = b'R';
+const START: u8 = b'S';
 /// Carries the master of the container's terminal (SCM_RIGHTS); failures carry their
 /// exit code (125..=127) in the same first byte, so the two cannot be confused.
 const TERMINAL: u8 = b'T';
@@ -57,6 +61,24 @@ impl ParentEnd {
         }
     }
 
+    /// Releases a created container: its init goes on to exec the command.
+    pub fn start(&self) -> Result<()> {
+        retry(|| net::send(&self.0, &[START], SendFlags::NOSIGNAL))
+            .map(|_| ())
+            .map_err(|e| Error::sys("start the container", "", e))
+    }
+
+    /// Waits until the child is created (READY), or returns its reported failure.
+    pub fn wait_ready(&self) -> Result<()> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        match retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())) {
+            Ok((1, _)) if buf[0] == READY => Ok(()),
+            Ok((0, _)) => Err(Error::msg("container setup", "the container's init exited before it was ready")),
+            Ok((n, _)) => Err(failure(buf[0], &buf[1..n])),
+            Err(e) => Err(Error::sys("wait for the container to be created", "", e)),
+        }
+    }
+
     /// Waits until the command has started, or returns the child's reported failure. A
     /// child that died without a word gets a generic error.
     pub fn wait_started(&self) -> Result<()> {
@@ -71,16 +93,27 @@ impl ParentEnd {
 
 impl ChildEnd {
     /// Whether the launcher has gone (its end closed): the check a child makes when it
-    /// has no GO to wait for, right after arming its parent-death signal.
+    /// has no GO to wait for, right after arming its parent-death signal. A START already
+    /// queued makes the socket readable too, so only a hang-up counts.
     pub fn parent_gone(&self) -> bool {
         use rustix::event::{PollFd, PollFlags, poll};
         let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
         let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };
         match poll(&mut fds, Some(&zero)) {
             Ok(0) => false,
-            Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::IN),
+            Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR),
             Err(_) => true,
         }
+    }
+
+    /// Says the container is created, then blocks until START. False when the parent
+    /// went away instead.
+    pub fn ready_then_wait_start(&self) -> bool {
+        if retry(|| net::send(&self.0, &[READY], SendFlags::NOSIGNAL)).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 1];
+        matches!(retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())), Ok((1, _)) if buf[0] == START)
     }
 
     /// Blocks until the parent says GO. False when the parent went away instead.

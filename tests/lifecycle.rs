@@ -370,3 +370,93 @@ fn concurrent_runs_get_unique_names_and_exactly_one_wins_a_shared_name() {
     h.ok(&args);
     assert_eq!(h.entries(), 0);
 }
+
+#[test]
+fn a_created_container_waits_before_its_command_until_started() {
+    if !can_run("created") {
+        return;
+    }
+    let h = Husk::new("created");
+    let marker = format!("created-marker-{}", std::process::id());
+    let rootfs = alpine();
+    let script = format!("echo started; while :; do sleep 0.1; done # {marker}");
+    let printed = h.ok(&["create", "--name", "c1", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", &script]);
+    assert_eq!(printed, "c1\n");
+    assert_eq!(h.status("c1"), "created");
+    // Everything is set up (the init runs, its pid is recorded) but the command, the
+    // init's child, is not.
+    let json = h.ok(&["inspect", "c1"]);
+    assert!(json.contains("\"state\":\"created\""), "{json}");
+    let at = json.find("\"pid\":").unwrap() + 6;
+    let init: u32 = json[at..].split(',').next().unwrap().parse().unwrap();
+    let children = || std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(children(), "", "the command runs before start");
+    assert!(h.ok(&["ps"]).contains("created"), "ps lists created containers");
+    // exec and kill are for running containers; start is for created ones.
+    assert_eq!(h.out(&["exec", "c1", "true"]).status.code(), Some(125));
+    assert_eq!(h.ok(&["start", "c1"]), "c1\n");
+    assert_eq!(h.status("c1"), "running");
+    wait_until("the command's output", Duration::from_secs(5), || h.ok(&["logs", "c1"]).contains("started"));
+    assert_ne!(children(), "", "the command does not run after start");
+    let again = h.out(&["start", "c1"]);
+    assert_eq!(again.status.code(), Some(125), "a running container started twice");
+    h.ok(&["stop", "-t", "1", "c1"]);
+    h.ok(&["rm", "c1"]);
+
+    // A created container removed with rm -f leaves nothing.
+    h.ok(&["create", "--name", "c2", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", &script]);
+    h.ok(&["rm", "-f", "c2"]);
+    assert_eq!(h.entries(), 0, "rm -f of a created container left its entry");
+    assert!(processes_with(&marker).is_empty());
+}
+
+#[test]
+fn exec_takes_the_user_environment_workdir_and_cgroup_of_the_saved_spec() {
+    if !can_run("saved-spec") {
+        return;
+    }
+    let h = Husk::new("saved-spec");
+    let rootfs = alpine();
+    // The command records what it sees; exec must see the same.
+    let probe = "echo \"$(id -u):$(id -g) $(pwd) $FOO $HOME $(cat /proc/self/cgroup | sort | tr '\\n' ' ')\"";
+    let script = format!("{probe} > /tmp/seen; echo started; while :; do sleep 0.1; done");
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/work",
+        "-u",
+        "1000:1000",
+        "--memory",
+        "64m",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    h.ok(&args);
+    wait_until("the command's \"started\" line", Duration::from_secs(5), || h.ok(&["logs", "s1"]).contains("started"));
+    let command_saw = h.ok(&["exec", "s1", "cat", "/tmp/seen"]);
+    let exec_sees = h.ok(&["exec", "s1", "sh", "-c", probe]);
+    assert_eq!(exec_sees, command_saw);
+    assert!(command_saw.starts_with("1000:1000 /work bar / "), "{command_saw}");
+    // Flags still override the saved defaults.
+    assert_eq!(
+        h.ok(&["exec", "-u", "0", "-w", "/", "-e", "FOO=baz", "s1", "sh", "-c", "echo $(id -u) $(pwd) $FOO"]),
+        "0 / baz\n"
+    );
+    let json = h.ok(&["inspect", "s1"]);
+    for want in
+        ["\"spec\":{", "\"env\":[", "\"FOO=bar\"", "\"cwd\":\"/work\"", "\"name\":\"1000:1000\"", "\"memory\":67108864"]
+    {
+        assert!(json.contains(want), "inspect lacks {want}: {json}");
+    }
+    h.ok(&["rm", "-f", "s1"]);
+}

@@ -55,7 +55,24 @@ fn bad_input_is_refused_with_one_line_and_exit_125() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for cmd in [&["--help"][..], &["run", "--help"], &["init", "--help"]] {
+    let commands = [
+        "run", "create", "start", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "stats", "gc", "init",
+        "network",
+    ];
+    // Every command named in the top-level help is in the list above.
+    let top = Command::new(husk()).arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout).into_owned();
+    let listed: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, commands, "the help's command list and this test's differ");
+    let each: Vec<[&str; 2]> = commands.iter().map(|c| [*c, "--help"]).collect();
+    for cmd in [&["--help"][..], &["run", "--help"], &["init", "--help"]].into_iter().chain(each.iter().map(|c| &c[..]))
+    {
         let out = Command::new(husk()).args(cmd).output().unwrap();
         assert!(out.status.success(), "{cmd:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: husk"), "{cmd:?}");

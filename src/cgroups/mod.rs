@@ -19,7 +19,7 @@ mod v1;
 mod v2;
 
 pub use gc::collect_garbage;
-pub use stats::Stats;
+pub use stats::{Stats, cpu_nanos, memory_limit, memory_usage, pids};
 
 use crate::error::{Context, Error, Result};
 use crate::spec::Spec;
@@ -113,10 +113,10 @@ impl Cgroups {
             .map(|t| v2::available(&nearest_existing(&t.parent)))
             .unwrap_or_default();
         let served = |c: &str| v1_served(c) || unified_avail.iter().any(|a| a == c);
-        for (flag, controller, wanted) in requested(res) {
+        for (limit, controller, wanted) in requested(res) {
             if wanted && !served(controller) {
                 return Err(Error::msg(
-                    format!("--{flag}"),
+                    limit,
                     format!("needs the {controller} cgroup controller, which this host does not offer husk"),
                 ));
             }
@@ -125,7 +125,7 @@ impl Cgroups {
         let memsw = layout.v1_with("memory").is_some_and(|h| v1::has_memsw(&h.current));
         if explicit_swap && v1_served("memory") && !memsw {
             return Err(Error::msg(
-                "--memory-swap",
+                "memory+swap limit",
                 "swap accounting is off on this host (no memory.memsw.limit_in_bytes; boot with swapaccount=1)",
             ));
         }
@@ -149,7 +149,10 @@ impl Cgroups {
         if let Some(dir) = cg.unified_dir().map(Path::to_path_buf) {
             let swap_file = dir.join("memory.swap.max").exists();
             if explicit_swap && !v1_served("memory") && !swap_file {
-                return Err(Error::msg("--memory-swap", "swap accounting is off on this host (no memory.swap.max)"));
+                return Err(Error::msg(
+                    "memory+swap limit",
+                    "swap accounting is off on this host (no memory.swap.max)",
+                ));
             }
             for (controller, file, value) in limits::v2_settings(res, swap_file) {
                 if !v1_served(controller) {
@@ -249,15 +252,15 @@ impl Drop for Cgroups {
     }
 }
 
-/// The flags that need a controller, and whether each was given.
+/// The limits that need a controller, and whether each was given.
 fn requested(res: &crate::spec::Resources) -> [(&'static str, &'static str, bool); 6] {
     [
-        ("memory", "memory", res.memory.is_some()),
-        ("cpus", "cpu", res.cpu_quota.is_some()),
-        ("cpu-shares", "cpu", res.cpu_shares.is_some()),
-        ("cpuset-cpus", "cpuset", res.cpuset_cpus.is_some()),
-        ("cpuset-mems", "cpuset", res.cpuset_mems.is_some()),
-        ("pids-limit", "pids", res.pids_limit.is_some()),
+        ("memory limit", "memory", res.memory.is_some()),
+        ("CPU quota", "cpu", res.cpu_quota.is_some()),
+        ("CPU shares", "cpu", res.cpu_shares.is_some()),
+        ("cpuset CPUs", "cpuset", res.cpuset_cpus.is_some()),
+        ("cpuset memory nodes", "cpuset", res.cpuset_mems.is_some()),
+        ("pids limit", "pids", res.pids_limit.is_some()),
     ]
 }
 

@@ -1,8 +1,10 @@
-//! What a container used, read from its cgroups after it exits and before they go.
+//! What a container uses, read from its cgroups: live figures for `ps` and `stats` from
+//! the directories recorded in its state directory (`cgroups::recorded`), whichever
+//! hierarchy each is in, and the totals after it exits, before its cgroups go.
 
 use super::limits::human_size;
 use super::read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Stats {
@@ -79,6 +81,34 @@ impl Stats {
             format!("pids peak: {}", self.pids_peak.map(|n| n.to_string()).unwrap_or_else(na)),
         ]
     }
+}
+
+/// The first of `files` found in any of the container's cgroups.
+fn first(dirs: &[PathBuf], files: &[&str]) -> Option<u64> {
+    dirs.iter().find_map(|dir| files.iter().find_map(|f| number(dir, f)))
+}
+
+pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
+    first(dirs, &["memory.current", "memory.usage_in_bytes"])
+}
+
+/// The memory limit; "max" (v2) and v1's huge sentinel mean none.
+pub fn memory_limit(dirs: &[PathBuf]) -> Option<u64> {
+    if let Some(text) = dirs.iter().map(|d| read(&d.join("memory.max"))).find(|t| !t.is_empty()) {
+        return text.trim().parse().ok();
+    }
+    first(dirs, &["memory.limit_in_bytes"]).filter(|&l| l < (1 << 62))
+}
+
+pub fn pids(dirs: &[PathBuf]) -> Option<u64> {
+    first(dirs, &["pids.current"])
+}
+
+/// CPU time used so far, in nanoseconds (v2 cpu.stat usage_usec, v1 cpuacct.usage).
+pub fn cpu_nanos(dirs: &[PathBuf]) -> Option<u64> {
+    dirs.iter().find_map(|dir| {
+        keyed(&read(&dir.join("cpu.stat")), "usage_usec").map(|us| us * 1000).or_else(|| number(dir, "cpuacct.usage"))
+    })
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub fn enable(mount: &Path, parent: &Path, wanted: &[&str]) -> Result<()> {
                 return Err(Error::msg(
                     format!("enable {} in {}", missing.join(" "), file.display()),
                     "the cgroup holds processes (cgroup v2 allows controllers only for cgroups without them); \
-                     run husk from another cgroup or give --cgroup-parent",
+                     run husk from another cgroup or give the container another cgroup parent",
                 ));
             }
             return Err(e);

@@ -6,89 +6,114 @@
 //! reaped by the container's init.
 
 use crate::attach::{self, Container, Signals};
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::error::{Context, Error, Result};
 use crate::exec;
-use crate::spec::DEFAULT_PATH;
+use crate::spec::{self, Spec};
 use crate::state;
 use crate::terminal::Pty;
 use rustix::fd::AsFd;
 use rustix::thread::ThreadNameSpaceType as Ns;
 use std::ffi::OsString;
 
-pub static EXEC: Command = Command {
-    name: "exec",
-    usage: "[OPTIONS] NAME COMMAND [ARG...]",
-    about: "Run a command in a running container.",
-    flags: &[
-        flag("interactive", Some('i'), None, "Relay stdin to a -t terminal"),
-        flag("tty", Some('t'), None, "Give the command a pseudo-terminal"),
-        flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)"),
-        flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default /)"),
-        flag("user", Some('u'), Some("USER[:GROUP]"), "Run as this user (name or number; looked up in the container)"),
-    ],
-};
-
-struct Options {
+/// Unset fields take the container's own (its saved spec), as docker does.
+#[derive(Default)]
+pub struct ExecOpts {
     terminal: bool,
     stdin: bool,
     env: Vec<String>,
-    workdir: String,
+    workdir: Option<String>,
     user: Option<String>,
 }
 
+pub static EXEC: Command<ExecOpts> = Command {
+    name: "exec",
+    usage: "[OPTIONS] NAME COMMAND [ARG...]",
+    about: "Run a command in a running container, with the container's user, environment and\n\
+            working directory unless overridden.",
+    flags: &[
+        Flag {
+            long: "interactive",
+            short: Some('i'),
+            value: None,
+            help: "Relay stdin to a -t terminal",
+            set: |o, _| on(&mut o.stdin),
+        },
+        Flag {
+            long: "tty",
+            short: Some('t'),
+            value: None,
+            help: "Give the command a pseudo-terminal",
+            set: |o, _| on(&mut o.terminal),
+        },
+        Flag {
+            long: "env",
+            short: Some('e'),
+            value: Some("KEY=VAL"),
+            help: "Set an environment variable (repeatable)",
+            set: |o, kv| {
+                spec::check_env(&kv).map_err(|_| Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"))?;
+                Ok(o.env.push(kv))
+            },
+        },
+        Flag {
+            long: "workdir",
+            short: Some('w'),
+            value: Some("DIR"),
+            help: "Working directory inside (default: the container's)",
+            set: |o, dir| Ok(o.workdir = Some(dir)),
+        },
+        Flag {
+            long: "user",
+            short: Some('u'),
+            value: Some("USER[:GROUP]"),
+            help: "Run as this user (default: the container's; name or number)",
+            set: |o, user| {
+                crate::users::check(&user).map_err(|e| Error::msg("--user", e.to_string()))?;
+                Ok(o.user = Some(user))
+            },
+        },
+    ],
+    command_follows: true,
+};
+
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut cli = Cli::new(&EXEC, args);
-    let mut opts = Options { terminal: false, stdin: false, env: Vec::new(), workdir: "/".into(), user: None };
-    let mut rest = Vec::new();
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(&EXEC));
-                return Ok(0);
-            }
-            Arg::Flag("interactive", _) => opts.stdin = true,
-            Arg::Flag("tty", _) => opts.terminal = true,
-            Arg::Flag("env", Some(kv)) => {
-                if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-                    return Err(Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"));
-                }
-                opts.env.push(kv)
-            }
-            Arg::Flag("workdir", Some(dir)) => opts.workdir = dir,
-            Arg::Flag("user", Some(user)) => {
-                crate::users::check(&user)?;
-                opts.user = Some(user);
-            }
-            Arg::Flag(..) => unreachable!(),
-            Arg::Positional(first) => {
-                rest.push(first);
-                rest.extend(cli.rest()?);
-                break;
-            }
-        }
-    }
+    let Some((opts, mut rest)) = cli::parse(&EXEC, args)? else { return Ok(0) };
     if rest.len() < 2 {
-        return Err(cli.usage_error("expected NAME COMMAND"));
+        return Err(cli::usage_error(&EXEC, "expected NAME COMMAND"));
     }
     let name = rest.remove(0);
-    let (_, st) = state::find_running(&name)?;
-    let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", st.hostname)];
-    // With --user, HOME comes from the user's passwd entry (unless given with -e).
-    if opts.user.is_none() {
-        env.push("HOME=/root".into());
-    }
-    if opts.terminal {
-        env.push("TERM=xterm".into());
-    }
-    for kv in &opts.env {
-        let key = kv.split('=').next().unwrap_or_default();
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(kv.clone());
-    }
-    let command = exec::Command::new(&rest, &env)?;
+    let (dir, st) = state::find_running(&name)?;
+    let container = Spec::load(&dir.path)?;
+    let process = process(&container, opts, rest);
+    let command = exec::Command::new(&process.args, &process.env)?;
     enter(&name, &st)?;
-    run(&command, &opts)
+    run(&command, &process)
+}
+
+/// The exec'd process: the container command's process with the exec's arguments and
+/// overrides. The environment policy is the container's: its environment (which already
+/// holds the defaults), TERM for a terminal, then -e.
+fn process(container: &Spec, o: ExecOpts, args: Vec<String>) -> spec::Process {
+    let mut p = container.process.clone();
+    p.args = args;
+    p.terminal = o.terminal;
+    p.stdin = o.stdin;
+    if o.terminal {
+        spec::merge_env(&mut p.env, &["TERM=xterm".to_string()]);
+    }
+    if let Some(user) = o.user {
+        // A user named here gets HOME from its passwd entry unless -e sets it.
+        if p.user.name.is_none() {
+            p.env.retain(|e| e != "HOME=/root");
+        }
+        p.user = spec::User { name: Some(user), ..Default::default() };
+    }
+    spec::merge_env(&mut p.env, &o.env);
+    if let Some(dir) = o.workdir {
+        p.cwd = dir;
+    }
+    p
 }
 
 /// Joins the container: cgroups first (by host path), then every namespace that differs
@@ -130,43 +155,30 @@ fn enter(name: &str, st: &state::State) -> Result<()> {
     rustix::process::chdir("/").ctx("chdir", "/")
 }
 
-fn run(command: &exec::Command, opts: &Options) -> Result<u8> {
+fn run(command: &exec::Command, process: &spec::Process) -> Result<u8> {
     // The terminal comes from the container's devpts, now our /dev.
-    let pty = if opts.terminal { Some(Pty::open()?) } else { None };
+    let pty = if process.terminal { Some(Pty::open()?) } else { None };
     let signals = Signals::take()?;
-    let workdir = opts.workdir.clone();
-    let user = opts.user.as_deref();
     let peer = pty.as_ref().map(|p| &p.peer);
     let pid = husk_init::spawn(|| {
-        let (code, msg) = match prepare(peer, &workdir, user) {
-            Ok(home) => command.exec_with_home(home.as_deref()),
-            Err(e) => (e.code, e.to_string()),
-        };
+        if let Some(peer) = peer
+            && let Err(e) = dup_stdio(peer)
+        {
+            husk_init::say(&[e.to_string().as_bytes()]);
+            return e.code as i32;
+        }
+        let (code, msg) = exec::prepare_and_exec(process, command, false);
         husk_init::say(&[msg.as_bytes()]);
         code as i32
     })
     .ctx("fork", "")?;
     let master = pty.map(|p| p.master);
     let container = Container { pid, pidfd: None };
-    Ok(attach::wait(&container, &signals, master.as_ref(), opts.stdin, None).code)
+    Ok(attach::wait(&container, &signals, master.as_ref(), process.stdin, None).code)
 }
 
-/// In the command's process: terminal, working directory, user (whose home it returns).
-fn prepare(peer: Option<&rustix::fd::OwnedFd>, workdir: &str, user: Option<&str>) -> Result<Option<String>> {
-    if let Some(peer) = peer {
-        rustix::process::setsid().ctx("setsid", "")?;
-        rustix::stdio::dup2_stdin(peer).ctx("dup2 onto", "stdin")?;
-        rustix::stdio::dup2_stdout(peer).ctx("dup2 onto", "stdout")?;
-        rustix::stdio::dup2_stderr(peer).ctx("dup2 onto", "stderr")?;
-        rustix::process::ioctl_tiocsctty(peer.as_fd()).ctx("make the pty the controlling terminal", "")?;
-    }
-    rustix::process::chdir(workdir).ctx("chdir", workdir).map_err(|e| e.with_code(126))?;
-    match user {
-        Some(user) => {
-            let id = crate::users::resolve(user)?;
-            exec::become_user(id.uid, id.gid, &id.groups)?;
-            Ok(Some(id.home))
-        }
-        None => Ok(None),
-    }
+fn dup_stdio(peer: &rustix::fd::OwnedFd) -> Result<()> {
+    rustix::stdio::dup2_stdin(peer).ctx("dup2 onto", "stdin")?;
+    rustix::stdio::dup2_stdout(peer).ctx("dup2 onto", "stdout")?;
+    rustix::stdio::dup2_stderr(peer).ctx("dup2 onto", "stderr")
 }

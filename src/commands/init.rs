@@ -1,50 +1,50 @@
 //! `husk init`: husk's PID-1 init for someone else's container image, the job tini does.
 
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::error::{Context, Error, Result};
 use crate::exec;
 use husk_init::Options;
 use std::ffi::OsString;
 
-pub static INIT: Command = Command {
+pub static INIT: Command<Options> = Command {
     name: "init",
     usage: "[OPTIONS] [--] COMMAND [ARG...]",
     about: "Run COMMAND under husk's init: reap zombies, forward signals, exit with its status.\n\
             As PID 1 the container ends with the command; otherwise husk registers as a\n\
             subreaper so orphaned descendants are still reaped.",
     flags: &[
-        flag("pgroup", Some('g'), None, "Forward signals to the command's whole process group"),
-        flag("remap-exit", Some('e'), Some("CODE"), "Report exit code CODE as 0 (repeatable)"),
-        flag("subreaper", Some('s'), None, "Register as a subreaper (automatic when not PID 1)"),
+        Flag {
+            long: "pgroup",
+            short: Some('g'),
+            value: None,
+            help: "Forward signals to the command's whole process group",
+            set: |o, _| on(&mut o.process_group),
+        },
+        Flag {
+            long: "remap-exit",
+            short: Some('e'),
+            value: Some("CODE"),
+            help: "Report exit code CODE as 0 (repeatable)",
+            set: |o, code| match code.parse::<u8>() {
+                Ok(code) => Ok(o.map_to_success(code)),
+                Err(_) => Err(Error::msg(format!("--remap-exit {code}"), "expected an exit code 0-255")),
+            },
+        },
+        Flag {
+            long: "subreaper",
+            short: Some('s'),
+            value: None,
+            help: "Register as a subreaper (automatic when not PID 1)",
+            set: |_, _| Ok(()),
+        },
     ],
+    command_follows: true,
 };
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut cli = Cli::new(&INIT, args);
-    let mut opts = Options::default();
-    let mut command = Vec::new();
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(&INIT));
-                return Ok(0);
-            }
-            Arg::Positional(first) => {
-                command.push(first);
-                command.extend(cli.rest()?);
-                break;
-            }
-            Arg::Flag("pgroup", _) => opts.process_group = true,
-            Arg::Flag("subreaper", _) => {}
-            Arg::Flag("remap-exit", Some(code)) => match code.parse::<u8>() {
-                Ok(code) => opts.map_to_success(code),
-                Err(_) => return Err(Error::msg(format!("--remap-exit {code}"), "expected an exit code 0-255")),
-            },
-            Arg::Flag(other, _) => unreachable!("flag {other} is in the table but not handled"),
-        }
-    }
+    let Some((opts, command)) = cli::parse(&INIT, args)? else { return Ok(0) };
     if command.is_empty() {
-        return Err(cli.usage_error("no command given"));
+        return Err(cli::usage_error(&INIT, "no command given"));
     }
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     let command = exec::Command::new(&command, &env)?;

@@ -1,41 +1,50 @@
 //! `husk logs`: a detached container's output, from its rotated log files.
 
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::error::{Context, Error, Result};
 use crate::state::{ContainerDir, Status};
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-pub static LOGS: Command = Command {
+#[derive(Default)]
+pub struct LogsOpts {
+    follow: bool,
+    tail: Option<usize>,
+}
+
+pub static LOGS: Command<LogsOpts> = Command {
     name: "logs",
     usage: "[-f] [--tail N] NAME",
     about: "Print a detached container's output (stdout and stderr, in order).",
     flags: &[
-        flag("follow", Some('f'), None, "Keep printing new output until the container exits"),
-        flag("tail", Some('n'), Some("N"), "Only the last N lines"),
+        Flag {
+            long: "follow",
+            short: Some('f'),
+            value: None,
+            help: "Keep printing new output until the container exits",
+            set: |o, _| on(&mut o.follow),
+        },
+        Flag {
+            long: "tail",
+            short: Some('n'),
+            value: Some("N"),
+            help: "Only the last N lines",
+            set: |o, n| {
+                Ok(o.tail = Some(n.parse().map_err(|_| Error::msg(format!("--tail {n}"), "expected a number"))?))
+            },
+        },
     ],
+    command_follows: false,
 };
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut cli = Cli::new(&LOGS, args);
-    let (mut follow, mut tail, mut name) = (false, None, None);
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(&LOGS));
-                return Ok(0);
-            }
-            Arg::Flag("follow", _) => follow = true,
-            Arg::Flag("tail", Some(n)) => {
-                tail = Some(n.parse::<usize>().map_err(|_| Error::msg(format!("--tail {n}"), "expected a number"))?)
-            }
-            Arg::Flag(..) => unreachable!(),
-            Arg::Positional(n) if name.is_none() => name = Some(n),
-            Arg::Positional(extra) => return Err(cli.usage_error(&format!("unexpected argument {extra:?}"))),
-        }
+    let Some((LogsOpts { follow, tail }, mut names)) = cli::parse(&LOGS, args)? else { return Ok(0) };
+    if names.len() > 1 {
+        return Err(cli::usage_error(&LOGS, &format!("unexpected argument {:?}", names[1])));
     }
-    let Some(name) = name else { return Err(cli.usage_error("no container named")) };
+    let name = names.pop();
+    let Some(name) = name else { return Err(cli::usage_error(&LOGS, "no container named")) };
     let dir = ContainerDir::open(&name)?;
     let log = dir.log();
     if !log.exists() {

@@ -3,87 +3,160 @@
 //! which forwards them to the command.
 
 use crate::cgroups;
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::error::{Error, Result};
 use crate::lifecycle;
+use crate::spec::Spec;
 use crate::state::{self, ContainerDir, State, Status};
-use crate::stats;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-pub static PS: Command = Command {
+#[derive(Default)]
+pub struct PsOpts {
+    all: bool,
+    quiet: bool,
+    json: bool,
+}
+
+pub static PS: Command<PsOpts> = Command {
     name: "ps",
     usage: "[-a] [-q] [--format json]",
-    about: "List containers (running ones, or all with -a).",
+    about: "List containers (running and created ones, or all with -a).",
     flags: &[
-        flag("all", Some('a'), None, "Also list exited containers"),
-        flag("quiet", Some('q'), None, "Names only"),
-        flag("format", None, Some("json"), "Print JSON instead of a table"),
+        Flag {
+            long: "all",
+            short: Some('a'),
+            value: None,
+            help: "Also list exited containers",
+            set: |o, _| on(&mut o.all),
+        },
+        Flag { long: "quiet", short: Some('q'), value: None, help: "Names only", set: |o, _| on(&mut o.quiet) },
+        Flag {
+            long: "format",
+            short: None,
+            value: Some("json"),
+            help: "Print JSON instead of a table",
+            set: |o, v| match v.as_str() {
+                "json" => on(&mut o.json),
+                _ => Err(Error::msg(format!("--format {v}"), "only json is supported")),
+            },
+        },
     ],
+    command_follows: false,
 };
-pub static INSPECT: Command =
-    Command { name: "inspect", usage: "NAME...", about: "Print containers' state as JSON.", flags: &[] };
-pub static WAIT: Command = Command {
+
+/// For commands that take only names.
+#[derive(Default)]
+pub struct NoOpts;
+
+pub static INSPECT: Command<NoOpts> = Command {
+    name: "inspect",
+    usage: "NAME...",
+    about: "Print containers' state and saved spec as JSON.",
+    flags: &[],
+    command_follows: false,
+};
+pub static WAIT: Command<NoOpts> = Command {
     name: "wait",
     usage: "NAME...",
     about: "Wait for containers to exit; print their exit codes.",
     flags: &[],
+    command_follows: false,
 };
-pub static STOP: Command = Command {
-    name: "stop",
-    usage: "[-t SECONDS] NAME...",
-    about: "Stop containers: SIGTERM to the command, SIGKILL after the timeout.",
-    flags: &[flag("time", Some('t'), Some("SECONDS"), "Seconds to wait before SIGKILL (default 10)")],
+pub static START: Command<NoOpts> = Command {
+    name: "start",
+    usage: "NAME...",
+    about: "Start created containers (see 'husk create'); print their names once running.",
+    flags: &[],
+    command_follows: false,
 };
-pub static KILL: Command = Command {
-    name: "kill",
-    usage: "[-s SIGNAL] NAME...",
-    about: "Send a signal to containers' commands (default SIGKILL).",
-    flags: &[flag("signal", Some('s'), Some("SIGNAL"), "Signal name or number")],
-};
-pub static RM: Command = Command {
-    name: "rm",
-    usage: "[-f] NAME...",
-    about: "Remove stopped containers (running ones too with -f).",
-    flags: &[flag("force", Some('f'), None, "Kill running containers first")],
-};
-pub static GC: Command = Command {
+pub static GC: Command<NoOpts> = Command {
     name: "gc",
     usage: "",
     about: "Release what containers whose husk process was killed left behind.",
     flags: &[],
+    command_follows: false,
 };
 
-/// A command line: its (flag, value) pairs and its positional names.
-type Parsed = (Vec<(&'static str, String)>, Vec<String>);
-
-/// Parses `cmd`'s arguments; None when --help was answered.
-fn parse(cmd: &'static Command, args: Vec<OsString>) -> Result<Option<Parsed>> {
-    let mut cli = Cli::new(cmd, args);
-    let (mut flags, mut names) = (Vec::new(), Vec::new());
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(cmd));
-                return Ok(None);
-            }
-            Arg::Flag(long, value) => flags.push((long, value.unwrap_or_default())),
-            Arg::Positional(name) => names.push(name),
-        }
-    }
-    Ok(Some((flags, names)))
+pub struct StopOpts {
+    secs: u64,
 }
 
-fn need_names(cmd: &Command, names: &[String]) -> Result<()> {
-    if names.is_empty() {
+impl Default for StopOpts {
+    fn default() -> StopOpts {
+        StopOpts { secs: 10 }
+    }
+}
+
+pub static STOP: Command<StopOpts> = Command {
+    name: "stop",
+    usage: "[-t SECONDS] NAME...",
+    about: "Stop containers: SIGTERM to the command, SIGKILL after the timeout.",
+    flags: &[Flag {
+        long: "time",
+        short: Some('t'),
+        value: Some("SECONDS"),
+        help: "Seconds to wait before SIGKILL (default 10)",
+        set: |o, v| Ok(o.secs = v.parse().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?),
+    }],
+    command_follows: false,
+};
+
+pub struct KillOpts {
+    signal: u32,
+}
+
+impl Default for KillOpts {
+    fn default() -> KillOpts {
+        KillOpts { signal: linux_raw_sys::general::SIGKILL }
+    }
+}
+
+pub static KILL: Command<KillOpts> = Command {
+    name: "kill",
+    usage: "[-s SIGNAL] NAME...",
+    about: "Send a signal to containers' commands (default SIGKILL).",
+    flags: &[Flag {
+        long: "signal",
+        short: Some('s'),
+        value: Some("SIGNAL"),
+        help: "Signal name or number",
+        set: |o, v| Ok(o.signal = parse_signal(&v)?),
+    }],
+    command_follows: false,
+};
+
+#[derive(Default)]
+pub struct RmOpts {
+    force: bool,
+}
+
+pub static RM: Command<RmOpts> = Command {
+    name: "rm",
+    usage: "[-f] NAME...",
+    about: "Remove stopped containers (running and created ones too with -f).",
+    flags: &[Flag {
+        long: "force",
+        short: Some('f'),
+        value: None,
+        help: "Kill running containers first",
+        set: |o, _| on(&mut o.force),
+    }],
+    command_follows: false,
+};
+
+/// Parses a command that acts on container names, requiring at least one.
+fn named<O: Default>(cmd: &'static Command<O>, args: Vec<OsString>) -> Result<Option<(O, Vec<String>)>> {
+    let parsed = cli::parse(cmd, args)?;
+    if parsed.as_ref().is_some_and(|(_, names)| names.is_empty()) {
         return Err(Error::msg(
             format!("husk {}", cmd.name),
             format!("no container named; see 'husk {} --help'", cmd.name),
         ));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// Runs `each` for every name; reports failures one line each and returns 125 if any.
@@ -99,14 +172,7 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Resul
 }
 
 pub fn ps(args: Vec<OsString>) -> Result<u8> {
-    let Some((flags, _)) = parse(&PS, args)? else { return Ok(0) };
-    let all = flags.iter().any(|(f, _)| *f == "all");
-    let quiet = flags.iter().any(|(f, _)| *f == "quiet");
-    let json = match flags.iter().find(|(f, _)| *f == "format") {
-        Some((_, v)) if v == "json" => true,
-        Some((_, v)) => return Err(Error::msg(format!("--format {v}"), "only json is supported")),
-        None => false,
-    };
+    let Some((PsOpts { all, quiet, json }, _)) = cli::parse(&PS, args)? else { return Ok(0) };
     let mut rows = Vec::new();
     for name in state::names() {
         match ContainerDir::open(&name).and_then(|d| d.load()) {
@@ -129,7 +195,7 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
 fn print_table(rows: &[State]) {
     let mut table = vec![["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "MEMORY"].map(String::from).to_vec()];
     for st in rows {
-        let running = st.status == Status::Running;
+        let running = matches!(st.status, Status::Running | Status::Created);
         table.push(vec![
             st.name.clone(),
             st.status_text(),
@@ -137,7 +203,7 @@ fn print_table(rows: &[State]) {
             if running { uptime(st.started) } else { "-".into() },
             st.root.clone(),
             if st.ip.is_empty() { "-".into() } else { st.ip.clone() },
-            stats::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
+            cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
                 .map(human)
                 .unwrap_or_else(|| "-".into()),
         ]);
@@ -184,17 +250,12 @@ pub fn json_str(s: &str) -> String {
 
 fn to_json(st: &State) -> String {
     let num = |v: Option<i32>| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into());
-    let resources: Vec<String> = st.resources.iter().map(|r| json_str(r)).collect();
     format!(
-        "{{\"name\":{},\"status\":{},\"state\":{},\"pid\":{},\"exit_code\":{},\"signal\":{},\"created\":{},\"started\":{},\"finished\":{},\"command\":{},\"root\":{},\"hostname\":{},\"network\":{},\"ip\":{},\"detached\":{},\"remove\":{},\"memory\":{},\"resources\":[{}]}}",
+        "{{\"name\":{},\"status\":{},\"state\":{},\"pid\":{},\"exit_code\":{},\"signal\":{},\"created\":{},\"started\":{},\"finished\":{},\"command\":{},\"root\":{},\"hostname\":{},\"network\":{},\"ip\":{},\"detached\":{},\"remove\":{},\"memory\":{}}}",
         json_str(&st.name),
         json_str(&st.status_text()),
-        json_str(match st.status {
-            Status::Creating => "creating",
-            Status::Running => "running",
-            Status::Exited => "exited",
-        }),
-        if st.status == Status::Running { st.init.pid.to_string() } else { "null".into() },
+        json_str(st.status.name()),
+        if matches!(st.status, Status::Running | Status::Created) { st.init.pid.to_string() } else { "null".into() },
         num(st.exit_code),
         num(st.signal),
         st.created,
@@ -207,19 +268,62 @@ fn to_json(st: &State) -> String {
         json_str(&st.ip),
         st.detached,
         st.remove,
-        stats::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
+        cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
             .map(|m| m.to_string())
             .unwrap_or_else(|| "null".into()),
-        resources.join(",")
     )
 }
 
 pub fn inspect(args: Vec<OsString>) -> Result<u8> {
-    let Some((_, names)) = parse(&INSPECT, args)? else { return Ok(0) };
-    need_names(&INSPECT, &names)?;
+    let Some((_, names)) = named(&INSPECT, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        let st = ContainerDir::open(name)?.load()?;
-        println!("{}", to_json(&st));
+        let dir = ContainerDir::open(name)?;
+        let st = dir.load()?;
+        // The spec as the container was created with it; an entry made before specs
+        // were saved has none.
+        let spec = Spec::load(&dir.path).map(|s| s.to_json().to_string()).unwrap_or_else(|_| "null".into());
+        let state = to_json(&st);
+        println!("{},\"spec\":{spec}}}", &state[..state.len() - 1]);
+        Ok(())
+    })
+}
+
+/// Starts created containers: one byte into the fifo their supervisor waits on, then
+/// wait until it reports the command running (or exited at once).
+pub fn start(args: Vec<OsString>) -> Result<u8> {
+    let Some((_, names)) = named(&START, args)? else { return Ok(0) };
+    for_each(&names, |name| {
+        let (dir, _) = state::find_live(name, &[Status::Created]).map_err(|_| {
+            Error::msg(format!("container {name:?}"), "is not created (only 'husk create' makes one to start)")
+        })?;
+        let fifo = dir.path.join(crate::detach::START_FIFO);
+        let fd = rustix::fs::open(
+            &fifo,
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", fifo.display(), e))?;
+        rustix::io::write(&fd, b"s").map_err(|e| Error::sys("write", fifo.display(), e))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match ContainerDir::open(name).and_then(|d| d.load()) {
+                Ok(st) if st.status == Status::Created => {}
+                Ok(st) if st.status == Status::Exited && st.exit_code.is_some_and(|c| c >= 125) => {
+                    let code = st.exit_code.unwrap_or(125);
+                    return Err(Error::msg(
+                        format!("container {name:?}"),
+                        format!("failed to start (exit code {code})"),
+                    )
+                    .with_code(code as u8));
+                }
+                _ => break,
+            }
+            if Instant::now() > deadline {
+                return Err(Error::msg(format!("container {name:?}"), "did not start in time"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        println!("{name}");
         Ok(())
     })
 }
@@ -246,8 +350,7 @@ fn wait_exit(name: &str, timeout: Option<Duration>) -> Result<Option<State>> {
 }
 
 pub fn wait(args: Vec<OsString>) -> Result<u8> {
-    let Some((_, names)) = parse(&WAIT, args)? else { return Ok(0) };
-    need_names(&WAIT, &names)?;
+    let Some((_, names)) = named(&WAIT, args)? else { return Ok(0) };
     ContainerDir::open(&names[0])?;
     for_each(&names, |name| {
         match wait_exit(name, None)? {
@@ -258,9 +361,10 @@ pub fn wait(args: Vec<OsString>) -> Result<u8> {
     })
 }
 
-/// Sends `sig` to a running container's init through a pidfd.
-fn signal(name: &str, sig: u32) -> Result<(State, rustix::fd::OwnedFd)> {
-    let (_, st) = state::find_running(name)?;
+/// Sends `sig` to a running container's init through a pidfd (`rm -f` also reaches a
+/// created one).
+fn signal(name: &str, sig: u32, statuses: &[Status]) -> Result<(State, rustix::fd::OwnedFd)> {
+    let (_, st) = state::find_live(name, statuses)?;
     let pid = rustix::process::Pid::from_raw(st.init.pid).ok_or_else(|| Error::msg(name.to_string(), "bad pid"))?;
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .map_err(|e| Error::sys("pidfd_open for container", name, e))?;
@@ -284,14 +388,9 @@ fn exited_within(pidfd: &rustix::fd::OwnedFd, timeout: Duration) -> bool {
 }
 
 pub fn stop(args: Vec<OsString>) -> Result<u8> {
-    let Some((flags, names)) = parse(&STOP, args)? else { return Ok(0) };
-    need_names(&STOP, &names)?;
-    let secs = match flags.iter().find(|(f, _)| *f == "time") {
-        Some((_, v)) => v.parse::<u64>().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?,
-        None => 10,
-    };
+    let Some((StopOpts { secs }, names)) = named(&STOP, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        let (_, pidfd) = signal(name, linux_raw_sys::general::SIGTERM)?;
+        let (_, pidfd) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
         if !exited_within(&pidfd, Duration::from_secs(secs)) {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             exited_within(&pidfd, Duration::from_secs(10));
@@ -304,14 +403,9 @@ pub fn stop(args: Vec<OsString>) -> Result<u8> {
 }
 
 pub fn kill(args: Vec<OsString>) -> Result<u8> {
-    let Some((flags, names)) = parse(&KILL, args)? else { return Ok(0) };
-    need_names(&KILL, &names)?;
-    let sig = match flags.iter().find(|(f, _)| *f == "signal") {
-        Some((_, v)) => parse_signal(v)?,
-        None => linux_raw_sys::general::SIGKILL,
-    };
+    let Some((KillOpts { signal: sig }, names)) = named(&KILL, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        signal(name, sig)?;
+        signal(name, sig, &[Status::Running])?;
         println!("{name}");
         Ok(())
     })
@@ -332,9 +426,7 @@ pub fn parse_signal(text: &str) -> Result<u32> {
 }
 
 pub fn rm(args: Vec<OsString>) -> Result<u8> {
-    let Some((flags, names)) = parse(&RM, args)? else { return Ok(0) };
-    need_names(&RM, &names)?;
-    let force = flags.iter().any(|(f, _)| *f == "force");
+    let Some((RmOpts { force }, names)) = named(&RM, args)? else { return Ok(0) };
     for_each(&names, |name| {
         let dir = ContainerDir::open(name)?;
         // A stopped entry, or one whose owner is gone (what it held went with its
@@ -346,7 +438,7 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
             if !force {
                 return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
             }
-            if let Ok((_, pidfd)) = signal(name, linux_raw_sys::general::SIGKILL) {
+            if let Ok((_, pidfd)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created]) {
                 exited_within(&pidfd, Duration::from_secs(10));
             }
             let _ = wait_exit(name, Some(Duration::from_secs(10)));
@@ -360,7 +452,7 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
 }
 
 pub fn gc(args: Vec<OsString>) -> Result<u8> {
-    let Some(_) = parse(&GC, args)? else { return Ok(0) };
+    let Some(_) = cli::parse(&GC, args)? else { return Ok(0) };
     for name in lifecycle::collect_garbage(true) {
         println!("{name}");
     }

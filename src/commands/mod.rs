@@ -1,5 +1,8 @@
 //! One module per subcommand: flag table, parsing, and the call into the runtime.
 
+// Flag handlers in the tables are one-line closures `|o, v| Ok(o.field = value)`.
+#![allow(clippy::unit_arg)]
+
 pub mod exec;
 pub mod init;
 pub mod logs;
@@ -7,3 +10,4 @@ pub mod manage;
 pub mod network;
 pub mod run;
 pub mod stats;
+mod values;

@@ -1,33 +1,32 @@
 //! `husk network ls` and `husk network rm NAME`: the bridges husk created for
 //! `--network bridge[:NAME]`, which outlive their containers.
 
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::error::Result;
 use crate::network;
 use std::ffi::OsString;
 
-pub static NETWORK: Command = Command {
+#[derive(Default)]
+pub struct NetworkOpts {
+    force: bool,
+}
+
+pub static NETWORK: Command<NetworkOpts> = Command {
     name: "network",
     usage: "ls | rm [-f] NAME",
     about: "List the bridges husk created (name, subnet, gateway, leases in use), or remove one.",
-    flags: &[flag("force", Some('f'), None, "rm: remove even while containers hold leases on it")],
+    flags: &[Flag {
+        long: "force",
+        short: Some('f'),
+        value: None,
+        help: "rm: remove even while containers hold leases on it",
+        set: |o, _| on(&mut o.force),
+    }],
+    command_follows: false,
 };
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut cli = Cli::new(&NETWORK, args);
-    let mut force = false;
-    let mut words = Vec::new();
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(&NETWORK));
-                return Ok(0);
-            }
-            Arg::Positional(w) => words.push(w),
-            Arg::Flag("force", _) => force = true,
-            Arg::Flag(long, _) => unreachable!("flag {long} is in the table but not handled"),
-        }
-    }
+    let Some((NetworkOpts { force }, words)) = cli::parse(&NETWORK, args)? else { return Ok(0) };
     match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["ls"] | ["list"] => {
             println!("{:<16}{:<20}{:<17}LEASES", "NAME", "SUBNET", "GATEWAY");
@@ -42,6 +41,6 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             }
             Ok(0)
         }
-        _ => Err(cli.usage_error("expected 'ls' or 'rm NAME'")),
+        _ => Err(cli::usage_error(&NETWORK, "expected 'ls' or 'rm NAME'")),
     }
 }

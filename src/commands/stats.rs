@@ -1,34 +1,34 @@
 //! `husk stats`: CPU, memory and pids of running containers, from their cgroups.
 
 use crate::cgroups;
-use crate::cli::{Arg, Cli, Command, flag};
+use crate::cli::{self, Command, Flag, on};
 use crate::commands::manage::human;
 use crate::error::Result;
 use crate::state::{self, ContainerDir, Status};
-use crate::stats;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-pub static STATS: Command = Command {
+#[derive(Default)]
+pub struct StatsOpts {
+    once: bool,
+}
+
+pub static STATS: Command<StatsOpts> = Command {
     name: "stats",
     usage: "[--no-stream] [NAME...]",
     about: "Show CPU %, memory usage / limit and pids of running containers (all when no NAME).",
-    flags: &[flag("no-stream", None, None, "Print one sample and exit")],
+    flags: &[Flag {
+        long: "no-stream",
+        short: None,
+        value: None,
+        help: "Print one sample and exit",
+        set: |o, _| on(&mut o.once),
+    }],
+    command_follows: false,
 };
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut cli = Cli::new(&STATS, args);
-    let (mut once, mut names) = (false, Vec::new());
-    while let Some(arg) = cli.next()? {
-        match arg {
-            Arg::Help => {
-                print!("{}", crate::cli::help(&STATS));
-                return Ok(0);
-            }
-            Arg::Flag(..) => once = true,
-            Arg::Positional(name) => names.push(name),
-        }
-    }
+    let Some((StatsOpts { once }, names)) = cli::parse(&STATS, args)? else { return Ok(0) };
     for name in &names {
         state::find_running(name)?;
     }
@@ -43,19 +43,19 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         };
         let dirs: Vec<_> = targets.iter().map(|n| cgroups::recorded(&state::root().join(n))).collect();
         // CPU % is the cgroup's CPU time over a half-second window.
-        let before: Vec<_> = dirs.iter().map(|d| stats::cpu_nanos(d)).collect();
+        let before: Vec<_> = dirs.iter().map(|d| cgroups::cpu_nanos(d)).collect();
         let start = Instant::now();
         std::thread::sleep(Duration::from_millis(500));
         let wall = start.elapsed().as_nanos() as f64;
         println!("{:<20} {:>8} {:>24} {:>6}", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS");
         for ((name, d), cpu0) in targets.iter().zip(&dirs).zip(before) {
-            let cpu = match (cpu0, stats::cpu_nanos(d)) {
+            let cpu = match (cpu0, cgroups::cpu_nanos(d)) {
                 (Some(a), Some(b)) => format!("{:.1}%", (b.saturating_sub(a)) as f64 * 100.0 / wall),
                 _ => "-".into(),
             };
-            let usage = stats::memory_usage(d).map(human).unwrap_or_else(|| "-".into());
-            let limit = stats::memory_limit(d).map(human).unwrap_or_else(|| "unlimited".into());
-            let pids = stats::pids(d).map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+            let usage = cgroups::memory_usage(d).map(human).unwrap_or_else(|| "-".into());
+            let limit = cgroups::memory_limit(d).map(human).unwrap_or_else(|| "unlimited".into());
+            let pids = cgroups::pids(d).map(|p| p.to_string()).unwrap_or_else(|| "-".into());
             println!("{:<20} {:>8} {:>24} {:>6}", name, cpu, format!("{usage} / {limit}"), pids);
         }
         if once {

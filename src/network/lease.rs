@@ -152,7 +152,7 @@ impl Lease {
         let record = match (existing, subnet) {
             (Some(r), Some(s)) if r.subnet != s => {
                 return Err(Error::msg(
-                    format!("--subnet {s}"),
+                    format!("subnet {s}"),
                     format!("bridge {bridge} already has subnet {}", r.subnet),
                 ));
             }
@@ -169,7 +169,7 @@ impl Lease {
         let taken = |ip: Ipv4Addr, leases: &[Entry]| leases.iter().any(|e| e.ip == ip);
         let ip = match wanted {
             Some(w) => {
-                let what = format!("--ip {w}");
+                let what = format!("address {w}");
                 if !subnet.contains(w.addr) || w.prefix != subnet.prefix {
                     return Err(Error::msg(what, format!("is outside bridge {bridge}'s subnet {subnet}")));
                 }

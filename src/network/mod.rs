@@ -16,13 +16,13 @@ pub mod link;
 
 use crate::error::{Context, Error, Result};
 use crate::netlink::{self, Socket};
-use crate::spec::{Network, NetworkMode, Spec};
+use crate::spec::{NetworkMode, Spec};
 use addr::Cidr;
 use lease::{Lease, Registry};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const DEFAULT_BRIDGE: &str = "husk0";
 /// The container's end of the veth pair.
@@ -30,69 +30,6 @@ const CONTAINER_IF: &str = "eth0";
 
 pub fn default_subnet() -> Cidr {
     Cidr { addr: Ipv4Addr::new(10, 88, 0, 0), prefix: 16 }
-}
-
-/// `--network`'s value.
-pub fn parse_mode(text: &str) -> Result<NetworkMode> {
-    let bad = |why: &str| Error::msg(format!("--network {text}"), why.to_string());
-    let mode = match text.split_once(':') {
-        None => match text {
-            "none" => NetworkMode::None,
-            "host" => NetworkMode::Host,
-            "bridge" => NetworkMode::Bridge(DEFAULT_BRIDGE.to_string()),
-            _ => return Err(bad("unknown network mode (none, host, bridge[:NAME], ns:PATH, container:NAME)")),
-        },
-        Some(("bridge", name)) => {
-            link::check_name("--network bridge:", name)?;
-            NetworkMode::Bridge(name.to_string())
-        }
-        Some(("ns", path)) => {
-            if !path.starts_with('/') {
-                return Err(bad("the namespace path must be absolute"));
-            }
-            std::fs::metadata(path).ctx(&format!("--network ns:{path}"), "")?;
-            NetworkMode::Path(PathBuf::from(path))
-        }
-        Some(("container", name)) if !name.is_empty() => NetworkMode::Container(name.to_string()),
-        _ => return Err(bad("unknown network mode (none, host, bridge[:NAME], ns:PATH, container:NAME)")),
-    };
-    Ok(mode)
-}
-
-/// Checks the options that only make sense on a bridge, and their values.
-pub fn check(net: &Network) -> Result<()> {
-    let bridge = matches!(net.mode, NetworkMode::Bridge(_));
-    let only_bridge = [
-        ("--ip", net.ip.is_some()),
-        ("--subnet", net.subnet.is_some()),
-        ("--mac-address", net.mac.is_some()),
-        ("--mtu", net.mtu.is_some()),
-    ];
-    for (flag, given) in only_bridge {
-        if given && !bridge {
-            return Err(Error::msg(flag, "needs --network bridge[:NAME]"));
-        }
-    }
-    if let Some(ip) = &net.ip {
-        Cidr::parse("--ip", ip, Some(default_subnet().prefix))?;
-    }
-    if let Some(subnet) = &net.subnet {
-        addr::parse_subnet("--subnet", subnet)?;
-    }
-    if let Some(mac) = &net.mac {
-        addr::parse_mac(mac)?;
-    }
-    if let Some(mtu) = net.mtu
-        && !(68..=65535).contains(&mtu)
-    {
-        return Err(Error::msg(format!("--mtu {mtu}"), "must be between 68 and 65535"));
-    }
-    for dns in &net.dns {
-        if dns.parse::<std::net::IpAddr>().is_err() {
-            return Err(Error::msg(format!("--dns {dns}"), "not an IP address"));
-        }
-    }
-    Ok(())
 }
 
 /// What P1 settled for the container's network.
@@ -115,63 +52,42 @@ pub struct Attachment {
     mtu: Option<u32>,
 }
 
-/// P1. `dir` is the container's state directory, which records the lease.
+/// P1, for a validated spec. `dir` is the container's state directory, which records
+/// the lease.
 pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
     let net = &spec.network;
-    check(net)?;
     Ok(match &net.mode {
         NetworkMode::None => Prepared::Own,
         NetworkMode::Host => Prepared::Host,
         NetworkMode::Bridge(bridge) => {
-            if !rustix::process::geteuid().is_root() {
-                return Err(Error::msg(
-                    format!("--network bridge:{bridge}"),
-                    "needs root (try --network none or host)",
-                ));
-            }
             match link::kind_of(&mut Socket::open()?, bridge)? {
                 Some(kind) if kind != "bridge" => {
                     return Err(Error::msg(
-                        format!("--network bridge:{bridge}"),
+                        format!("network bridge:{bridge}"),
                         "a link of that name exists and is not a bridge",
                     ));
                 }
                 _ => {}
             }
-            let wanted =
-                net.ip.as_deref().map(|ip| Cidr::parse("--ip", ip, Some(default_subnet().prefix))).transpose()?;
-            let subnet = net.subnet.as_deref().map(|s| addr::parse_subnet("--subnet", s)).transpose()?;
-            let lease = Lease::take(bridge, subnet, wanted, &spec.name)?;
+            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name)?;
             let host_if = link::host_name();
             let text = format!("bridge {bridge}\nip {}\nveth {host_if}\n", lease.ip);
             let path = dir.join("network");
             std::fs::write(&path, text).ctx("write", path.display())?;
-            let mac = net.mac.as_deref().map(addr::parse_mac).transpose()?;
-            Prepared::Bridge(Box::new(Attachment { lease, host_if, mac, mtu: net.mtu }))
+            Prepared::Bridge(Box::new(Attachment { lease, host_if, mac: net.mac, mtu: net.mtu }))
         }
         NetworkMode::Path(path) => {
-            let what = format!("--network ns:{}", path.display());
-            let fd = open_netns(&what, path)?;
-            refuse_in_user_namespace(spec, &what)?;
-            Prepared::Join { fd, what }
+            let what = format!("network namespace {}", path.display());
+            Prepared::Join { fd: open_netns(&what, path)?, what }
         }
         NetworkMode::Container(name) => {
-            let what = format!("--network container:{name}");
-            let pid = running_pid(name)
-                .ok_or_else(|| Error::msg(what.clone(), format!("no running container named {name}")))?;
-            let fd = open_netns(&what, Path::new(&format!("/proc/{pid}/ns/net")))?;
-            refuse_in_user_namespace(spec, &what)?;
-            Prepared::Join { fd, what }
+            let what = format!("network of container {name}");
+            let pid = running_pid(name).ok_or_else(|| {
+                Error::msg(format!("network container:{name}"), format!("no running container named {name}"))
+            })?;
+            Prepared::Join { fd: open_netns(&what, Path::new(&format!("/proc/{pid}/ns/net")))?, what }
         }
     })
-}
-
-/// A namespace owned by the host's user namespace cannot be joined from a new one.
-fn refuse_in_user_namespace(spec: &Spec, what: &str) -> Result<()> {
-    if spec.namespaces.user {
-        return Err(Error::msg(what.to_string(), "joining a network namespace needs root without a user namespace"));
-    }
-    Ok(())
 }
 
 fn open_netns(what: &str, path: &Path) -> Result<OwnedFd> {
@@ -219,7 +135,7 @@ impl Prepared {
     pub fn enter(&self) -> Result<()> {
         if let Prepared::Join { fd, what } = self {
             rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
-                .ctx("join the network namespace of", what.trim_start_matches("--network "))?;
+                .ctx("join the", what)?;
         }
         Ok(())
     }

@@ -1,0 +1,75 @@
+//! The syntax of flag values that become resource limits: docker's spelling, parsed by
+//! the front end into the spec's units. Range checks against the machine are the spec's
+//! (`Spec::validate`); these only read the text.
+
+use crate::error::{Error, Result};
+
+fn bad(flag: &str, text: &str, why: impl Into<String>) -> Error {
+    Error::msg(format!("--{flag} {text}"), why)
+}
+
+/// `--cpus 1.5` -> a quota in microseconds over `period`.
+pub fn cpus(text: &str, period: u64) -> Result<u64> {
+    let cpus: f64 = text.trim().parse().map_err(|_| bad("cpus", text, "expected a number of CPUs like 0.5 or 2"))?;
+    if !cpus.is_finite() || cpus <= 0.0 {
+        return Err(bad("cpus", text, "must be more than 0"));
+    }
+    Ok((cpus * period as f64).round() as u64)
+}
+
+/// `--cpu-percent 50`: percent of one CPU, so 50 is `--cpus 0.5` and 150 is 1.5.
+pub fn cpu_percent(text: &str, period: u64) -> Result<u64> {
+    match text.trim().parse::<u64>() {
+        Ok(pct) if pct > 0 => Ok(pct.saturating_mul(period) / 100),
+        _ => Err(bad("cpu-percent", text, "expected a whole percentage like 50")),
+    }
+}
+
+/// `--cpu-shares`: a whole number (its range is checked with the spec).
+pub fn shares(text: &str) -> Result<u64> {
+    text.trim().parse::<u64>().map_err(|_| bad("cpu-shares", text, "expected a whole number from 2 to 262144"))
+}
+
+/// `--memory-swap`: a size, or -1 for unlimited swap.
+pub fn memory_swap(text: &str) -> Result<i64> {
+    if text.trim() == "-1" {
+        return Ok(-1);
+    }
+    let n = crate::cli::parse_size("memory-swap", text)
+        .map_err(|_| bad("memory-swap", text, "expected a size like 256m, or -1 for unlimited swap"))?;
+    i64::try_from(n).map_err(|_| bad("memory-swap", text, "too large"))
+}
+
+/// A cpuset list ("0-1,3"), well formed (whether it is online is checked with the spec).
+pub fn cpuset(flag: &str, text: &str) -> Result<String> {
+    crate::spec::parse_list(text).ok_or_else(|| bad(flag, text, "expected a list like 0-2,4"))?;
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpus_become_a_quota_over_the_period() {
+        assert_eq!(cpus("0.5", 100_000).unwrap(), 50_000);
+        assert_eq!(cpus("2", 100_000).unwrap(), 200_000);
+        assert_eq!(cpu_percent("50", 100_000).unwrap(), 50_000);
+        assert_eq!(cpu_percent("150", 100_000).unwrap(), 150_000);
+        for bad in ["0", "-1", "abc", "NaN", "inf"] {
+            assert!(cpus(bad, 100_000).is_err(), "{bad} accepted");
+        }
+        for bad in ["0", "-5", "5.5"] {
+            assert!(cpu_percent(bad, 100_000).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn swap_takes_a_size_or_minus_one() {
+        assert_eq!(memory_swap("-1").unwrap(), -1);
+        assert_eq!(memory_swap("1m").unwrap(), 1 << 20);
+        assert!(memory_swap("-5").is_err());
+        assert!(cpuset("cpuset-cpus", "0-").is_err());
+        assert_eq!(cpuset("cpuset-cpus", " 0-1 ").unwrap(), "0-1");
+    }
+}

@@ -1,0 +1,52 @@
+//! The standard device nodes and links of a container's /dev (a tmpfs the spec mounts).
+//! As real root the nodes are made with mknod (cheaper than a bind mount each, to make
+//! and to tear down); in a user namespace, where mknod is refused, they are bind mounts
+//! of the host's.
+
+use crate::error::{Context, Result};
+use crate::mounts;
+use rustix::fd::OwnedFd;
+use rustix::fs::{self, Mode, OFlags};
+use std::path::Path;
+
+/// Name, major, minor (Documentation/admin-guide/devices.txt).
+const NODES: [(&str, u32, u32); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+const LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Fills the directory `dev` (named `shown` in errors). `bind` says the container has
+/// its own user namespace, where mknod is refused.
+pub fn populate(dev: &OwnedFd, shown: &Path, bind: bool) -> Result<()> {
+    // Root in a user namespace husk did not make (husk inside another container) gets
+    // EPERM from mknod too: then every node is bound.
+    let mut bind = bind;
+    let rw = Mode::from(0o666);
+    for (node, major, minor) in NODES {
+        let target = shown.join(node);
+        if !bind {
+            match fs::mknodat(dev, node, fs::FileType::CharacterDevice, rw, fs::makedev(major, minor)) {
+                // Not left to the umask: every user in the container may use these.
+                Ok(()) => {
+                    fs::chmodat(dev, node, rw, fs::AtFlags::empty()).ctx("chmod", target.display())?;
+                    continue;
+                }
+                Err(rustix::io::Errno::PERM) => bind = true,
+                Err(e) => return Err(crate::error::Error::sys("mknod", target.display(), e)),
+            }
+        }
+        fs::openat(dev, node, OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, rw).ctx("create", target.display())?;
+        let at = format!("{}/{node}", mounts::fd_path(dev));
+        mounts::bind(&Path::new("/dev").join(node), Path::new(&at), false)?;
+    }
+    for (name, to) in LINKS {
+        fs::symlinkat(to, dev, name).ctx("symlink", shown.join(name).display())?;
+    }
+    Ok(())
+}

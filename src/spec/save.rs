@@ -1,0 +1,371 @@
+//! The spec as JSON: saved in the container's state directory when it is created, read
+//! back by `husk exec` (the command's user, environment and working directory) and shown
+//! by `inspect`. Field names follow config.json where it has them.
+
+use super::*;
+use crate::error::{Context, Error, Result};
+use crate::json::{Obj, Value};
+use std::path::Path;
+
+pub const FILE: &str = "spec.json";
+
+impl Spec {
+    pub fn to_json(&self) -> Value {
+        let p = &self.process;
+        let strings = |v: &[String]| Value::from(v.to_vec());
+        let process = Obj::new()
+            .put("args", strings(&p.args))
+            .put("env", strings(&p.env))
+            .put("cwd", p.cwd.as_str())
+            .put("terminal", p.terminal)
+            .put("stdin", p.stdin)
+            .put(
+                "user",
+                Obj::new()
+                    .put("uid", p.user.uid)
+                    .put("gid", p.user.gid)
+                    .put("additionalGids", p.user.additional_gids.iter().map(|&g| Value::from(g)).collect::<Vec<_>>())
+                    .put_opt("name", p.user.name.as_deref()),
+            )
+            .put(
+                "rlimits",
+                p.rlimits
+                    .iter()
+                    .map(|r| Obj::new().put("type", r.kind.as_str()).put("soft", r.soft).put("hard", r.hard).into())
+                    .collect::<Vec<Value>>(),
+            )
+            .put("noNewPrivileges", p.no_new_privileges);
+        let process = match &p.capabilities {
+            Some(c) => process.put(
+                "capabilities",
+                Obj::new()
+                    .put("bounding", strings(&c.bounding))
+                    .put("effective", strings(&c.effective))
+                    .put("inheritable", strings(&c.inheritable))
+                    .put("permitted", strings(&c.permitted))
+                    .put("ambient", strings(&c.ambient)),
+            ),
+            None => process,
+        };
+        let (kind, path) = match &self.root.source {
+            RootSource::Dir(p) => ("directory", p),
+            RootSource::Image(p) => ("image", p),
+        };
+        let write = match &self.root.write {
+            RootWrite::Ephemeral => "overlay".to_string(),
+            RootWrite::Persist(dir) => format!("persist:{}", dir.display()),
+            RootWrite::Direct => "direct".to_string(),
+        };
+        let root = Obj::new()
+            .put("path", path.display().to_string())
+            .put("kind", kind)
+            .put("layers", self.root.layers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>())
+            .put("write", write)
+            .put("readonly", self.root.readonly);
+        let net = &self.network;
+        let network = Obj::new()
+            .put("mode", net.mode.to_string())
+            .put_opt("ip", net.ip.map(|c| c.to_string()))
+            .put_opt("subnet", net.subnet.map(|c| c.to_string()))
+            .put_opt("mac", net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
+            .put_opt("mtu", net.mtu)
+            .put("dns", net.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+        let r = &self.resources;
+        let resources = Obj::new()
+            .put_opt("memory", r.memory)
+            .put_opt("memorySwap", r.memory_swap)
+            .put_opt("cpuQuota", r.cpu_quota)
+            .put_opt("cpuPeriod", r.cpu_period)
+            .put_opt("cpuShares", r.cpu_shares)
+            .put_opt("pidsLimit", r.pids_limit)
+            .put_opt("cpusetCpus", r.cpuset_cpus.as_deref())
+            .put_opt("cpusetMems", r.cpuset_mems.as_deref());
+        let maps = |m: &[IdMap]| {
+            m.iter()
+                .map(|m| Obj::new().put("containerID", m.inside).put("hostID", m.outside).put("size", m.count).into())
+                .collect::<Vec<Value>>()
+        };
+        Obj::new()
+            .put("name", self.name.as_str())
+            .put("hostname", self.hostname.as_str())
+            .put("process", process)
+            .put("root", root)
+            .put("mounts", self.mounts.iter().map(mount_json).collect::<Vec<_>>())
+            .put(
+                "namespaces",
+                self.namespaces
+                    .iter()
+                    .map(|n| {
+                        Obj::new()
+                            .put("type", n.kind.name())
+                            .put_opt("path", n.path.as_ref().map(|p| p.display().to_string()))
+                            .into()
+                    })
+                    .collect::<Vec<Value>>(),
+            )
+            .put("uidMappings", maps(&self.uid_mappings))
+            .put("gidMappings", maps(&self.gid_mappings))
+            .put("resources", resources)
+            .put("accounting", self.accounting)
+            .put_opt("cgroupsPath", self.cgroups_path.as_deref())
+            .put("network", network)
+            .put("maskedPaths", strings(&self.masked_paths))
+            .put("readonlyPaths", strings(&self.readonly_paths))
+            .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
+            .into()
+    }
+
+    /// Reads back what `to_json` wrote (hooks are not saved: they run at create time).
+    pub fn from_json(v: &Value) -> Option<Spec> {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let b = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let list = |v: &Value, k: &str| -> Option<Vec<String>> {
+            v.get(k)?.as_array()?.iter().map(|e| e.as_str().map(str::to_string)).collect()
+        };
+        let p = v.get("process")?;
+        let u = p.get("user")?;
+        let caps = p.get("capabilities").and_then(|c| {
+            Some(Capabilities {
+                bounding: list(c, "bounding")?,
+                effective: list(c, "effective")?,
+                inheritable: list(c, "inheritable")?,
+                permitted: list(c, "permitted")?,
+                ambient: list(c, "ambient")?,
+            })
+        });
+        let process = Process {
+            args: list(p, "args")?,
+            env: list(p, "env")?,
+            cwd: s(p, "cwd")?,
+            terminal: b(p, "terminal"),
+            stdin: b(p, "stdin"),
+            user: User {
+                uid: u.get("uid")?.as_u64()? as u32,
+                gid: u.get("gid")?.as_u64()? as u32,
+                additional_gids: u
+                    .get("additionalGids")?
+                    .as_array()?
+                    .iter()
+                    .map(|g| g.as_u64().map(|g| g as u32))
+                    .collect::<Option<_>>()?,
+                name: s(u, "name"),
+            },
+            rlimits: p
+                .get("rlimits")?
+                .as_array()?
+                .iter()
+                .map(|r| {
+                    Some(Rlimit { kind: s(r, "type")?, soft: r.get("soft")?.as_u64()?, hard: r.get("hard")?.as_u64()? })
+                })
+                .collect::<Option<_>>()?,
+            capabilities: caps,
+            no_new_privileges: b(p, "noNewPrivileges"),
+        };
+        let r = v.get("root")?;
+        let path = PathBuf::from(s(r, "path")?);
+        let write = match s(r, "write")?.as_str() {
+            "overlay" => RootWrite::Ephemeral,
+            "direct" => RootWrite::Direct,
+            other => RootWrite::Persist(PathBuf::from(other.strip_prefix("persist:")?)),
+        };
+        let root = Root {
+            source: if s(r, "kind")? == "image" { RootSource::Image(path) } else { RootSource::Dir(path) },
+            layers: list(r, "layers")?.into_iter().map(PathBuf::from).collect(),
+            write,
+            readonly: b(r, "readonly"),
+        };
+        let n = v.get("network")?;
+        let cidr = |k: &str| -> Option<Option<Cidr>> {
+            match s(n, k) {
+                None => Some(None),
+                Some(t) => Cidr::parse("", &t, None).ok().map(Some),
+            }
+        };
+        let mode = s(n, "mode")?;
+        let network = Network {
+            mode: match mode.split_once(':') {
+                None if mode == "host" => NetworkMode::Host,
+                None => NetworkMode::None,
+                Some(("bridge", name)) => NetworkMode::Bridge(name.into()),
+                Some(("ns", path)) => NetworkMode::Path(path.into()),
+                Some((_, name)) => NetworkMode::Container(name.into()),
+            },
+            ip: cidr("ip")?,
+            subnet: cidr("subnet")?,
+            mac: match s(n, "mac") {
+                None => None,
+                Some(t) => Some(crate::network::addr::parse_mac("mac", &t).ok()?),
+            },
+            mtu: n.get("mtu").and_then(Value::as_u64).map(|m| m as u32),
+            dns: list(n, "dns")?.iter().map(|d| d.parse().ok()).collect::<Option<_>>()?,
+        };
+        let res = v.get("resources")?;
+        let num = |k: &str| res.get(k).and_then(Value::as_u64);
+        let resources = Resources {
+            memory: num("memory"),
+            memory_swap: res.get("memorySwap").and_then(Value::as_i64),
+            cpu_quota: num("cpuQuota"),
+            cpu_period: num("cpuPeriod"),
+            cpu_shares: num("cpuShares"),
+            pids_limit: num("pidsLimit"),
+            cpuset_cpus: s(res, "cpusetCpus"),
+            cpuset_mems: s(res, "cpusetMems"),
+        };
+        let maps = |k: &str| -> Option<Vec<IdMap>> {
+            v.get(k)?
+                .as_array()?
+                .iter()
+                .map(|m| {
+                    let n = |k: &str| m.get(k).and_then(Value::as_u64).map(|n| n as u32);
+                    Some(IdMap { inside: n("containerID")?, outside: n("hostID")?, count: n("size")? })
+                })
+                .collect()
+        };
+        Some(Spec {
+            name: s(v, "name")?,
+            hostname: s(v, "hostname")?,
+            process,
+            root,
+            mounts: v.get("mounts")?.as_array()?.iter().map(mount_from).collect::<Option<_>>()?,
+            namespaces: v
+                .get("namespaces")?
+                .as_array()?
+                .iter()
+                .map(|n| {
+                    Some(Namespace {
+                        kind: NamespaceKind::from_name(&s(n, "type")?)?,
+                        path: s(n, "path").map(PathBuf::from),
+                    })
+                })
+                .collect::<Option<_>>()?,
+            uid_mappings: maps("uidMappings")?,
+            gid_mappings: maps("gidMappings")?,
+            resources,
+            accounting: b(v, "accounting"),
+            cgroups_path: s(v, "cgroupsPath"),
+            network,
+            masked_paths: list(v, "maskedPaths")?,
+            readonly_paths: list(v, "readonlyPaths")?,
+            sysctl: v
+                .get("sysctl")?
+                .as_object()?
+                .iter()
+                .map(|(k, val)| Some((k.clone(), val.as_str()?.to_string())))
+                .collect::<Option<_>>()?,
+            hooks: Hooks::default(),
+        })
+    }
+
+    /// Writes the spec into the container's state directory.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(FILE);
+        std::fs::write(&path, format!("{}\n", self.to_json())).ctx("write", path.display())
+    }
+
+    pub fn load(dir: &Path) -> Result<Spec> {
+        let path = dir.join(FILE);
+        let text = std::fs::read_to_string(&path).ctx("read", path.display())?;
+        let bad = |why: String| Error::msg(format!("saved spec {}", path.display()), why);
+        let value = crate::json::parse(&text).map_err(bad)?;
+        Spec::from_json(&value).ok_or_else(|| bad("a field is missing or malformed".into()))
+    }
+}
+
+/// config.json's mount object: type, source, destination, options.
+fn mount_json(m: &Mount) -> Value {
+    let o = &m.options;
+    let mut options: Vec<String> = Vec::new();
+    for (set, name) in [
+        (o.recursive, "rbind"),
+        (o.readonly, "ro"),
+        (o.nosuid, "nosuid"),
+        (o.nodev, "nodev"),
+        (o.noexec, "noexec"),
+        (o.strictatime, "strictatime"),
+    ] {
+        if set {
+            options.push(name.into());
+        }
+    }
+    if m.kind == MountKind::Bind && !o.recursive {
+        options.insert(0, "bind".into());
+    }
+    if let Some(p) = o.propagation {
+        options.push(
+            match p {
+                Propagation::Private => "rprivate",
+                Propagation::Shared => "rshared",
+                Propagation::Slave => "rslave",
+                Propagation::Unbindable => "runbindable",
+            }
+            .into(),
+        );
+    }
+    options.extend(o.data.iter().cloned());
+    Obj::new()
+        .put("type", m.kind.fstype())
+        .put("source", m.source.as_str())
+        .put("destination", m.destination.as_str())
+        .put("options", options)
+        .into()
+}
+
+fn mount_from(v: &Value) -> Option<Mount> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut options = MountOptions::default();
+    for opt in v.get("options")?.as_array()? {
+        match opt.as_str()? {
+            "bind" => {}
+            "rbind" => options.recursive = true,
+            "ro" => options.readonly = true,
+            "nosuid" => options.nosuid = true,
+            "nodev" => options.nodev = true,
+            "noexec" => options.noexec = true,
+            "strictatime" => options.strictatime = true,
+            "rprivate" => options.propagation = Some(Propagation::Private),
+            "rshared" => options.propagation = Some(Propagation::Shared),
+            "rslave" => options.propagation = Some(Propagation::Slave),
+            "runbindable" => options.propagation = Some(Propagation::Unbindable),
+            data => options.data.push(data.to_string()),
+        }
+    }
+    Some(Mount {
+        kind: MountKind::from_fstype(&s("type")?)?,
+        source: s("source")?,
+        destination: s("destination")?,
+        options,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_spec_reads_back_as_it_was() {
+        let mut spec = super::super::validate::tests::spec();
+        spec.process.env = vec!["A=1".into()];
+        spec.process.user = User { uid: 1000, gid: 100, additional_gids: vec![4, 5], name: Some("daemon".into()) };
+        spec.process.rlimits = vec![Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 1024, hard: u64::MAX }];
+        spec.root.layers = vec!["/l".into()];
+        spec.root.write = RootWrite::Persist("/keep".into());
+        spec.mounts.push(bind_mount(Path::new("/data"), "/srv", true));
+        spec.namespaces = default_namespaces(&NetworkMode::Bridge("husk0".into()), true);
+        spec.uid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
+        spec.gid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
+        spec.resources = Resources { memory: Some(64 << 20), memory_swap: Some(-1), ..Default::default() };
+        spec.network = Network {
+            mode: NetworkMode::Bridge("husk0".into()),
+            ip: Some(Cidr { addr: [10, 88, 0, 9].into(), prefix: 16 }),
+            subnet: None,
+            mac: Some([2, 0x42, 0, 0, 0, 1]),
+            mtu: Some(1400),
+            dns: vec!["9.9.9.9".parse().unwrap()],
+        };
+        spec.masked_paths = vec!["/proc/kcore".into()];
+        spec.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
+        let text = spec.to_json().to_string();
+        let back = Spec::from_json(&crate::json::parse(&text).unwrap()).unwrap();
+        assert_eq!(back, spec);
+    }
+}

@@ -1,0 +1,596 @@
+//! `Spec::validate`: every check a spec must pass before anything is created, shared by
+//! every front end. It is pure: the few host facts it needs (online CPUs and memory
+//! nodes, whether husk runs as root) come in a `Host` the caller reads once. Errors name
+//! the spec's fields and values, never a front end's flags.
+
+use super::*;
+use crate::error::{Error, Result};
+
+/// What validation needs to know about the machine.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub online_cpus: Vec<u32>,
+    pub online_mems: Vec<u32>,
+    pub rootless: bool,
+}
+
+impl Host {
+    pub fn read() -> Host {
+        let list =
+            |path: &str| std::fs::read_to_string(path).ok().and_then(|t| parse_list(&t)).unwrap_or_else(|| vec![0]);
+        Host {
+            online_cpus: list("/sys/devices/system/cpu/online"),
+            online_mems: list("/sys/devices/system/node/online"),
+            rootless: !rustix::process::geteuid().is_root(),
+        }
+    }
+}
+
+/// The kernel refuses CFS quotas under 1 ms and periods outside 1 ms..1 s.
+const MIN_QUOTA: u64 = 1_000;
+const PERIODS: std::ops::RangeInclusive<u64> = 1_000..=1_000_000;
+
+fn bad(what: impl Into<String>, why: impl Into<String>) -> Error {
+    Error::msg(what, why)
+}
+
+impl Spec {
+    pub fn validate(&self, host: &Host) -> Result<()> {
+        check_name(&self.name)?;
+        check_hostname(&self.hostname)?;
+        self.check_process()?;
+        self.check_root(host)?;
+        for m in &self.mounts {
+            check_mount(m)?;
+        }
+        self.check_namespaces()?;
+        check_resources(&self.resources, host)?;
+        if let Some(path) = &self.cgroups_path {
+            check_cgroups_path(path)?;
+        }
+        self.check_network(host)?;
+        for path in self.masked_paths.iter().chain(&self.readonly_paths) {
+            check_inside_path("masked or read-only path", path)?;
+        }
+        for (key, _) in &self.sysctl {
+            if key.is_empty() || key.contains(['/', '\0']) || key.split('.').any(|c| c.is_empty() || c == "..") {
+                return Err(bad(
+                    format!("sysctl {key:?}"),
+                    "expected a dotted kernel parameter like net.ipv4.ip_forward",
+                ));
+            }
+        }
+        let hooks = &self.hooks;
+        for hook in [
+            &hooks.prestart,
+            &hooks.create_runtime,
+            &hooks.create_container,
+            &hooks.start_container,
+            &hooks.poststart,
+            &hooks.poststop,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !hook.path.starts_with('/') {
+                return Err(bad(format!("hook {:?}", hook.path), "the path must be absolute"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_process(&self) -> Result<()> {
+        let p = &self.process;
+        if p.args.is_empty() {
+            return Err(bad("process", "no command given"));
+        }
+        if let Some(arg) = p.args.iter().find(|a| a.contains('\0')) {
+            return Err(bad(format!("command argument {arg:?}"), "contains a NUL byte"));
+        }
+        for kv in &p.env {
+            check_env(kv)?;
+        }
+        check_inside_path("working directory", &p.cwd)?;
+        if let Some(name) = &p.user.name {
+            crate::users::check(name)?;
+        }
+        for r in &p.rlimits {
+            if !RLIMITS.contains(&r.kind.as_str()) {
+                return Err(bad(format!("rlimit {}", r.kind), "unknown resource (e.g. RLIMIT_NOFILE)"));
+            }
+            if r.soft > r.hard {
+                return Err(bad(format!("rlimit {}", r.kind), format!("soft {} is above hard {}", r.soft, r.hard)));
+            }
+        }
+        if let Some(caps) = &p.capabilities {
+            for name in [&caps.bounding, &caps.effective, &caps.inheritable, &caps.permitted, &caps.ambient]
+                .into_iter()
+                .flatten()
+            {
+                if capability_number(name).is_none() {
+                    return Err(bad(format!("capability {name:?}"), "unknown capability"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_root(&self, host: &Host) -> Result<()> {
+        let root = &self.root;
+        let image = matches!(root.source, RootSource::Image(_));
+        if !root.source.path().is_absolute() {
+            return Err(bad(format!("root {}", root.source.path().display()), "must be an absolute path"));
+        }
+        if image && host.rootless {
+            return Err(bad(
+                format!("root image {}", root.source.path().display()),
+                "needs root: loop devices and ext4 mounts are privileged",
+            ));
+        }
+        match &root.write {
+            RootWrite::Direct if !root.layers.is_empty() => {
+                return Err(bad("root layers", "need the overlay; a root written directly has none"));
+            }
+            RootWrite::Persist(dir) if !dir.is_absolute() => {
+                return Err(bad(format!("overlay directory {}", dir.display()), "must be an absolute path"));
+            }
+            _ => {}
+        }
+        if let Some(layer) = root.layers.iter().find(|l| !l.is_absolute()) {
+            return Err(bad(format!("root layer {}", layer.display()), "must be an absolute path"));
+        }
+        Ok(())
+    }
+
+    fn check_namespaces(&self) -> Result<()> {
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            if self.namespaces[..i].iter().any(|o| o.kind == ns.kind) {
+                return Err(bad(format!("namespace {}", ns.kind.name()), "is listed twice"));
+            }
+            if ns.path.is_some() {
+                return Err(bad(
+                    format!("namespace {}", ns.kind.name()),
+                    "joining an existing namespace by path is not supported yet (networks: the network mode)",
+                ));
+            }
+        }
+        for needed in [NamespaceKind::Mount, NamespaceKind::Pid] {
+            if !self.new_namespace(needed) {
+                return Err(bad(format!("namespace {}", needed.name()), "husk containers always get a new one"));
+            }
+        }
+        let maps = !self.uid_mappings.is_empty() || !self.gid_mappings.is_empty();
+        if self.user_namespace() != maps || (maps && (self.uid_mappings.is_empty() || self.gid_mappings.is_empty())) {
+            return Err(bad("id mappings", "uid and gid mappings go with a new user namespace, and it needs both"));
+        }
+        for m in self.uid_mappings.iter().chain(&self.gid_mappings) {
+            if m.count == 0
+                || m.inside.checked_add(m.count - 1).is_none()
+                || m.outside.checked_add(m.count - 1).is_none()
+            {
+                return Err(bad(format!("id mapping {} {} {}", m.inside, m.outside, m.count), "is empty or overflows"));
+            }
+        }
+        if self.network.mode.new_namespace() != self.new_namespace(NamespaceKind::Network) {
+            return Err(bad(
+                format!("network {}", self.network.mode),
+                "does not agree with the namespace list (a new network namespace is needed exactly for none and bridge)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_network(&self, host: &Host) -> Result<()> {
+        let net = &self.network;
+        let bridge = matches!(net.mode, NetworkMode::Bridge(_));
+        for (what, given) in [
+            ("address", net.ip.is_some()),
+            ("subnet", net.subnet.is_some()),
+            ("MAC address", net.mac.is_some()),
+            ("MTU", net.mtu.is_some()),
+        ] {
+            if given && !bridge {
+                return Err(bad(format!("network {}", net.mode), format!("a {what} needs a bridge network")));
+            }
+        }
+        match &net.mode {
+            NetworkMode::Bridge(name) => {
+                crate::network::link::check_name("bridge", name)?;
+                if host.rootless {
+                    return Err(bad(format!("network bridge:{name}"), "needs root (try none or host)"));
+                }
+            }
+            NetworkMode::Path(path) if !path.is_absolute() => {
+                return Err(bad(format!("network namespace {}", path.display()), "the path must be absolute"));
+            }
+            NetworkMode::Container(name) if name.is_empty() || name.contains('/') || name.starts_with('.') => {
+                return Err(bad(format!("network container:{name}"), "not a container name"));
+            }
+            _ => {}
+        }
+        if matches!(net.mode, NetworkMode::Path(_) | NetworkMode::Container(_)) && self.user_namespace() {
+            return Err(bad(
+                format!("network {}", net.mode),
+                "joining a network namespace needs root without a user namespace",
+            ));
+        }
+        if let Some(subnet) = net.subnet {
+            if subnet.prefix > 30 {
+                return Err(bad(format!("subnet {subnet}"), "too small: use a prefix of at most /30"));
+            }
+            if subnet.network() != subnet {
+                return Err(bad(
+                    format!("subnet {subnet}"),
+                    format!("has host bits set (did you mean {}?)", subnet.network()),
+                ));
+            }
+        }
+        if let Some(mac) = net.mac {
+            if mac[0] & 1 != 0 {
+                return Err(bad("MAC address", "is a multicast address (the first byte must be even)"));
+            }
+            if mac == [0; 6] {
+                return Err(bad("MAC address", "must not be all zeros"));
+            }
+        }
+        if let Some(mtu) = net.mtu
+            && !(68..=65535).contains(&mtu)
+        {
+            return Err(bad(format!("MTU {mtu}"), "must be between 68 and 65535"));
+        }
+        Ok(())
+    }
+}
+
+/// Names become directory names and hostnames: keep them to a safe alphabet.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !ok {
+        return Err(bad(
+            format!("container name {name:?}"),
+            "use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+fn check_hostname(name: &str) -> Result<()> {
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+    if !ok {
+        return Err(bad(format!("hostname {name:?}"), "use 1-64 letters, digits, '-' or '.'"));
+    }
+    Ok(())
+}
+
+pub fn check_env(kv: &str) -> Result<()> {
+    match kv.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !kv.contains('\0') => Ok(()),
+        _ => Err(bad(format!("environment entry {kv:?}"), "expected KEY=VALUE")),
+    }
+}
+
+/// An absolute path inside the container, without '..' (it is resolved in the root).
+fn check_inside_path(what: &str, path: &str) -> Result<()> {
+    if !path.starts_with('/') {
+        return Err(bad(format!("{what} {path:?}"), "must be an absolute path"));
+    }
+    if path.split('/').any(|c| c == "..") || path.contains('\0') {
+        return Err(bad(format!("{what} {path:?}"), "must not contain '..'"));
+    }
+    Ok(())
+}
+
+fn check_mount(m: &Mount) -> Result<()> {
+    check_inside_path("mount destination", &m.destination)?;
+    if m.kind == MountKind::Bind && !m.source.starts_with('/') {
+        return Err(bad(format!("bind mount source {:?}", m.source), "must be an absolute host path"));
+    }
+    if let Some(d) = m.options.data.iter().find(|d| d.is_empty() || d.contains([',', '\0'])) {
+        return Err(bad(format!("mount option {d:?} for {}", m.destination), "is empty or holds ',' or NUL"));
+    }
+    Ok(())
+}
+
+/// A cgroup path: no '..', nothing empty.
+fn check_cgroups_path(path: &str) -> Result<()> {
+    let ok = !path.trim_matches('/').is_empty()
+        && path.split('/').all(|c| c != ".." && c != "." && !c.contains('\0'))
+        && !path.contains('\n');
+    if !ok {
+        return Err(bad(format!("cgroups path {path:?}"), "expected a cgroup path like mygroup or /mygroup"));
+    }
+    Ok(())
+}
+
+fn check_resources(res: &Resources, host: &Host) -> Result<()> {
+    if res.memory == Some(0) {
+        return Err(bad("memory limit 0", "must be more than 0"));
+    }
+    if let Some(swap) = res.memory_swap {
+        if swap < -1 {
+            return Err(bad(format!("memory+swap limit {swap}"), "expected a size, or -1 for unlimited swap"));
+        }
+        if swap >= 0 {
+            let Some(mem) = res.memory else {
+                return Err(bad("memory+swap limit", "needs a memory limit as well (it is memory plus swap)"));
+            };
+            if (swap as u64) < mem {
+                return Err(bad(
+                    format!("memory+swap limit {swap}"),
+                    format!("is memory plus swap, so it must be at least the memory limit ({mem})"),
+                ));
+            }
+        }
+    }
+    let period = res.cpu_period.unwrap_or(crate::cgroups::limits::CPU_PERIOD);
+    if !PERIODS.contains(&period) {
+        return Err(bad(format!("CPU period {period}"), "must be 1000 to 1000000 microseconds"));
+    }
+    if let Some(quota) = res.cpu_quota {
+        if quota < MIN_QUOTA {
+            return Err(bad(format!("CPU quota {quota}"), "must be at least 1000 microseconds (0.01 CPUs)"));
+        }
+        let online = host.online_cpus.len().max(1) as u64;
+        if quota > period * online {
+            return Err(bad(
+                format!("CPU limit {:.2} CPUs", quota as f64 / period as f64),
+                format!("this machine has {online} CPUs"),
+            ));
+        }
+    }
+    if let Some(shares) = res.cpu_shares
+        && !(2..=262_144).contains(&shares)
+    {
+        return Err(bad(format!("CPU shares {shares}"), "expected a whole number from 2 to 262144 (default 1024)"));
+    }
+    if res.pids_limit == Some(0) {
+        return Err(bad("pids limit 0", "must be more than 0"));
+    }
+    for (what, list, online) in [
+        ("cpuset CPUs", &res.cpuset_cpus, &host.online_cpus),
+        ("cpuset memory nodes", &res.cpuset_mems, &host.online_mems),
+    ] {
+        let Some(list) = list else { continue };
+        let wanted = parse_list(list).ok_or_else(|| bad(format!("{what} {list:?}"), "expected a list like 0-2,4"))?;
+        if let Some(missing) = wanted.iter().find(|n| !online.contains(n)) {
+            return Err(bad(format!("{what} {list:?}"), format!("{missing} is not online here")));
+        }
+    }
+    Ok(())
+}
+
+/// "0-2,4" -> [0, 1, 2, 4]; None when malformed.
+pub fn parse_list(text: &str) -> Option<Vec<u32>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let num = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok())?;
+        let (lo, hi) = (num(lo)?, num(hi)?);
+        if lo > hi || hi - lo > 65_536 {
+            return None;
+        }
+        out.extend(lo..=hi);
+    }
+    Some(out)
+}
+
+const RLIMITS: [&str; 16] = [
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+    "RLIMIT_STACK",
+    "RLIMIT_CORE",
+    "RLIMIT_RSS",
+    "RLIMIT_NPROC",
+    "RLIMIT_NOFILE",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_AS",
+    "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+];
+
+/// The kernel's capability names in number order (capability.h).
+const CAPABILITIES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// CAP_NAME (or NAME) to its number.
+pub fn capability_number(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITIES.iter().position(|c| *c == bare).map(|n| n as u32)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        Host { online_cpus: vec![0, 1], online_mems: vec![0], rootless: false }
+    }
+
+    pub fn spec() -> Spec {
+        Spec {
+            name: "web".into(),
+            hostname: "web".into(),
+            process: Process { args: vec!["true".into()], cwd: "/".into(), ..Default::default() },
+            root: Root {
+                source: RootSource::Dir("/srv/alpine".into()),
+                layers: vec![],
+                write: RootWrite::Ephemeral,
+                readonly: false,
+            },
+            mounts: default_mounts(false),
+            namespaces: default_namespaces(&NetworkMode::None, false),
+            uid_mappings: vec![],
+            gid_mappings: vec![],
+            resources: Resources::default(),
+            accounting: false,
+            cgroups_path: None,
+            network: Network::default(),
+            masked_paths: vec![],
+            readonly_paths: vec![],
+            sysctl: vec![],
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Each case changes one thing of a good spec; each must be refused with a message
+    /// naming the spec's field, never a flag.
+    #[test]
+    fn bad_values_are_refused_with_spec_level_messages() {
+        assert!(spec().validate(&host()).is_ok());
+        type Change = fn(&mut Spec);
+        let cases: Vec<(&str, Change)> = vec![
+            ("container name", |s| s.name = "-x".into()),
+            ("container name", |s| s.name = "a/b".into()),
+            ("hostname", |s| s.hostname = "bad host".into()),
+            ("no command given", |s| s.process.args.clear()),
+            ("expected KEY=VALUE", |s| s.process.env = vec!["NOEQUALS".into()]),
+            ("expected KEY=VALUE", |s| s.process.env = vec!["=x".into()]),
+            ("working directory", |s| s.process.cwd = "relative".into()),
+            ("USER[:GROUP]", |s| s.process.user.name = Some("a:".into())),
+            ("rlimit RLIMIT_BOGUS", |s| {
+                s.process.rlimits = vec![Rlimit { kind: "RLIMIT_BOGUS".into(), soft: 1, hard: 1 }]
+            }),
+            ("soft 2 is above hard 1", |s| {
+                s.process.rlimits = vec![Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 2, hard: 1 }]
+            }),
+            ("unknown capability", |s| {
+                s.process.capabilities = Some(Capabilities { bounding: vec!["CAP_FLY".into()], ..Default::default() })
+            }),
+            ("root layers", |s| {
+                s.root.write = RootWrite::Direct;
+                s.root.layers = vec!["/l".into()];
+            }),
+            ("mount destination", |s| s.mounts.push(bind_mount("/tmp".as_ref(), "data", false))),
+            ("mount destination", |s| s.mounts.push(bind_mount("/tmp".as_ref(), "/a/../b", false))),
+            ("bind mount source", |s| s.mounts.push(bind_mount("tmp".as_ref(), "/data", false))),
+            ("namespace pid", |s| s.namespaces.retain(|n| n.kind != NamespaceKind::Pid)),
+            ("is listed twice", |s| s.namespaces.push(Namespace { kind: NamespaceKind::Uts, path: None })),
+            ("id mappings", |s| s.namespaces.push(Namespace { kind: NamespaceKind::User, path: None })),
+            ("does not agree", |s| s.network.mode = NetworkMode::Host),
+            ("memory limit 0", |s| s.resources.memory = Some(0)),
+            ("needs a memory limit", |s| s.resources.memory_swap = Some(1 << 20)),
+            ("at least the memory limit", |s| {
+                s.resources.memory = Some(64 << 20);
+                s.resources.memory_swap = Some(32 << 20);
+            }),
+            ("-1 for unlimited", |s| {
+                s.resources.memory = Some(64 << 20);
+                s.resources.memory_swap = Some(-5);
+            }),
+            ("CPU quota 500", |s| s.resources.cpu_quota = Some(500)),
+            ("this machine has 2 CPUs", |s| s.resources.cpu_quota = Some(300_000)),
+            ("CPU shares 1", |s| s.resources.cpu_shares = Some(1)),
+            ("pids limit 0", |s| s.resources.pids_limit = Some(0)),
+            ("cpuset CPUs \"1-0\"", |s| s.resources.cpuset_cpus = Some("1-0".into())),
+            ("64 is not online", |s| s.resources.cpuset_cpus = Some("64".into())),
+            ("cpuset memory nodes", |s| s.resources.cpuset_mems = Some("9".into())),
+            ("cgroups path", |s| s.cgroups_path = Some("../escape".into())),
+            ("needs a bridge network", |s| s.network.ip = Some(Cidr { addr: [10, 0, 0, 5].into(), prefix: 16 })),
+            ("has host bits set", |s| {
+                s.network.mode = NetworkMode::Bridge("husk0".into());
+                s.network.subnet = Some(Cidr { addr: [10, 88, 0, 1].into(), prefix: 16 });
+            }),
+            ("multicast", |s| {
+                s.network.mode = NetworkMode::Bridge("husk0".into());
+                s.network.mac = Some([1, 0, 0x5e, 0, 0, 1]);
+            }),
+            ("MTU 10", |s| {
+                s.network.mode = NetworkMode::Bridge("husk0".into());
+                s.network.mtu = Some(10);
+            }),
+            ("interface name", |s| s.network.mode = NetworkMode::Bridge("this-name-is-too-long".into())),
+            ("masked or read-only path", |s| s.masked_paths = vec!["proc/kcore".into()]),
+            ("sysctl", |s| s.sysctl = vec![("../x".into(), "1".into())]),
+            ("hook", |s| s.hooks.prestart = vec![Hook { path: "x".into(), args: vec![], env: vec![], timeout: None }]),
+        ];
+        for (expect, change) in cases {
+            let mut s = spec();
+            change(&mut s);
+            let err = s.validate(&host()).expect_err(expect).to_string();
+            assert!(err.contains(expect), "{expect:?} not in {err:?}");
+            assert!(!err.contains("--"), "a flag named in a spec-level error: {err}");
+        }
+    }
+
+    #[test]
+    fn host_facts_refuse_what_this_machine_cannot_do() {
+        let rootless = Host { rootless: true, ..host() };
+        let mut s = spec();
+        s.network.mode = NetworkMode::Bridge("husk0".into());
+        assert!(s.validate(&rootless).unwrap_err().to_string().contains("needs root"));
+        let mut s = spec();
+        s.root.source = RootSource::Image("/img.ext4".into());
+        assert!(s.validate(&rootless).unwrap_err().to_string().contains("needs root"));
+    }
+
+    #[test]
+    fn capability_names_take_or_leave_the_prefix() {
+        assert_eq!(capability_number("CAP_CHOWN"), Some(0));
+        assert_eq!(capability_number("sys_admin"), Some(21));
+        assert_eq!(capability_number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(capability_number("CAP_FLY"), None);
+    }
+
+    #[test]
+    fn cpu_lists_parse_or_are_refused() {
+        assert_eq!(parse_list("0-2,4"), Some(vec![0, 1, 2, 4]));
+        for bad in ["", "1-0", "a", "0,,1", "-1", "0-"] {
+            assert!(parse_list(bad).is_none(), "{bad:?}");
+        }
+    }
+}
