@@ -209,29 +209,7 @@ mod tests {
     use crate::spec::*;
 
     fn spec() -> Spec {
-        Spec {
-            name: "c".into(),
-            hostname: "c".into(),
-            process: Process { args: vec!["true".into()], cwd: "/".into(), ..Default::default() },
-            root: Root {
-                source: RootSource::Dir("/srv/alpine".into()),
-                layers: vec![],
-                write: RootWrite::Ephemeral,
-                readonly: false,
-            },
-            mounts: default_mounts(false),
-            namespaces: default_namespaces(&NetworkMode::None, false),
-            uid_mappings: vec![],
-            gid_mappings: vec![],
-            resources: Resources::default(),
-            accounting: false,
-            cgroups_path: None,
-            network: Network::default(),
-            masked_paths: vec![],
-            readonly_paths: vec![],
-            sysctl: vec![],
-            hooks: Hooks::default(),
-        }
+        crate::spec::example()
     }
 
     fn files() -> EtcFiles {

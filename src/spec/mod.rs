@@ -446,6 +446,34 @@ pub fn env_key(kv: &str) -> &str {
     kv.split_once('=').map_or(kv, |(k, _)| k)
 }
 
+/// A small valid spec for unit tests: Alpine in a directory, `true`, default mounts.
+#[cfg(test)]
+pub fn example() -> Spec {
+    Spec {
+        name: "web".into(),
+        hostname: "web".into(),
+        process: Process { args: vec!["true".into()], cwd: "/".into(), ..Default::default() },
+        root: Root {
+            source: RootSource::Dir("/srv/alpine".into()),
+            layers: vec![],
+            write: RootWrite::Ephemeral,
+            readonly: false,
+        },
+        mounts: default_mounts(false),
+        namespaces: default_namespaces(&NetworkMode::None, false),
+        uid_mappings: vec![],
+        gid_mappings: vec![],
+        resources: Resources::default(),
+        accounting: false,
+        cgroups_path: None,
+        network: Network::default(),
+        masked_paths: vec![],
+        readonly_paths: vec![],
+        sysctl: vec![],
+        hooks: Hooks::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
