@@ -1,10 +1,13 @@
 //! The command's argv and environment as the C arrays execve wants, built once in the
 //! launcher before the clone, and the one prepare-and-exec step that the container's
-//! command and `husk exec` share: session and terminal, working directory, user and
-//! groups, rlimits, no_new_privs, HOME, exec.
+//! command and `husk exec` share: session and terminal, working directory, rlimits, the
+//! capability bounding set, user and groups, the other capability sets, no_new_privs,
+//! the seccomp filter, HOME, exec.
 
 use crate::error::{Context, Error, Result};
-use crate::spec::Process;
+use crate::spec::{Capabilities, Process};
+use linux_raw_sys::ptrace::sock_filter;
+use rustix::thread::CapabilitySet;
 use std::ffi::{CString, c_char};
 
 /// NUL-terminated strings and the NULL-terminated pointer array that refers to them.
@@ -84,15 +87,20 @@ fn exec(argv: &CArgs, envp: &CArgs) -> (u8, String) {
 /// the exit code and message. `own_group` puts a command without a terminal in a process
 /// group of its own (the container's command; `husk exec`'s stays in the caller's, where
 /// reading the caller's terminal is allowed).
-pub fn prepare_and_exec(process: &Process, command: &Command, own_group: bool) -> (u8, String) {
-    match prepare(process, own_group) {
+pub fn prepare_and_exec(
+    process: &Process,
+    command: &Command,
+    own_group: bool,
+    filter: Option<&[sock_filter]>,
+) -> (u8, String) {
+    match prepare(process, own_group, filter) {
         Ok(home) => command.exec_with_home(home.as_deref()),
         Err(e) => (e.code, e.to_string()),
     }
 }
 
 /// Returns the home of a named user, for a HOME the environment does not set.
-fn prepare(process: &Process, own_group: bool) -> Result<Option<String>> {
+fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -> Result<Option<String>> {
     if process.terminal {
         // Its own session with the pty (already its stdin) as controlling terminal: job
         // control works and Ctrl-C reaches the foreground job, not the container's init.
@@ -102,8 +110,21 @@ fn prepare(process: &Process, own_group: bool) -> Result<Option<String>> {
         rustix::process::setpgid(None, None).ctx("setpgid", "")?;
     }
     rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
+    // Whatever else is open (a caller's leaked descriptors, husk's own) closes at exec:
+    // the command gets stdio only.
+    husk_init::sys::close_range(3, u32::MAX, true).ctx("close_range", "")?;
     for limit in &process.rlimits {
         set_rlimit(&limit.kind, limit.soft, limit.hard)?;
+    }
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN, which the capability sets
+    // below may drop: then it goes first (the calls that follow are all allowed by it).
+    let early_filter = filter.filter(|_| !process.no_new_privileges);
+    if let Some(program) = early_filter {
+        install_filter(program)?;
+    }
+    if let Some(caps) = &process.capabilities {
+        // Before the user changes: dropping from the bounding set needs CAP_SETPCAP.
+        drop_bounding(&caps.bounding)?;
     }
     let user = &process.user;
     let home = match &user.name {
@@ -119,10 +140,60 @@ fn prepare(process: &Process, own_group: bool) -> Result<Option<String>> {
             None
         }
     };
+    if let Some(caps) = &process.capabilities {
+        set_capabilities(caps)?;
+    }
     if process.no_new_privileges {
         rustix::thread::set_no_new_privs(true).ctx("prctl PR_SET_NO_NEW_PRIVS", "")?;
     }
+    if let (Some(program), None) = (filter, early_filter) {
+        install_filter(program)?;
+    }
     Ok(home)
+}
+
+fn install_filter(program: &[sock_filter]) -> Result<()> {
+    husk_init::sys::seccomp_filter(program).ctx("install the seccomp filter", "").map_err(|e| e.with_code(126))
+}
+
+/// The set of capability names (validated with the spec; unknown ones are skipped).
+fn cap_set(names: &[String]) -> CapabilitySet {
+    names
+        .iter()
+        .filter_map(|n| crate::spec::capability_number(n))
+        .fold(CapabilitySet::empty(), |set, n| set | CapabilitySet::from_bits_retain(1 << n))
+}
+
+/// Drops every capability not named from the bounding set, up to the last one this
+/// kernel knows (the first refusal with EINVAL).
+fn drop_bounding(names: &[String]) -> Result<()> {
+    let keep = cap_set(names);
+    for n in 0..64 {
+        let cap = CapabilitySet::from_bits_retain(1 << n);
+        if keep.contains(cap) {
+            continue;
+        }
+        match rustix::thread::remove_capability_from_bounding_set(cap) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) => break,
+            Err(e) => return Err(Error::sys("drop from the capability bounding set", format!("capability {n}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Effective, permitted and inheritable sets as named, within what the process still
+/// permits (a user other than root has none left after setresuid, as the kernel's
+/// rules give); ambient capabilities cleared.
+fn set_capabilities(caps: &Capabilities) -> Result<()> {
+    let held = rustix::thread::capabilities(None).ctx("capget", "")?;
+    let sets = rustix::thread::CapabilitySets {
+        effective: cap_set(&caps.effective) & held.permitted,
+        permitted: cap_set(&caps.permitted) & held.permitted,
+        inheritable: cap_set(&caps.inheritable) & (held.permitted | held.inheritable),
+    };
+    rustix::thread::set_capabilities(None, sets).ctx("capset", "").map_err(|e| e.with_code(126))?;
+    rustix::thread::clear_ambient_capability_set().ctx("clear the ambient capabilities", "")
 }
 
 fn set_rlimit(kind: &str, soft: u64, hard: u64) -> Result<()> {

@@ -21,6 +21,7 @@ mod netlink;
 mod network;
 mod plan;
 mod rootfs;
+mod seccomp;
 mod spec;
 mod state;
 mod sync;

@@ -152,6 +152,7 @@ pub fn create<'a>(
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
     let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files);
+    let filter = spec.seccomp.then(crate::seccomp::default_filter);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());
@@ -173,6 +174,7 @@ pub fn create<'a>(
                 net: &net,
                 wait_for_go: needs_go(placed_in_cgroup),
                 wait_for_start: stop_at_created,
+                filter: filter.as_deref(),
             };
             child(&inputs, child_end)
         }
@@ -307,6 +309,8 @@ struct ChildInputs<'a> {
     wait_for_go: bool,
     /// Stop at `created`: say READY, wait for START before the command's exec.
     wait_for_start: bool,
+    /// The seccomp program the command installs last before exec.
+    filter: Option<&'a [linux_raw_sys::ptrace::sock_filter]>,
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
@@ -334,7 +338,7 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start } = *inputs;
+    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, filter } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -385,7 +389,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     }
     // C6
     let pid = husk_init::spawn(|| {
-        let (code, msg) = crate::exec::prepare_and_exec(&spec.process, command, true);
+        let (code, msg) = crate::exec::prepare_and_exec(&spec.process, command, true, filter);
         sync.fail(code, &msg);
         code as i32
     })

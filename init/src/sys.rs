@@ -1,7 +1,8 @@
 //! The one place where husk talks to the kernel without rustix.
 //!
 //! rustix 1.1 has no public wrapper for clone3/clone, execve, the signal-mask and
-//! signalfd calls, rt_sigaction, kill(-1), close_range, mount_setattr or seccomp, and some
+//! signalfd calls, rt_sigaction, kill(-1), close_range, mount_setattr or seccomp (with a
+//! program), and some
 //! of its own calls are `unsafe` (unshare, loop-device ioctls). Everything `unsafe` in husk
 //! lives here, behind safe functions whose preconditions are checked or documented.
 //! Numbers and structs come from linux-raw-sys; x86_64 only for now.
@@ -212,6 +213,21 @@ pub fn close_range(first: u32, last: u32, cloexec: bool) -> Result<(), Errno> {
     // SAFETY: no pointers; closing descriptors others still "own" is the caller's intent
     // (only done right before exec or in a freshly cloned child).
     let ret = unsafe { syscall6(g::__NR_close_range, [first as usize, last as usize, flags, 0, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
+/// Installs a classic-BPF seccomp filter on the calling thread (seccomp(2) with
+/// SECCOMP_SET_MODE_FILTER; rustix's wrapper passes only the mode). The kernel checks
+/// the program; the caller has set no_new_privs or holds CAP_SYS_ADMIN.
+pub fn seccomp_filter(program: &[linux_raw_sys::ptrace::sock_filter]) -> Result<(), Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::INVAL)?;
+    let prog = linux_raw_sys::ptrace::sock_fprog { len, filter: program.as_ptr() as *mut _ };
+    let addr = &prog as *const linux_raw_sys::ptrace::sock_fprog as usize;
+    // SAFETY: `prog` points at `program`, both alive for the call; the kernel copies the
+    // program before returning and writes nothing.
+    let ret = unsafe {
+        syscall6(g::__NR_seccomp, [linux_raw_sys::ptrace::SECCOMP_SET_MODE_FILTER as usize, 0, addr, 0, 0, 0])
+    };
     check(ret).map(|_| ())
 }
 

@@ -87,8 +87,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let container = Spec::load(&dir.path)?;
     let process = process(&container, opts, rest);
     let command = exec::Command::new(&process.args, &process.env)?;
+    let filter = container.seccomp.then(crate::seccomp::default_filter);
+    // Not dumpable from here to the command's exec: a process of the container cannot
+    // open this one's /proc/PID/exe (the host's husk binary) or its descriptors.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx("prctl PR_SET_DUMPABLE", "")?;
     enter(&name, &st)?;
-    run(&command, &process)
+    run(&command, &process, filter.as_deref())
 }
 
 /// The exec'd process: the container command's process with the exec's arguments and
@@ -155,7 +160,11 @@ fn enter(name: &str, st: &state::State) -> Result<()> {
     rustix::process::chdir("/").ctx("chdir", "/")
 }
 
-fn run(command: &exec::Command, process: &spec::Process) -> Result<u8> {
+fn run(
+    command: &exec::Command,
+    process: &spec::Process,
+    filter: Option<&[linux_raw_sys::ptrace::sock_filter]>,
+) -> Result<u8> {
     // The terminal comes from the container's devpts, now our /dev.
     let pty = if process.terminal { Some(Pty::open()?) } else { None };
     let signals = Signals::take()?;
@@ -167,7 +176,7 @@ fn run(command: &exec::Command, process: &spec::Process) -> Result<u8> {
             husk_init::say(&[e.to_string().as_bytes()]);
             return e.code as i32;
         }
-        let (code, msg) = exec::prepare_and_exec(process, command, false);
+        let (code, msg) = exec::prepare_and_exec(process, command, false, filter);
         husk_init::say(&[msg.as_bytes()]);
         code as i32
     })

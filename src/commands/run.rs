@@ -38,6 +38,14 @@ pub struct RunOpts {
     cgroup_parent: Option<String>,
     stats: bool,
     network: Network,
+    cap_add: Vec<String>,
+    cap_drop: Vec<String>,
+    privileged: bool,
+    /// --security-opt no-new-privileges[=BOOL]; on when not given.
+    no_new_privileges: Option<bool>,
+    seccomp_unconfined: bool,
+    read_only: bool,
+    tmpfs: Vec<Mount>,
 }
 
 const fn f(
@@ -171,6 +179,32 @@ static FLAGS: &[Flag<RunOpts>] = &[
         let ip = v.parse().map_err(|_| Error::msg(format!("--dns {v}"), "not an IP address"))?;
         Ok(o.network.dns.push(ip))
     }),
+    f(
+        "cap-add",
+        None,
+        Some("CAP"),
+        "Add a capability to the default set (name with or without CAP_, or ALL)",
+        |o, v| Ok(o.cap_add.push(capability("cap-add", &v)?)),
+    ),
+    f(
+        "cap-drop",
+        None,
+        Some("CAP"),
+        "Drop a capability from the default set (name with or without CAP_, or ALL)",
+        |o, v| Ok(o.cap_drop.push(capability("cap-drop", &v)?)),
+    ),
+    f("privileged", None, None, "Every capability, no seccomp filter, no masked paths, /sys writable", |o, _| {
+        on(&mut o.privileged)
+    }),
+    f("security-opt", None, Some("OPT"), "no-new-privileges[=true|false], seccomp=unconfined", |o, v| {
+        security_opt(o, &v)
+    }),
+    f("read-only", None, None, "Mount the root read-only (write to --tmpfs mounts and volumes)", |o, _| {
+        on(&mut o.read_only)
+    }),
+    f("tmpfs", None, Some("PATH[:OPTS]"), "Mount a tmpfs at PATH (OPTS: size=, mode=, ro, exec, suid, dev)", |o, v| {
+        Ok(o.tmpfs.push(parse_tmpfs(&v)?))
+    }),
 ];
 
 pub static RUN: Command<RunOpts> = Command {
@@ -286,8 +320,15 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     } else {
         (Vec::new(), Vec::new())
     };
-    let mut mounts = default_mounts(user_ns);
+    let mut mounts = default_mounts(user_ns, o.privileged);
     mounts.extend(o.volumes);
+    mounts.extend(o.tmpfs);
+    let capabilities = (!o.privileged).then(|| Capabilities::uniform(capability_set(&o.cap_add, &o.cap_drop)));
+    let (masked_paths, readonly_paths) = if o.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (DEFAULT_MASKED_PATHS.map(String::from).to_vec(), DEFAULT_READONLY_PATHS.map(String::from).to_vec())
+    };
     let process = Process {
         env: default_env(&hostname, o.tty, o.user.is_some(), &o.env),
         args: command,
@@ -295,13 +336,15 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         terminal: o.tty,
         stdin: o.interactive,
         user: User { name: o.user, ..Default::default() },
+        capabilities,
+        no_new_privileges: o.no_new_privileges.unwrap_or(true),
         ..Default::default()
     };
     let spec = Spec {
         name,
         hostname,
         process,
-        root: Root { source, layers, write, readonly: false },
+        root: Root { source, layers, write, readonly: o.read_only },
         mounts,
         namespaces: default_namespaces(&o.network.mode, user_ns),
         uid_mappings,
@@ -310,10 +353,11 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         accounting: o.stats,
         cgroups_path: o.cgroup_parent,
         network: o.network,
-        masked_paths: Vec::new(),
-        readonly_paths: Vec::new(),
+        masked_paths,
+        readonly_paths,
         sysctl: Vec::new(),
         hooks: Hooks::default(),
+        seccomp: !o.privileged && !o.seccomp_unconfined,
     };
     let launch = Launch {
         detach: o.detach,
@@ -323,6 +367,84 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         stats: o.stats,
     };
     Ok((spec, launch))
+}
+
+/// A capability name as the kernel spells it (CAP_X), or ALL.
+fn capability(flag: &str, name: &str) -> Result<String> {
+    let upper = name.trim().to_ascii_uppercase();
+    if upper == "ALL" {
+        return Ok(upper);
+    }
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    capability_number(bare).ok_or_else(|| Error::msg(format!("--{flag} {name}"), "unknown capability"))?;
+    Ok(format!("CAP_{bare}"))
+}
+
+/// Docker's rules: the default set (or every capability with --cap-add ALL), plus the
+/// added ones, minus the dropped ones; --cap-drop ALL starts from nothing.
+fn capability_set(add: &[String], drop: &[String]) -> Vec<String> {
+    let all = || (0..).map_while(crate::spec::capability_name).map(|n| format!("CAP_{n}")).collect::<Vec<_>>();
+    let has_all = |list: &[String]| list.iter().any(|c| c == "ALL");
+    let mut set: Vec<String> = if has_all(drop) {
+        Vec::new()
+    } else if has_all(add) {
+        all()
+    } else {
+        DEFAULT_CAPABILITIES.map(String::from).to_vec()
+    };
+    for cap in add.iter().filter(|c| *c != "ALL") {
+        if !set.contains(cap) {
+            set.push(cap.clone());
+        }
+    }
+    set.retain(|c| !drop.contains(c));
+    set
+}
+
+fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
+    let (key, value) = text.split_once(['=', ':']).unwrap_or((text, "true"));
+    match (key, value) {
+        ("no-new-privileges", "true") => o.no_new_privileges = Some(true),
+        ("no-new-privileges", "false") => o.no_new_privileges = Some(false),
+        ("seccomp", "unconfined") => o.seccomp_unconfined = true,
+        ("seccomp", _) => {
+            return Err(Error::msg(
+                format!("--security-opt {text}"),
+                "seccomp profiles are not supported yet (unconfined only)",
+            ));
+        }
+        _ => {
+            return Err(Error::msg(
+                format!("--security-opt {text}"),
+                "expected no-new-privileges[=true|false] or seccomp=unconfined",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `--tmpfs PATH[:OPTS]`, with Docker's defaults (noexec, nosuid, nodev) unless OPTS
+/// say exec, suid or dev.
+fn parse_tmpfs(text: &str) -> Result<Mount> {
+    let (path, opts) = text.split_once(':').unwrap_or((text, ""));
+    let mut options = MountOptions { nosuid: true, nodev: true, noexec: true, ..Default::default() };
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => options.readonly = true,
+            "rw" => options.readonly = false,
+            "exec" => options.noexec = false,
+            "noexec" => options.noexec = true,
+            "suid" => options.nosuid = false,
+            "nosuid" => options.nosuid = true,
+            "dev" => options.nodev = false,
+            "nodev" => options.nodev = true,
+            o if o.starts_with("size=") || o.starts_with("mode=") || o.starts_with("uid=") || o.starts_with("gid=") => {
+                options.data.push(o.to_string())
+            }
+            o => return Err(Error::msg(format!("--tmpfs {text}"), format!("unknown option {o:?}"))),
+        }
+    }
+    Ok(Mount { kind: MountKind::Tmpfs, source: "tmpfs".into(), destination: path.to_string(), options })
 }
 
 /// `--network`'s value.
@@ -441,6 +563,10 @@ mod tests {
             "subnet" => "10.1.0.0/16",
             "mac-address" => "02:42:ac:11:00:02",
             "dns" => "9.9.9.9",
+            "cap-add" => "SYS_ADMIN",
+            "cap-drop" => "chown",
+            "security-opt" => "no-new-privileges=false",
+            "tmpfs" => "/scratch:size=1m",
             _ => "",
         };
         for flag in FLAGS {

@@ -325,7 +325,7 @@ mod tests {
     fn a_user_namespace_binds_devices_and_overlay_uses_user_xattrs() {
         let mut s = spec();
         s.namespaces = default_namespaces(&NetworkMode::None, true);
-        s.mounts = default_mounts(true);
+        s.mounts = default_mounts(true, false);
         let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files()));
         assert!(ops.iter().any(|o| o.ends_with(",userxattr")));
         assert!(ops.contains(&"devices /dev bind=true".to_string()));

@@ -13,7 +13,7 @@
 mod save;
 mod validate;
 
-pub use validate::{Host, check_env, parse_list};
+pub use validate::{Host, capability_name, capability_number, check_env, parse_list};
 
 use crate::network::addr::Cidr;
 use std::net::IpAddr;
@@ -46,6 +46,8 @@ pub struct Spec {
     /// Namespaced kernel parameters written inside the container (key, value).
     pub sysctl: Vec<(String, String)>,
     pub hooks: Hooks,
+    /// husk's default seccomp filter (seccomp.rs) for the command and every exec.
+    pub seccomp: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -344,6 +346,59 @@ impl std::fmt::Display for NetworkMode {
     }
 }
 
+/// The capabilities a container's root keeps by default: Docker's 14.
+pub const DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Paths Docker hides from a container: kernel memory, keys, timers and hardware
+/// interfaces that leak host state or allow attacks.
+pub const DEFAULT_MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker makes read-only: the kernel's knobs (/proc/sys holds core_pattern,
+/// through which a writer runs a program as host root) and the SysRq trigger.
+pub const DEFAULT_READONLY_PATHS: [&str; 5] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+impl Capabilities {
+    /// The same names in the bounding, effective, permitted and inheritable sets, and an
+    /// empty ambient set.
+    pub fn uniform(names: Vec<String>) -> Capabilities {
+        Capabilities {
+            bounding: names.clone(),
+            effective: names.clone(),
+            inheritable: names.clone(),
+            permitted: names,
+            ambient: Vec::new(),
+        }
+    }
+}
+
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Spec {
@@ -383,7 +438,7 @@ pub fn default_namespaces(network: &NetworkMode, user: bool) -> Vec<Namespace> {
 /// read-only /sys, a small tmpfs /dev (filled with the standard nodes by the runtime),
 /// its own devpts, /dev/shm and /dev/mqueue. In a user namespace gid 5 (tty) may not be
 /// mapped, so devpts does not ask for it there.
-pub fn default_mounts(user_namespace: bool) -> Vec<Mount> {
+pub fn default_mounts(user_namespace: bool, writable_sys: bool) -> Vec<Mount> {
     let m = |kind: MountKind, dest: &str, data: &[&str], set: fn(&mut MountOptions)| {
         let mut options = MountOptions { data: data.iter().map(|s| s.to_string()).collect(), ..Default::default() };
         set(&mut options);
@@ -396,7 +451,7 @@ pub fn default_mounts(user_namespace: bool) -> Vec<Mount> {
     };
     vec![
         m(MountKind::Proc, "/proc", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
-        m(MountKind::Sysfs, "/sys", &[], |o| (o.readonly, o.nosuid, o.nodev, o.noexec) = (true, true, true, true)),
+        m(MountKind::Sysfs, "/sys", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
         m(MountKind::Tmpfs, "/dev", &["mode=755", "size=65536k"], |o| (o.nosuid, o.strictatime) = (true, true)),
         m(MountKind::Devpts, "/dev/pts", pts, |o| (o.nosuid, o.noexec) = (true, true)),
         m(MountKind::Tmpfs, "/dev/shm", &["mode=1777", "size=65536k"], |o| {
@@ -404,6 +459,12 @@ pub fn default_mounts(user_namespace: bool) -> Vec<Mount> {
         }),
         m(MountKind::Mqueue, "/dev/mqueue", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
     ]
+    .into_iter()
+    .map(|mut mount| {
+        mount.options.readonly |= mount.kind == MountKind::Sysfs && !writable_sys;
+        mount
+    })
+    .collect()
 }
 
 /// A bind mount of a host path (`-v SRC:DST[:ro]`).
@@ -459,7 +520,7 @@ pub fn example() -> Spec {
             write: RootWrite::Ephemeral,
             readonly: false,
         },
-        mounts: default_mounts(false),
+        mounts: default_mounts(false, false),
         namespaces: default_namespaces(&NetworkMode::None, false),
         uid_mappings: vec![],
         gid_mappings: vec![],
@@ -471,6 +532,7 @@ pub fn example() -> Spec {
         readonly_paths: vec![],
         sysctl: vec![],
         hooks: Hooks::default(),
+        seccomp: false,
     }
 }
 

@@ -112,6 +112,7 @@ impl Spec {
             .put("maskedPaths", strings(&self.masked_paths))
             .put("readonlyPaths", strings(&self.readonly_paths))
             .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
+            .put("seccomp", if self.seccomp { "default" } else { "unconfined" })
             .into()
     }
 
@@ -253,6 +254,7 @@ impl Spec {
                 .map(|(k, val)| Some((k.clone(), val.as_str()?.to_string())))
                 .collect::<Option<_>>()?,
             hooks: Hooks::default(),
+            seccomp: s(v, "seccomp")? == "default",
         })
     }
 
@@ -364,6 +366,9 @@ mod tests {
         };
         spec.masked_paths = vec!["/proc/kcore".into()];
         spec.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
+        spec.seccomp = true;
+        spec.process.capabilities = Some(Capabilities::uniform(vec!["CAP_CHOWN".into()]));
+        spec.process.no_new_privileges = true;
         let text = spec.to_json().to_string();
         let back = Spec::from_json(&crate::json::parse(&text).unwrap()).unwrap();
         assert_eq!(back, spec);

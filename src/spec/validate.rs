@@ -60,8 +60,11 @@ impl Spec {
                 ));
             }
         }
+        if let Some((key, _)) = self.sysctl.first() {
+            return Err(bad(format!("sysctl {key:?}"), "setting kernel parameters is not supported yet"));
+        }
         let hooks = &self.hooks;
-        for hook in [
+        let mut all = [
             &hooks.prestart,
             &hooks.create_runtime,
             &hooks.create_container,
@@ -70,11 +73,14 @@ impl Spec {
             &hooks.poststop,
         ]
         .into_iter()
-        .flatten()
-        {
-            if !hook.path.starts_with('/') {
-                return Err(bad(format!("hook {:?}", hook.path), "the path must be absolute"));
-            }
+        .flatten();
+        if let Some(hook) = all.next() {
+            let why = if hook.path.starts_with('/') {
+                "running hooks is not supported yet"
+            } else {
+                "the path must be absolute"
+            };
+            return Err(bad(format!("hook {:?}", hook.path), why));
         }
         Ok(())
     }
@@ -446,6 +452,11 @@ const CAPABILITIES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// The kernel's name of capability `n` without CAP_, if this build knows it.
+pub fn capability_name(n: usize) -> Option<&'static str> {
+    CAPABILITIES.get(n).copied()
+}
+
 /// CAP_NAME (or NAME) to its number.
 pub fn capability_number(name: &str) -> Option<u32> {
     let upper = name.to_ascii_uppercase();
@@ -543,6 +554,16 @@ pub(super) mod tests {
             assert!(err.contains(expect), "{expect:?} not in {err:?}");
             assert!(!err.contains("--"), "a flag named in a spec-level error: {err}");
         }
+    }
+
+    #[test]
+    fn what_the_model_holds_but_does_not_apply_yet_is_refused() {
+        let mut s = spec();
+        s.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
+        assert!(s.validate(&host()).unwrap_err().to_string().contains("not supported yet"));
+        let mut s = spec();
+        s.namespaces.push(Namespace { kind: NamespaceKind::User, path: Some("/proc/1/ns/user".into()) });
+        assert!(s.validate(&host()).unwrap_err().to_string().contains("not supported yet"));
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! Security defaults, proven by attacking them from inside containers: each attack must
+//! fail with the errno the defaults give, and succeed (or fail differently) with
+//! --privileged, so that a test cannot pass by accident. The attacks run as the
+//! container's root through a static probe (tests/probe.c) bound in read-only.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// tests/probe.c, built once per test binary; None (said loudly) without a C compiler.
+fn probe() -> Option<PathBuf> {
+    static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-{}", std::process::id()));
+            let built = Command::new("gcc")
+                .args(["-static", "-O1", "-o"])
+                .arg(&out)
+                .arg(repo().join("tests/probe.c"))
+                .status()
+                .is_ok_and(|s| s.success());
+            built.then_some(out)
+        })
+        .clone()
+}
+
+fn ready(test: &str) -> Option<PathBuf> {
+    if !can_run(test) {
+        return None;
+    }
+    let p = probe();
+    if p.is_none() {
+        eprintln!("SKIPPED {test}: gcc -static could not build tests/probe.c");
+    }
+    p
+}
+
+/// Runs `probe ARGS` in a container with `extra` flags; its one-line answer.
+fn attack(test: &str, extra: &[&str], args: &[&str]) -> String {
+    let probe = probe().unwrap();
+    let volume = format!("{}:/probe:ro", probe.display());
+    let mut flags = vec!["-v", &volume];
+    flags.extend_from_slice(extra);
+    let argv: Vec<&str> = std::iter::once("/probe").chain(args.iter().copied()).collect();
+    let out = run(test, &flags, &argv);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!text.is_empty(), "{args:?}: no answer; stderr {}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+fn sh_out(test: &str, extra: &[&str], script: &str) -> String {
+    let (out, code) = sh(test, extra, script);
+    assert_eq!(code, 0, "{script}: {out}");
+    out
+}
+
+#[test]
+fn kernel_interfaces_are_refused_by_default_and_open_when_privileged() {
+    let Some(_) = ready("sec-kernel") else { return };
+    // (attack, default answer, what --privileged answers: when it differs by kernel build,
+    // only "not the default")
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["init_module"], "EPERM", ""),
+        (&["finit_module"], "EPERM", ""),
+        (&["reboot"], "EPERM", "EINVAL"),
+        (&["kexec_load"], "EPERM", ""),
+        (&["keyctl"], "EPERM", ""),
+        (&["add_key"], "EPERM", ""),
+        (&["bpf"], "EPERM", ""),
+        (&["perf_event_open"], "EPERM", ""),
+        (&["settimeofday"], "EPERM", "ok"),
+        (&["unshare_user"], "EPERM", "ok"),
+        (&["clone_newns"], "EPERM", "ok"),
+        (&["mount", "tmpfs"], "EPERM", "ok"),
+        (&["mount", "proc"], "EPERM", "ok"),
+        (&["mount", "cgroup2"], "EPERM", "ok"),
+        (&["remount", "/sys"], "EPERM", "ok"),
+        // Written back unchanged: the host's value never changes, even privileged.
+        (&["rewrite", "/proc/sys/kernel/core_pattern"], "EROFS", "ok"),
+        (&["openw", "/proc/sys/vm/drop_caches"], "EROFS", "ok"),
+        (&["openw", "/proc/sysrq-trigger"], "EROFS", "ok"),
+        (&["read", "/proc/kcore"], "read 0", ""),
+        (&["read", "/proc/keys"], "read 0", "read"),
+        (&["read", "/proc/timer_list"], "read 0", "read"),
+    ];
+    for (args, default, privileged) in cases {
+        if let Some(path) = args.get(1).filter(|p| p.starts_with('/') && !std::path::Path::new(p).exists()) {
+            eprintln!("SKIPPED {args:?}: this kernel has no {path}");
+            continue;
+        }
+        let got = attack("sec-kernel", &[], args);
+        assert_eq!(got, *default, "{args:?} by default");
+        let got = attack("sec-kernel", &["--privileged"], args);
+        assert!(got.starts_with(privileged) && got != *default, "{args:?} privileged: {got}");
+    }
+}
+
+#[test]
+fn every_refused_call_gets_eperm_and_ordinary_calls_work() {
+    let Some(_) = ready("sec-seccomp") else { return };
+    // Every call husk refuses, by the names of the C library's table, zero arguments.
+    let probe = probe().unwrap();
+    let volume = format!("{}:/probe:ro", probe.display());
+    let out = sh_out("sec-seccomp", &["-v", &volume], "/probe refused; echo done");
+    assert!(out.lines().count() > 40, "{out}");
+    for line in out.lines().filter(|l| *l != "done") {
+        assert!(line.ends_with(" EPERM"), "not refused: {line}");
+    }
+    // getpid; socket(0, 0, 0) reaches the kernel (which refuses the family); the shell
+    // itself: fork, clone, execve, pipes, mmap, futex; a raw socket as NET_RAW allows.
+    assert_eq!(attack("sec-seccomp", &[], &["sys", "39"]), "ok");
+    assert_eq!(attack("sec-seccomp", &[], &["sys", "41"]), "EAFNOSUPPORT");
+    assert_eq!(attack("sec-seccomp", &[], &["rawsock"]), "ok");
+    let out = sh_out("sec-seccomp", &[], "echo a | cat; (sleep 0; echo b) & wait; echo c");
+    assert_eq!(out, "a\nb\nc\n");
+    // Unconfined: the same call reaches the kernel (and its capability check).
+    assert_eq!(attack("sec-seccomp", &["--security-opt", "seccomp=unconfined"], &["settimeofday"]), "EPERM");
+    assert_eq!(
+        attack("sec-seccomp", &["--security-opt", "seccomp=unconfined", "--cap-add", "SYS_TIME"], &["settimeofday"]),
+        "ok"
+    );
+}
+
+#[test]
+fn capabilities_are_dockers_fourteen_and_change_as_asked() {
+    let Some(_) = ready("sec-caps") else { return };
+    let caps = |extra: &[&str]| sh_out("sec-caps", extra, "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status");
+    let default = caps(&[]);
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert!(default.contains(&format!("{set}:\t00000000a80425fb")), "{set}: {default}");
+    }
+    assert!(default.contains("CapAmb:\t0000000000000000"), "{default}");
+    let changed = caps(&["--cap-drop", "NET_RAW", "--cap-add", "cap_sys_time"]);
+    assert!(changed.contains("CapEff:\t00000000aa0405fb"), "NET_RAW (13) off, SYS_TIME (25) on: {changed}");
+    assert!(caps(&["--cap-drop", "ALL"]).contains("CapBnd:\t0000000000000000"));
+    assert!(caps(&["--cap-drop", "ALL", "--cap-add", "CHOWN"]).contains("CapEff:\t0000000000000001"));
+    // A user other than root has no effective or permitted capabilities.
+    let user = caps(&["-u", "1000"]);
+    assert!(user.contains("CapEff:\t0000000000000000") && user.contains("CapPrm:\t0000000000000000"), "{user}");
+    assert!(user.contains("CapBnd:\t00000000a80425fb"), "{user}");
+    // Raw sockets follow NET_RAW.
+    assert_eq!(attack("sec-caps", &[], &["rawsock"]), "ok");
+    assert_eq!(attack("sec-caps", &["--cap-drop", "NET_RAW"], &["rawsock"]), "EPERM");
+    assert!(sh_out("sec-caps", &[], "grep NoNewPrivs /proc/self/status").contains("1"));
+    let lifted =
+        sh_out("sec-caps", &["--security-opt", "no-new-privileges=false"], "grep NoNewPrivs /proc/self/status");
+    assert!(lifted.contains("0"), "{lifted}");
+    assert!(sh_out("sec-caps", &[], "grep Seccomp: /proc/self/status").contains("2"));
+    assert!(
+        sh_out("sec-caps", &["--privileged"], "grep -E 'Seccomp:|CapEff' /proc/self/status").contains("Seccomp:\t0")
+    );
+}
+
+#[test]
+fn a_setuid_binary_run_by_a_user_keeps_the_user() {
+    let Some(probe) = ready("sec-setuid") else { return };
+    // A setuid-root copy of the probe inside the container's root.
+    let rootfs = alpine();
+    let target = rootfs.join("probe-suid");
+    std::fs::copy(&probe, &target).unwrap();
+    assert!(Command::new("chmod").arg("4755").arg(&target).status().unwrap().success());
+    assert_eq!(run_out("sec-setuid", &["-u", "1000"], &["/probe-suid", "euid"]), "1000");
+    // Without no_new_privs the kernel honours the bit: the test can tell.
+    let lifted = ["-u", "1000", "--security-opt", "no-new-privileges=false", "--cap-add", "SETUID"];
+    assert_eq!(run_out("sec-setuid", &lifted, &["/probe-suid", "euid"]), "0");
+    std::fs::remove_file(&target).unwrap();
+}
+
+fn run_out(test: &str, extra: &[&str], argv: &[&str]) -> String {
+    let out = run(test, extra, argv);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_host_binary_is_out_of_reach_and_exec_leaks_nothing() {
+    let Some(_) = ready("sec-exe") else { return };
+    let probe = probe().unwrap();
+    let volume = format!("{}:/probe:ro", probe.display());
+    let root = state_root("sec-exe");
+    // stdout; a probe's refusal is its exit status 1, so only husk's own failures count.
+    let husk_cmd = |args: &[&str]| {
+        let out = Command::new(husk()).env("HUSK_ROOT", &root).args(args).output().unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "husk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let rootfs = alpine();
+    // Unique per test process: cgroups are named after containers, whatever the state root.
+    let name = format!("sec-exe-{}", std::process::id());
+    let x = name.as_str();
+    husk_cmd(&["run", "-d", "--name", x, "-v", &volume, "--rootfs", rootfs.to_str().unwrap(), "--", "sleep", "1000"]);
+    // Removed however the test ends.
+    struct Remove<'a>(&'a dyn Fn(&[&str]) -> String, &'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["rm", "-f", self.1]);
+        }
+    }
+    let _remove = Remove(&husk_cmd, x);
+    // PID 1 is a fork of the host's husk: not dumpable, so its exe and fds stay closed.
+    for args in [["openw", "/proc/1/exe"], ["read", "/proc/1/exe"], ["read", "/proc/1/fd/0"]] {
+        assert_eq!(husk_cmd(&["exec", x, "/probe", args[0], args[1]]), "EACCES", "{args:?}");
+    }
+    // An exec'd process: only its stdio and the directory ls opens; cwd and root inside.
+    let fds = husk_cmd(&["exec", x, "ls", "/proc/self/fd"]);
+    assert_eq!(fds.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{fds}");
+    assert_eq!(husk_cmd(&["exec", x, "sh", "-c", "readlink /proc/self/cwd; readlink /proc/self/root"]), "/\n/");
+    // An exec'd process gets the command's restrictions, from the saved spec.
+    let status = husk_cmd(&["exec", x, "grep", "-E", "^(CapEff|NoNewPrivs|Seccomp):", "/proc/self/status"]);
+    assert_eq!(status, "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2");
+    assert_eq!(husk_cmd(&["exec", x, "/probe", "mount", "tmpfs"]), "EPERM");
+}
+
+#[test]
+fn a_read_only_root_takes_writes_only_in_tmpfs_and_volumes() {
+    let Some(_) = ready("sec-ro") else { return };
+    let vol = temp_dir("sec-ro-vol");
+    let volume = format!("{}:/data", vol.display());
+    let flags = ["--read-only", "--tmpfs", "/tmp", "-v", &volume];
+    let out = sh_out("sec-ro", &flags, "touch /x 2>&1; touch /tmp/y && echo tmp-ok; touch /data/z && echo vol-ok");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("tmp-ok") && out.contains("vol-ok"), "{out}");
+    assert!(vol.join("z").exists());
+    let probe = probe().unwrap();
+    let pv = format!("{}:/probe:ro", probe.display());
+    assert_eq!(attack("sec-ro", &["--read-only", "-v", &pv], &["remount", "/"]), "EPERM");
+}
