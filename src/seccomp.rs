@@ -171,7 +171,11 @@ pub fn default_filter() -> Vec<sock_filter> {
     let mut rules: Vec<(u32, Rule)> = REFUSED.iter().map(|&nr| (nr, Rule::Refuse)).collect();
     // clone3 cannot be checked (its flags are behind a pointer): ENOSYS makes libc fall
     // back to clone, whose flags can.
-    rules.extend([(g::__NR_clone3, Rule::Missing), (g::__NR_clone, Rule::Clone), (g::__NR_personality, Rule::Personality)]);
+    rules.extend([
+        (g::__NR_clone3, Rule::Missing),
+        (g::__NR_clone, Rule::Clone),
+        (g::__NR_personality, Rule::Personality),
+    ]);
     rules.sort_by_key(|r| r.0);
     let mut f = vec![
         load(ARCH),
@@ -249,7 +253,13 @@ mod tests {
         assert!(f.len() < 255, "{} instructions", f.len());
         for nr in 0..=NEWEST {
             let refused = REFUSED.contains(&nr);
-            let want = if refused { eperm } else if nr == g::__NR_clone3 { enosys } else { SECCOMP_RET_ALLOW };
+            let want = if refused {
+                eperm
+            } else if nr == g::__NR_clone3 {
+                enosys
+            } else {
+                SECCOMP_RET_ALLOW
+            };
             assert_eq!(call(nr, 0), want, "call {nr}");
         }
     }

@@ -226,3 +226,32 @@ fn a_read_only_root_takes_writes_only_in_tmpfs_and_volumes() {
     let pv = format!("{}:/probe:ro", probe.display());
     assert_eq!(attack("sec-ro", &["--read-only", "-v", &pv], &["remount", "/"]), "EPERM");
 }
+
+#[test]
+fn block_devices_can_be_neither_made_nor_opened() {
+    let Some(_) = ready("sec-dev") else { return };
+    // A loop device of the test's own, so the check does not depend on the machine's.
+    let dir = temp_dir("sec-dev");
+    let backing = dir.join("disk");
+    std::fs::write(&backing, vec![7u8; 1 << 20]).unwrap();
+    let out = Command::new("losetup").args(["-f", "--show"]).arg(&backing).output().unwrap();
+    let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success() && dev.starts_with("/dev/loop"), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        }
+    }
+    let _detach = Detach(dev.clone());
+    let minor = dev.trim_start_matches("/dev/loop");
+    let script =
+        format!("mknod /tmp/blk b 7 {minor} 2>&1; od -An -tu1 -N1 /blk 2>&1; echo x >/dev/null && echo null-ok");
+    let volume = format!("{dev}:/blk");
+    let out = sh_out("sec-dev", &["-v", &volume], &script);
+    assert!(out.contains("mknod: /tmp/blk: Operation not permitted"), "{out}");
+    assert!(out.contains("/blk: Operation not permitted"), "{out}");
+    assert!(out.contains("null-ok"), "{out}");
+    let out = sh_out("sec-dev", &["-v", &volume, "--privileged"], &script);
+    assert!(!out.contains("not permitted") && out.contains(" 7"), "{out}");
+}

@@ -11,7 +11,7 @@
 use core::arch::asm;
 use core::ffi::{CStr, c_char};
 use linux_raw_sys::general as g;
-use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -228,6 +228,45 @@ pub fn seccomp_filter(program: &[linux_raw_sys::ptrace::sock_filter]) -> Result<
     let ret = unsafe {
         syscall6(g::__NR_seccomp, [linux_raw_sys::ptrace::SECCOMP_SET_MODE_FILTER as usize, 0, addr, 0, 0, 0])
     };
+    check(ret).map(|_| ())
+}
+
+/// bpf(2) BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program (eBPF instructions as
+/// the kernel lays them out, one u64 each). Returns the program's descriptor.
+pub fn bpf_load_device_program(insns: &[u64]) -> Result<OwnedFd, Errno> {
+    const BPF_PROG_LOAD: usize = 5;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    static LICENSE: &[u8] = b"Apache-2.0\0";
+    let count = u32::try_from(insns.len()).map_err(|_| Errno::INVAL)?;
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, ...,
+    // expected_attach_type at byte 68; the rest zero.
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
+    attr[4..8].copy_from_slice(&count.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(LICENSE.as_ptr() as u64).to_ne_bytes());
+    attr[68..72].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
+    // SAFETY: attr is 128 live bytes; the pointers in it name `insns` (count entries)
+    // and a NUL-terminated string, both alive for the call; the kernel copies them.
+    let ret = unsafe { syscall6(g::__NR_bpf, [BPF_PROG_LOAD, attr.as_ptr() as usize, attr.len(), 0, 0, 0]) };
+    // SAFETY: a fresh descriptor that nobody else owns.
+    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// bpf(2) BPF_PROG_ATTACH of a device program to a cgroup2 directory, with
+/// BPF_F_ALLOW_MULTI so programs of enclosing cgroups keep applying too.
+pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, program: BorrowedFd<'_>) -> Result<(), Errno> {
+    const BPF_PROG_ATTACH: usize = 8;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&(program.as_raw_fd() as u32).to_ne_bytes());
+    attr[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
+    attr[12..16].copy_from_slice(&BPF_F_ALLOW_MULTI.to_ne_bytes());
+    // SAFETY: attr is 128 live bytes holding only integers.
+    let ret = unsafe { syscall6(g::__NR_bpf, [BPF_PROG_ATTACH, attr.as_ptr() as usize, attr.len(), 0, 0, 0]) };
     check(ret).map(|_| ())
 }
 

@@ -12,6 +12,7 @@
 //! free) from a live one's, whatever state root it used.
 
 mod detect;
+mod devices;
 mod gc;
 pub mod limits;
 mod stats;
@@ -104,6 +105,7 @@ impl Cgroups {
 
     fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
         let res = &spec.resources;
+        let rootless = !rustix::process::geteuid().is_root();
         let targets = plan(spec, layout)?;
         // Which controller is served where: v1 wins where it is mounted.
         let v1_served = |c: &str| layout.v1_with(c).is_some();
@@ -140,6 +142,19 @@ impl Cgroups {
         let mut cg = Cgroups::none(spec);
         for t in &targets {
             cg.dirs.push(make(t)?);
+        }
+        // Rootless, the container's device nodes are binds of the host's (mknod is
+        // refused in a user namespace) and loading a program is not allowed anyway.
+        if let Some(dir) = cg.dirs.iter().find(|d| d.unified())
+            && !res.devices.is_empty()
+            && !rootless
+        {
+            // Before the container is born into the cgroup: the policy holds from its
+            // first instruction.
+            let program = devices::program(&res.devices);
+            let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
+            husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
+                .ctx("attach the device policy to", dir.path.display())?;
         }
         for (controller, file, value) in limits::v1_settings(res, memsw) {
             if let Some(dir) = cg.v1_dir(controller) {

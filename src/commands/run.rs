@@ -340,6 +340,10 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         no_new_privileges: o.no_new_privileges.unwrap_or(true),
         ..Default::default()
     };
+    let mut resources = o.resources;
+    if !o.privileged {
+        resources.devices = default_device_rules();
+    }
     let spec = Spec {
         name,
         hostname,
@@ -349,7 +353,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         namespaces: default_namespaces(&o.network.mode, user_ns),
         uid_mappings,
         gid_mappings,
-        resources: o.resources,
+        resources,
         accounting: o.stats,
         cgroups_path: o.cgroup_parent,
         network: o.network,

@@ -272,12 +272,42 @@ pub struct Resources {
     pub pids_limit: Option<u64>,
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
+    /// The device policy (last matching rule wins; none matching: denied). Empty: no
+    /// policy at all.
+    pub devices: Vec<DeviceRule>,
 }
 
 impl Resources {
+    /// Whether no limit is asked for (the device policy is not a limit).
     pub fn is_empty(&self) -> bool {
-        *self == Resources::default()
+        Resources { devices: Vec::new(), ..self.clone() } == Resources::default()
     }
+}
+
+/// runtime-spec's linux.resources.devices entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// 'c', 'b' or 'a' (all).
+    pub kind: char,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    /// Bits: 1 mknod, 2 read, 4 write.
+    pub access: u8,
+}
+
+/// Docker's device policy without its blanket mknod: everything denied, then the
+/// standard nodes (null, zero, full, random, urandom, tty, console, ptmx, the ptys and
+/// /dev/net/tun) allowed to be made, read and written.
+pub fn default_device_rules() -> Vec<DeviceRule> {
+    let all = DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: 7 };
+    let char_dev = |major, minor| DeviceRule { allow: true, kind: 'c', major: Some(major), minor, access: 7 };
+    let mut rules = vec![all];
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+        rules.push(char_dev(major, Some(minor)));
+    }
+    rules.push(char_dev(136, None));
+    rules
 }
 
 /// Hook commands run by the runtime (runtime-spec's hooks); only carried for now.

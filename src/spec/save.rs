@@ -79,7 +79,27 @@ impl Spec {
             .put_opt("cpuShares", r.cpu_shares)
             .put_opt("pidsLimit", r.pids_limit)
             .put_opt("cpusetCpus", r.cpuset_cpus.as_deref())
-            .put_opt("cpusetMems", r.cpuset_mems.as_deref());
+            .put_opt("cpusetMems", r.cpuset_mems.as_deref())
+            .put(
+                "devices",
+                r.devices
+                    .iter()
+                    .map(|d| {
+                        let access: String = [(1, 'm'), (2, 'r'), (4, 'w')]
+                            .iter()
+                            .filter(|(b, _)| d.access & b != 0)
+                            .map(|(_, c)| *c)
+                            .collect();
+                        Obj::new()
+                            .put("allow", d.allow)
+                            .put("type", d.kind.to_string())
+                            .put_opt("major", d.major)
+                            .put_opt("minor", d.minor)
+                            .put("access", access)
+                            .into()
+                    })
+                    .collect::<Vec<Value>>(),
+            );
         let maps = |m: &[IdMap]| {
             m.iter()
                 .map(|m| Obj::new().put("containerID", m.inside).put("hostID", m.outside).put("size", m.count).into())
@@ -211,6 +231,7 @@ impl Spec {
             pids_limit: num("pidsLimit"),
             cpuset_cpus: s(res, "cpusetCpus"),
             cpuset_mems: s(res, "cpusetMems"),
+            devices: res.get("devices")?.as_array()?.iter().map(device_from).collect::<Option<_>>()?,
         };
         let maps = |k: &str| -> Option<Vec<IdMap>> {
             v.get(k)?
@@ -312,6 +333,18 @@ fn mount_json(m: &Mount) -> Value {
         .into()
 }
 
+fn device_from(v: &Value) -> Option<DeviceRule> {
+    let num = |k: &str| v.get(k).and_then(Value::as_u64).map(|n| n as u32);
+    let access = v.get("access")?.as_str()?;
+    Some(DeviceRule {
+        allow: v.get("allow")?.as_bool()?,
+        kind: v.get("type")?.as_str()?.chars().next()?,
+        major: num("major"),
+        minor: num("minor"),
+        access: [(1, 'm'), (2, 'r'), (4, 'w')].iter().filter(|(_, c)| access.contains(*c)).map(|(b, _)| b).sum(),
+    })
+}
+
 fn mount_from(v: &Value) -> Option<Mount> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let mut options = MountOptions::default();
@@ -355,7 +388,12 @@ mod tests {
         spec.namespaces = default_namespaces(&NetworkMode::Bridge("husk0".into()), true);
         spec.uid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
         spec.gid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
-        spec.resources = Resources { memory: Some(64 << 20), memory_swap: Some(-1), ..Default::default() };
+        spec.resources = Resources {
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            devices: default_device_rules(),
+            ..Default::default()
+        };
         spec.network = Network {
             mode: NetworkMode::Bridge("husk0".into()),
             ip: Some(Cidr { addr: [10, 88, 0, 9].into(), prefix: 16 }),

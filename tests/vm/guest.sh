@@ -127,6 +127,17 @@ out=$(hrun -- cat /proc/self/cgroup 2>&1)
 rc=$?
 if [ $rc = 0 ] && [ "$out" = "0::/" ]; then ok cgroup-namespace; else not_ok cgroup-namespace "exit $rc: $out"; fi
 
+# The device policy (a cgroup2 device program): the standard nodes work, a block device
+# can neither be made nor opened; --privileged has no policy.
+out=$(hrun -- sh -c 'echo x >/dev/null && head -c 1 /dev/zero | wc -c; mknod /tmp/b b 1 0 2>&1; exit 0' 2>&1)
+rc=$?
+case "$rc:$out" in
+"0:1"*"Operation not permitted"*) ok device-policy ;;
+*) not_ok device-policy "exit $rc: $out" ;;
+esac
+out=$(hrun --privileged -- sh -c 'mknod /tmp/b b 1 0 && echo made' 2>&1)
+if [ "$out" = made ]; then ok device-policy-privileged; else not_ok device-policy-privileged "$out"; fi
+
 # --- root filesystem writes -----------------------------------------------------------
 out=$(hrun -- sh -c 'echo layered >/etc/husk-vm-overlay && cat /etc/husk-vm-overlay && awk "\$2 == \"/\" {print \$3}" /proc/mounts' 2>&1)
 rc=$?
