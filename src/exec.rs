@@ -127,15 +127,24 @@ fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -
         drop_bounding(&caps.bounding)?;
     }
     let user = &process.user;
+    let mut extra = user.additional_gids.clone();
+    for group in &user.extra_groups {
+        extra.push(crate::users::group_id(group)?);
+    }
     let home = match &user.name {
         Some(name) => {
-            let id = crate::users::resolve(name)?;
+            let mut id = crate::users::resolve(name)?;
+            for g in extra {
+                if !id.groups.contains(&g) {
+                    id.groups.push(g);
+                }
+            }
             become_user(id.uid, id.gid, &id.groups)?;
             Some(id.home)
         }
         None => {
-            if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
-                become_user(user.uid, user.gid, &user.additional_gids)?;
+            if (user.uid, user.gid) != (0, 0) || !extra.is_empty() {
+                become_user(user.uid, user.gid, &extra)?;
             }
             None
         }

@@ -146,8 +146,10 @@ pub fn create<'a>(
     mut detached: Option<Detached>,
     stop_at_created: bool,
 ) -> Result<Created<'a>> {
-    let cgroups = Cgroups::create(spec, &dir.path)?;
+    // The layers first: the device policy given to the cgroups lets the container's
+    // init mount exactly their loop devices.
     let layers = Layers::attach(spec)?;
+    let cgroups = Cgroups::create(spec, &dir.path, &layers.device_rules(spec)?)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());

@@ -38,6 +38,20 @@ pub fn resolve(text: &str) -> Result<Identity> {
     resolve_in(text, &read("/etc/passwd"), &read("/etc/group"))
 }
 
+/// A group by number, or by name from the current root's /etc/group.
+pub fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    group
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 3 && f[0] == name)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| Error::msg(format!("unable to find group {name}"), "no matching entries in group file"))
+}
+
 fn split(text: &str) -> (&str, Option<&str>) {
     match text.split_once(':') {
         Some((u, g)) => (u, Some(g)),

@@ -177,3 +177,17 @@ fn the_command_runs_as_the_requested_user() {
     let out = run("user", &["-u", "a:b:c"], &["true"]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+#[test]
+fn group_add_gives_extra_groups_by_name_or_number() {
+    if !can_run("group-add") {
+        return;
+    }
+    let flags = ["-u", "1000:100", "--group-add", "audio", "--group-add", "4321"];
+    let out = run("group-add", &flags, &["sh", "-c", "id -G"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "100 18 4321\n", "alpine's audio group is 18");
+    let out = run("group-add", &["--group-add", "nosuchgroup"], &["true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unable to find group nosuchgroup"));
+    assert_ne!(out.status.code(), Some(0));
+}

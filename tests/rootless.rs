@@ -76,3 +76,36 @@ fn an_unprivileged_user_runs_a_container_as_root_inside() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--image: needs root"));
 }
+
+#[test]
+fn rootless_containers_get_the_same_security_defaults() {
+    if !can_run("rootless-sec") {
+        return;
+    }
+    let Some(uid) = test_user() else { return };
+    let probe = as_user(uid).args(["unshare", "--user", "--map-root-user", "true"]).status().unwrap();
+    if !probe.success() {
+        eprintln!("SKIPPED rootless-sec: the kernel refuses unprivileged user namespaces here");
+        return;
+    }
+    let state = state_root("rootless-sec");
+    Command::new("chown").arg(uid.to_string()).arg(&state).status().unwrap();
+    let script = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; mount -t tmpfs none /mnt 2>&1; \
+                  { echo x > /proc/sys/kernel/core_pattern; } 2>&1; exit 0";
+    let out = as_user(uid)
+        .env("HUSK_ROOT", &state)
+        .arg(husk())
+        .args(["run", "--rootfs"])
+        .arg(alpine())
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("CapEff:\t00000000a80425fb"), "{stdout}");
+    assert_eq!(lines.next(), Some("NoNewPrivs:\t1"), "{stdout}");
+    assert_eq!(lines.next(), Some("Seccomp:\t2"), "{stdout}");
+    assert!(stdout.contains("mount: permission denied") || stdout.contains("Operation not permitted"), "{stdout}");
+    assert!(stdout.contains("Read-only file system"), "core_pattern: {stdout}");
+}

@@ -131,6 +131,9 @@ fn capabilities_are_dockers_fourteen_and_change_as_asked() {
     for set in ["CapPrm", "CapEff", "CapBnd"] {
         assert!(default.contains(&format!("{set}:\t00000000a80425fb")), "{set}: {default}");
     }
+    // The same through clone(2), the path taken where clone3 is missing or filtered.
+    let (fallback, _) = sh_with("sec-caps", &[], "grep -E '^(CapEff|Seccomp):' /proc/self/status", true);
+    assert_eq!(fallback, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
     assert!(default.contains("CapAmb:\t0000000000000000"), "{default}");
     let changed = caps(&["--cap-drop", "NET_RAW", "--cap-add", "cap_sys_time"]);
     assert!(changed.contains("CapEff:\t00000000aa0405fb"), "NET_RAW (13) off, SYS_TIME (25) on: {changed}");

@@ -23,7 +23,7 @@ pub use gc::collect_garbage;
 pub use stats::{Stats, cpu_nanos, memory_limit, memory_usage, pids};
 
 use crate::error::{Context, Error, Result};
-use crate::spec::Spec;
+use crate::spec::{DeviceRule, Spec};
 use detect::{Hierarchy, Layout, Mode};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FlockOperation, Mode as FileMode, OFlags};
@@ -78,7 +78,8 @@ impl Cgroups {
     /// P1: creates the container's cgroups with their limits. Rootless, where the user
     /// may not create cgroups, the container runs without them (and says so once when
     /// limits were asked for).
-    pub fn create(spec: &Spec, state_dir: &Path) -> Result<Cgroups> {
+    /// `devices` extends the spec's device policy (the root's loop devices).
+    pub fn create(spec: &Spec, state_dir: &Path, devices: &[DeviceRule]) -> Result<Cgroups> {
         let rootless = !rustix::process::geteuid().is_root();
         let wants_limits = !spec.resources.is_empty();
         let layout = Layout::read();
@@ -91,7 +92,7 @@ impl Cgroups {
             }
             return Ok(Cgroups::none(spec));
         }
-        match Cgroups::build(spec, &layout, state_dir) {
+        match Cgroups::build(spec, &layout, state_dir, devices) {
             Ok(cg) => Ok(cg),
             Err(e) if rootless && is_denied(&e) => {
                 if wants_limits {
@@ -103,7 +104,7 @@ impl Cgroups {
         }
     }
 
-    fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
+    fn build(spec: &Spec, layout: &Layout, state_dir: &Path, devices: &[DeviceRule]) -> Result<Cgroups> {
         let res = &spec.resources;
         let rootless = !rustix::process::geteuid().is_root();
         let targets = plan(spec, layout)?;
@@ -151,7 +152,8 @@ impl Cgroups {
         {
             // Before the container is born into the cgroup: the policy holds from its
             // first instruction.
-            let program = devices::program(&res.devices);
+            let rules: Vec<DeviceRule> = res.devices.iter().chain(devices).cloned().collect();
+            let program = devices::program(&rules);
             let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
             husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
                 .ctx("attach the device policy to", dir.path.display())?;

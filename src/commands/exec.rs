@@ -112,7 +112,7 @@ fn process(container: &Spec, o: ExecOpts, args: Vec<String>) -> spec::Process {
         if p.user.name.is_none() {
             p.env.retain(|e| e != "HOME=/root");
         }
-        p.user = spec::User { name: Some(user), ..Default::default() };
+        p.user = spec::User { name: Some(user), extra_groups: p.user.extra_groups.clone(), ..Default::default() };
     }
     spec::merge_env(&mut p.env, &o.env);
     if let Some(dir) = o.workdir {

@@ -46,6 +46,7 @@ pub struct RunOpts {
     seccomp_unconfined: bool,
     read_only: bool,
     tmpfs: Vec<Mount>,
+    group_add: Vec<String>,
 }
 
 const fn f(
@@ -111,6 +112,12 @@ static FLAGS: &[Flag<RunOpts>] = &[
             Ok(o.user = Some(v))
         },
     ),
+    f("group-add", None, Some("GROUP"), "Add a supplementary group (name or number; repeatable)", |o, v| {
+        if v.is_empty() || v.contains([':', '/', '\0', '\n', ' ']) {
+            return Err(Error::msg(format!("--group-add {v:?}"), "expected a group name or number"));
+        }
+        Ok(o.group_add.push(v))
+    }),
     f("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
         Ok(o.volumes.push(parse_volume(&v)?))
     }),
@@ -335,7 +342,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         cwd: o.workdir.unwrap_or_else(|| "/".into()),
         terminal: o.tty,
         stdin: o.interactive,
-        user: User { name: o.user, ..Default::default() },
+        user: User { name: o.user, extra_groups: o.group_add, ..Default::default() },
         capabilities,
         no_new_privileges: o.no_new_privileges.unwrap_or(true),
         ..Default::default()
@@ -568,6 +575,7 @@ mod tests {
             "mac-address" => "02:42:ac:11:00:02",
             "dns" => "9.9.9.9",
             "cap-add" => "SYS_ADMIN",
+            "group-add" => "audio",
             "cap-drop" => "chown",
             "security-opt" => "no-new-privileges=false",
             "tmpfs" => "/scratch:size=1m",

@@ -78,6 +78,9 @@ pub struct User {
     pub additional_gids: Vec<u32>,
     /// When set, it wins over the numbers above.
     pub name: Option<String>,
+    /// Groups added to the user's (docker's --group-add): numbers, or names looked up in
+    /// the container's /etc/group when the command starts.
+    pub extra_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,7 +25,8 @@ impl Spec {
                     .put("uid", p.user.uid)
                     .put("gid", p.user.gid)
                     .put("additionalGids", p.user.additional_gids.iter().map(|&g| Value::from(g)).collect::<Vec<_>>())
-                    .put_opt("name", p.user.name.as_deref()),
+                    .put_opt("name", p.user.name.as_deref())
+                    .put("extraGroups", strings(&p.user.extra_groups)),
             )
             .put(
                 "rlimits",
@@ -170,6 +171,7 @@ impl Spec {
                     .map(|g| g.as_u64().map(|g| g as u32))
                     .collect::<Option<_>>()?,
                 name: s(u, "name"),
+                extra_groups: list(u, "extraGroups")?,
             },
             rlimits: p
                 .get("rlimits")?
@@ -380,7 +382,13 @@ mod tests {
     fn a_saved_spec_reads_back_as_it_was() {
         let mut spec = super::super::validate::tests::spec();
         spec.process.env = vec!["A=1".into()];
-        spec.process.user = User { uid: 1000, gid: 100, additional_gids: vec![4, 5], name: Some("daemon".into()) };
+        spec.process.user = User {
+            uid: 1000,
+            gid: 100,
+            additional_gids: vec![4, 5],
+            name: Some("daemon".into()),
+            extra_groups: vec!["audio".into(), "7".into()],
+        };
         spec.process.rlimits = vec![Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 1024, hard: u64::MAX }];
         spec.root.layers = vec!["/l".into()];
         spec.root.write = RootWrite::Persist("/keep".into());
