@@ -257,4 +257,11 @@ fn block_devices_can_be_neither_made_nor_opened() {
     assert!(out.contains("null-ok"), "{out}");
     let out = sh_out("sec-dev", &["-v", &volume, "--privileged"], &script);
     assert!(!out.contains("not permitted") && out.contains(" 7"), "{out}");
+    // --device gives exactly that node, with exactly the access asked for.
+    let given = format!("{dev}:/dev/disk:r");
+    let script = "ls -l /dev/disk | cut -c1; od -An -tu1 -N1 /dev/disk; { echo x > /dev/disk; } 2>&1; exit 0";
+    let out = sh_out("sec-dev", &["--device", &given], script);
+    assert_eq!(out.lines().next(), Some("b"), "{out}");
+    assert!(out.contains("   7"), "readable: {out}");
+    assert!(out.contains("/dev/disk: Operation not permitted"), "not writable: {out}");
 }

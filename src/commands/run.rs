@@ -47,6 +47,7 @@ pub struct RunOpts {
     read_only: bool,
     tmpfs: Vec<Mount>,
     group_add: Vec<String>,
+    devices: Vec<(DeviceNode, u8)>,
 }
 
 const fn f(
@@ -206,6 +207,9 @@ static FLAGS: &[Flag<RunOpts>] = &[
     f("security-opt", None, Some("OPT"), "no-new-privileges[=true|false], seccomp=unconfined", |o, v| {
         security_opt(o, &v)
     }),
+    f("device", None, Some("HOST[:CONTAINER][:rwm]"), "Give the container a host device node (repeatable)", |o, v| {
+        Ok(o.devices.push(parse_device(&v)?))
+    }),
     f("read-only", None, None, "Mount the root read-only (write to --tmpfs mounts and volumes)", |o, _| {
         on(&mut o.read_only)
     }),
@@ -350,6 +354,13 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     let mut resources = o.resources;
     if !o.privileged {
         resources.devices = default_device_rules();
+        resources.devices.extend(o.devices.iter().map(|(n, access)| DeviceRule {
+            allow: true,
+            kind: n.kind,
+            major: Some(n.major),
+            minor: Some(n.minor),
+            access: *access,
+        }));
     }
     let spec = Spec {
         name,
@@ -364,6 +375,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         accounting: o.stats,
         cgroups_path: o.cgroup_parent,
         network: o.network,
+        devices: o.devices.into_iter().map(|(node, _)| node).collect(),
         masked_paths,
         readonly_paths,
         sysctl: Vec::new(),
@@ -378,6 +390,46 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         stats: o.stats,
     };
     Ok((spec, launch))
+}
+
+/// `--device HOST[:CONTAINER][:rwm]`: the host's node (which must be a device), where
+/// it goes (default: the same path) and what the container may do with it.
+fn parse_device(text: &str) -> Result<(DeviceNode, u8)> {
+    let bad = |why: &str| Error::msg(format!("--device {text}"), why.to_string());
+    let mut parts: Vec<&str> = text.split(':').collect();
+    let access = match parts.last() {
+        Some(last) if parts.len() > 1 && !last.starts_with('/') => {
+            let access = parts.pop().unwrap_or_default();
+            if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+                return Err(bad("the access must be made of r, w and m"));
+            }
+            [(1, 'm'), (2, 'r'), (4, 'w')].iter().filter(|(_, c)| access.contains(*c)).map(|(b, _)| b).sum()
+        }
+        _ => 7,
+    };
+    let (host, inside) = match parts.as_slice() {
+        [host] => (*host, *host),
+        [host, inside] => (*host, *inside),
+        _ => return Err(bad("expected HOST[:CONTAINER][:rwm]")),
+    };
+    let st = rustix::fs::stat(host).ctx("--device", host)?;
+    let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::CharacterDevice => 'c',
+        rustix::fs::FileType::BlockDevice => 'b',
+        _ => return Err(bad("is not a device node")),
+    };
+    if !inside.starts_with('/') {
+        return Err(bad("the container's path must be absolute"));
+    }
+    let node = DeviceNode {
+        path: inside.to_string(),
+        kind,
+        major: rustix::fs::major(st.st_rdev),
+        minor: rustix::fs::minor(st.st_rdev),
+        mode: st.st_mode & 0o7777,
+        source: host.to_string(),
+    };
+    Ok((node, access))
 }
 
 /// A capability name as the kernel spells it (CAP_X), or ALL.
@@ -576,6 +628,7 @@ mod tests {
             "dns" => "9.9.9.9",
             "cap-add" => "SYS_ADMIN",
             "group-add" => "audio",
+            "device" => "/dev/null:/dev/other",
             "cap-drop" => "chown",
             "security-opt" => "no-new-privileges=false",
             "tmpfs" => "/scratch:size=1m",

@@ -50,3 +50,25 @@ pub fn populate(dev: &OwnedFd, shown: &Path, bind: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// A node the spec asks for at `node.path` inside the root `root` (named `shown`):
+/// mknod with the host's numbers and mode, or, where mknod is refused, a bind of the
+/// host's node.
+pub fn make_node(root: &OwnedFd, shown: &Path, node: &crate::spec::DeviceNode, bind: bool) -> Result<()> {
+    let (dir, file) = node.path.rsplit_once('/').unwrap_or(("", &node.path));
+    let parent = mounts::open_in_root(root, if dir.is_empty() { "/" } else { dir }, mounts::Kind::Dir, shown)?;
+    let target = shown.join(node.path.trim_start_matches('/'));
+    let kind = if node.kind == 'b' { fs::FileType::BlockDevice } else { fs::FileType::CharacterDevice };
+    let mode = Mode::from(node.mode & 0o7777);
+    if !bind {
+        match fs::mknodat(&parent, file, kind, mode, fs::makedev(node.major, node.minor)) {
+            Ok(()) => return fs::chmodat(&parent, file, mode, fs::AtFlags::empty()).ctx("chmod", target.display()),
+            Err(rustix::io::Errno::PERM) => {}
+            Err(e) => return Err(crate::error::Error::sys("mknod", target.display(), e)),
+        }
+    }
+    fs::openat(&parent, file, OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC, mode)
+        .ctx("create", target.display())?;
+    let at = format!("{}/{file}", mounts::fd_path(&parent));
+    mounts::bind(Path::new(&node.source), Path::new(&at), false)
+}

@@ -82,6 +82,7 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
             let dev = mounts::open_in_root(root, destination, Kind::Dir, name)?;
             devices::populate(&dev, &name.join(destination.trim_start_matches('/')), *bind)
         }
+        Op::Node { node, bind } => devices::make_node(root, name, node, *bind),
         Op::EtcFile { staged, text, destination } => {
             std::fs::write(staged, text).ctx("write", staged.display())?;
             match mounts::open_in_root(root, destination, Kind::File, name) {

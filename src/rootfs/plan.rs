@@ -52,6 +52,11 @@ pub enum Op {
         destination: String,
         bind: bool,
     },
+    /// A device node the spec asks for (mknod; a bind of the host's in a user namespace).
+    Node {
+        node: crate::spec::DeviceNode,
+        bind: bool,
+    },
     /// Write a file in the staging area, then bind it over a file inside the root; a
     /// root where it cannot go (read-only, foreign owner) simply goes without.
     EtcFile {
@@ -104,6 +109,8 @@ pub fn plan(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles) -> 
         });
         if m.kind == MountKind::Tmpfs && m.destination.trim_end_matches('/') == "/dev" {
             ops.push(Op::DeviceNodes { destination: m.destination.clone(), bind: spec.user_namespace() });
+            let bind = spec.user_namespace();
+            ops.extend(spec.devices.iter().map(|node| Op::Node { node: node.clone(), bind }));
         }
     }
     for (name, text) in [("hostname", &files.hostname), ("hosts", &files.hosts), ("resolv.conf", &files.resolv_conf)] {
@@ -234,6 +241,7 @@ mod tests {
                     format!("bind {} {destination}{}", source.display(), if *readonly { " ro" } else { "" })
                 }
                 Op::DeviceNodes { destination, bind } => format!("devices {destination} bind={bind}"),
+                Op::Node { node, .. } => format!("node {}", node.path),
                 Op::EtcFile { destination, .. } => format!("etc {destination}"),
                 Op::Mask(p) => format!("mask {p}"),
                 Op::ReadOnly(p) => format!("ro {p}"),

@@ -38,6 +38,9 @@ pub struct Spec {
     /// (absolute: from each hierarchy's root; relative: below husk's own cgroup).
     pub cgroups_path: Option<String>,
     pub network: Network,
+    /// Device nodes made in the container (runtime-spec's linux.devices), beside the
+    /// standard ones; the device policy must allow them too.
+    pub devices: Vec<DeviceNode>,
     /// Paths hidden from the container (files: /dev/null over them; directories: an
     /// empty read-only tmpfs). Missing ones are skipped.
     pub masked_paths: Vec<String>,
@@ -285,6 +288,21 @@ impl Resources {
     pub fn is_empty(&self) -> bool {
         Resources { devices: Vec::new(), ..self.clone() } == Resources::default()
     }
+}
+
+/// A device node to make in the container (`--device`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceNode {
+    /// Absolute, inside the container.
+    pub path: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    /// Permission bits of the node.
+    pub mode: u32,
+    /// The host's node, bound instead where mknod is refused (a user namespace).
+    pub source: String,
 }
 
 /// runtime-spec's linux.resources.devices entry.
@@ -561,6 +579,7 @@ pub fn example() -> Spec {
         accounting: false,
         cgroups_path: None,
         network: Network::default(),
+        devices: vec![],
         masked_paths: vec![],
         readonly_paths: vec![],
         sysctl: vec![],

@@ -130,6 +130,22 @@ impl Spec {
             .put("accounting", self.accounting)
             .put_opt("cgroupsPath", self.cgroups_path.as_deref())
             .put("network", network)
+            .put(
+                "devices",
+                self.devices
+                    .iter()
+                    .map(|d| {
+                        Obj::new()
+                            .put("path", d.path.as_str())
+                            .put("type", d.kind.to_string())
+                            .put("major", d.major)
+                            .put("minor", d.minor)
+                            .put("fileMode", d.mode)
+                            .put("source", d.source.as_str())
+                            .into()
+                    })
+                    .collect::<Vec<Value>>(),
+            )
             .put("maskedPaths", strings(&self.masked_paths))
             .put("readonlyPaths", strings(&self.readonly_paths))
             .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
@@ -268,6 +284,22 @@ impl Spec {
             accounting: b(v, "accounting"),
             cgroups_path: s(v, "cgroupsPath"),
             network,
+            devices: v
+                .get("devices")?
+                .as_array()?
+                .iter()
+                .map(|d| {
+                    let n = |k: &str| d.get(k).and_then(Value::as_u64).map(|n| n as u32);
+                    Some(DeviceNode {
+                        path: s(d, "path")?,
+                        kind: s(d, "type")?.chars().next()?,
+                        major: n("major")?,
+                        minor: n("minor")?,
+                        mode: n("fileMode")?,
+                        source: s(d, "source")?,
+                    })
+                })
+                .collect::<Option<_>>()?,
             masked_paths: list(v, "maskedPaths")?,
             readonly_paths: list(v, "readonlyPaths")?,
             sysctl: v
@@ -411,6 +443,14 @@ mod tests {
             dns: vec!["9.9.9.9".parse().unwrap()],
         };
         spec.masked_paths = vec!["/proc/kcore".into()];
+        spec.devices = vec![DeviceNode {
+            path: "/dev/loop9".into(),
+            kind: 'b',
+            major: 7,
+            minor: 9,
+            mode: 0o660,
+            source: "/dev/loop9".into(),
+        }];
         spec.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
         spec.seccomp = true;
         spec.process.capabilities = Some(Capabilities::uniform(vec!["CAP_CHOWN".into()]));

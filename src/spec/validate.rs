@@ -49,6 +49,15 @@ impl Spec {
             check_cgroups_path(path)?;
         }
         self.check_network(host)?;
+        for node in &self.devices {
+            check_inside_path("device", &node.path)?;
+            if !matches!(node.kind, 'c' | 'b') || !node.source.starts_with('/') {
+                return Err(bad(
+                    format!("device {}", node.path),
+                    "expected a character or block device with a host path",
+                ));
+            }
+        }
         for path in self.masked_paths.iter().chain(&self.readonly_paths) {
             check_inside_path("masked or read-only path", path)?;
         }
