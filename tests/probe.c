@@ -10,11 +10,14 @@
  *   probe rewrite PATH      write a file's own content back to it
  *   probe openw PATH        open PATH for writing
  *   probe read PATH         open PATH and read: "read N" bytes
+ *   probe race SECONDS      try to open every process's exe for writing (see race())
  *   probe init_module | finit_module | reboot | kexec_load | keyctl | add_key | bpf |
  *         perf_event_open | settimeofday | unshare_user | clone_newns | rawsock | euid
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -212,6 +215,50 @@ static void refused(void) {
 #endif
 }
 
+/* For `seconds`, watch every process in sight: open its exe (the binary it runs) for
+ * writing, and by O_PATH then reopen through /proc/self/fd for writing (the
+ * CVE-2019-5736 route). Prints "won PID TARGET" for every executable opened for writing
+ * and "reached PID TARGET" for every exe opened by O_PATH whose binary is not one of
+ * the container's; then "tries N". */
+static int race(int seconds) {
+    char path[64], fdpath[64], target[256];
+    long tries = 0;
+    time_t end = time(NULL) + seconds;
+    pid_t self = getpid();
+    while (time(NULL) < end) {
+        DIR *proc = opendir("/proc");
+        struct dirent *e;
+        while (proc && (e = readdir(proc))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid == self) continue;
+            snprintf(path, sizeof path, "/proc/%d/exe", pid);
+            tries++;
+            int w = open(path, O_WRONLY);
+            if (w >= 0) {
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                target[n > 0 ? n : 0] = 0;
+                printf("won %d %s\n", pid, target);
+                close(w);
+            }
+            int p = open(path, O_PATH);
+            if (p < 0) continue;
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            target[n > 0 ? n : 0] = 0;
+            if (strstr(target, "husk")) printf("reached %d %s\n", pid, target);
+            snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", p);
+            w = open(fdpath, O_WRONLY);
+            if (w >= 0) {
+                printf("won %d %s\n", pid, target);
+                close(w);
+            }
+            close(p);
+        }
+        if (proc) closedir(proc);
+    }
+    printf("tries %ld\n", tries);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     const char *cmd = argv[1], *arg = argc > 2 ? argv[2] : "";
@@ -245,6 +292,7 @@ int main(int argc, char **argv) {
         return report(pid);
     }
     if (!strcmp(cmd, "rawsock")) return report(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+    if (!strcmp(cmd, "race")) return race(atoi(arg));
     if (!strcmp(cmd, "euid")) {
         printf("%d\n", (int)geteuid());
         return 0;

@@ -213,6 +213,24 @@ fn the_host_binary_is_out_of_reach_and_exec_leaks_nothing() {
     let status = husk_cmd(&["exec", x, "grep", "-E", "^(CapEff|NoNewPrivs|Seccomp):", "/proc/self/status"]);
     assert_eq!(status, "CapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2");
     assert_eq!(husk_cmd(&["exec", x, "/probe", "mount", "tmpfs"]), "EPERM");
+
+    // The race: a process of the container watches every new process (each husk exec
+    // is a fork of the host's binary until its exec) and tries to open its binary for
+    // writing, directly and through an O_PATH descriptor reopened later.
+    let watcher = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| husk_cmd(&["exec", x, "/probe", "race", "3"]));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let start = std::time::Instant::now();
+        let mut execs = 0;
+        while start.elapsed() < std::time::Duration::from_millis(2500) {
+            husk_cmd(&["exec", x, "true"]);
+            execs += 1;
+        }
+        assert!(execs > 10, "only {execs} execs raced");
+        watcher.join().unwrap()
+    });
+    assert!(!watcher.contains("won") && !watcher.contains("reached"), "{watcher}");
+    assert!(watcher.contains("tries"), "{watcher}");
 }
 
 #[test]
