@@ -85,6 +85,20 @@ fn kernel_interfaces_are_refused_by_default_and_open_when_privileged() {
         (&["read", "/proc/keys"], "read 0", "read"),
         (&["read", "/proc/timer_list"], "read 0", "read"),
     ];
+    // The container's own binary is busy while it runs: writing it is refused.
+    assert_eq!(attack("sec-kernel", &[], &["openw", "/proc/self/exe"]), "ETXTBSY");
+    // Kernel addresses: without CAP_SYSLOG /proc/kallsyms shows zeros (unless the host
+    // shows them to everyone: kptr_restrict 0 with perf_event_paranoid at most 1).
+    let sysctl = |name: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{name}")).unwrap_or_default();
+    let open_to_all = sysctl("kptr_restrict").trim() == "0" && sysctl("perf_event_paranoid").trim() <= "1";
+    if open_to_all {
+        eprintln!("SKIPPED kallsyms: this host shows kernel addresses to every user");
+    } else if std::path::Path::new("/proc/kallsyms").exists() {
+        let count = "grep -c -v '^0000000000000000' /proc/kallsyms; exit 0";
+        assert_eq!(sh_out("sec-kernel", &[], count).trim(), "0", "kernel addresses readable");
+        let privileged = sh_out("sec-kernel", &["--privileged"], count);
+        assert_ne!(privileged.trim(), "0", "privileged reads no address (kptr_restrict=2 here?)");
+    }
     for (args, default, privileged) in cases {
         if let Some(path) = args.get(1).filter(|p| p.starts_with('/') && !std::path::Path::new(p).exists()) {
             eprintln!("SKIPPED {args:?}: this kernel has no {path}");
