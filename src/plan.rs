@@ -146,10 +146,13 @@ pub fn create<'a>(
     mut detached: Option<Detached>,
     stop_at_created: bool,
 ) -> Result<Created<'a>> {
-    // The layers first: the device policy given to the cgroups lets the container's
-    // init mount exactly their loop devices.
     let layers = Layers::attach(spec)?;
-    let cgroups = Cgroups::create(spec, &dir.path, &layers.device_rules(spec)?)?;
+    let cgroups = Cgroups::create(spec, &dir.path)?;
+    // The device policy lets the container's init mount exactly the root's loop devices.
+    let loop_rules = layers.device_rules(spec)?;
+    // Attached in P3 while the child builds its root; the child waits for it (START)
+    // before the command.
+    let policy = cgroups.has_device_policy(spec);
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
@@ -175,7 +178,8 @@ pub fn create<'a>(
                 output: output.as_ref(),
                 net: &net,
                 wait_for_go: needs_go(placed_in_cgroup),
-                wait_for_start: stop_at_created,
+                wait_for_start: stop_at_created || policy,
+                say_ready: stop_at_created,
                 filter: filter.as_deref(),
             };
             child(&inputs, child_end)
@@ -214,6 +218,10 @@ pub fn create<'a>(
         // P4
         if go {
             c.sync.go()?;
+        }
+        c.cgroups.attach_device_policy(spec, &loop_rules)?;
+        if policy && !stop_at_created {
+            c.sync.start()?;
         }
         // P5a
         if spec.process.terminal {
@@ -309,8 +317,11 @@ struct ChildInputs<'a> {
     net: &'a network::Prepared,
     /// Whether P3 does something the child must wait for (see `needs_go`).
     wait_for_go: bool,
-    /// Stop at `created`: say READY, wait for START before the command's exec.
+    /// Wait for START before the command (a created container, or a device policy the
+    /// parent attaches meanwhile).
     wait_for_start: bool,
+    /// Stop at `created`: say READY first.
+    say_ready: bool,
     /// The seccomp program the command installs last before exec.
     filter: Option<&'a [linux_raw_sys::ptrace::sock_filter]>,
 }
@@ -340,7 +351,7 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, filter } = *inputs;
+    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, say_ready, filter } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -386,7 +397,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .ctx("prctl PR_SET_DUMPABLE", "")?;
     make_workdir(&spec.process.cwd)?;
-    if wait_for_start && !sync.ready_then_wait_start() {
+    if wait_for_start && !sync.wait_start(say_ready) {
         sys::exit_group(125);
     }
     // C6

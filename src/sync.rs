@@ -2,7 +2,8 @@
 //! set up: a SOCK_SEQPACKET socketpair (message boundaries for free). The parent sends
 //! GO once it has done its side (id maps, cgroups, veth). A container that stops at
 //! `created` says READY when everything up to the command's exec is done and waits for
-//! START; a plain run gets neither. Otherwise the child answers only when something
+//! START; a plain run waits for START only when the parent attaches a device policy
+//! while the child builds its root. Otherwise the child answers only when something
 //! failed, with the exit code and the one-line reason. End-of-file on the parent's side
 //! means every copy of the child's end is closed: the init dropped its copy and the
 //! command's exec closed the last one (close-on-exec), so the command runs.
@@ -106,10 +107,10 @@ impl ChildEnd {
         }
     }
 
-    /// Says the container is created, then blocks until START. False when the parent
-    /// went away instead.
-    pub fn ready_then_wait_start(&self) -> bool {
-        if retry(|| net::send(&self.0, &[READY], SendFlags::NOSIGNAL)).is_err() {
+    /// Says the container is created (when `ready`), then blocks until START. False
+    /// when the parent went away instead.
+    pub fn wait_start(&self, ready: bool) -> bool {
+        if ready && retry(|| net::send(&self.0, &[READY], SendFlags::NOSIGNAL)).is_err() {
             return false;
         }
         let mut buf = [0u8; 1];

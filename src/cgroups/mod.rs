@@ -78,8 +78,7 @@ impl Cgroups {
     /// P1: creates the container's cgroups with their limits. Rootless, where the user
     /// may not create cgroups, the container runs without them (and says so once when
     /// limits were asked for).
-    /// `devices` extends the spec's device policy (the root's loop devices).
-    pub fn create(spec: &Spec, state_dir: &Path, devices: &[DeviceRule]) -> Result<Cgroups> {
+    pub fn create(spec: &Spec, state_dir: &Path) -> Result<Cgroups> {
         let rootless = !rustix::process::geteuid().is_root();
         let wants_limits = !spec.resources.is_empty();
         let layout = Layout::read();
@@ -92,7 +91,7 @@ impl Cgroups {
             }
             return Ok(Cgroups::none(spec));
         }
-        match Cgroups::build(spec, &layout, state_dir, devices) {
+        match Cgroups::build(spec, &layout, state_dir) {
             Ok(cg) => Ok(cg),
             Err(e) if rootless && is_denied(&e) => {
                 if wants_limits {
@@ -104,9 +103,8 @@ impl Cgroups {
         }
     }
 
-    fn build(spec: &Spec, layout: &Layout, state_dir: &Path, devices: &[DeviceRule]) -> Result<Cgroups> {
+    fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
         let res = &spec.resources;
-        let rootless = !rustix::process::geteuid().is_root();
         let targets = plan(spec, layout)?;
         // Which controller is served where: v1 wins where it is mounted.
         let v1_served = |c: &str| layout.v1_with(c).is_some();
@@ -144,20 +142,6 @@ impl Cgroups {
         for t in &targets {
             cg.dirs.push(make(t)?);
         }
-        // Rootless, the container's device nodes are binds of the host's (mknod is
-        // refused in a user namespace) and loading a program is not allowed anyway.
-        if let Some(dir) = cg.dirs.iter().find(|d| d.unified())
-            && !res.devices.is_empty()
-            && !rootless
-        {
-            // Before the container is born into the cgroup: the policy holds from its
-            // first instruction.
-            let rules: Vec<DeviceRule> = res.devices.iter().chain(devices).cloned().collect();
-            let program = devices::program(&rules);
-            let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
-            husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
-                .ctx("attach the device policy to", dir.path.display())?;
-        }
         for (controller, file, value) in limits::v1_settings(res, memsw) {
             if let Some(dir) = cg.v1_dir(controller) {
                 write(&dir.join(file), &value)?;
@@ -178,6 +162,29 @@ impl Cgroups {
             }
         }
         Ok(cg)
+    }
+
+    /// Whether `attach_device_policy` has a policy to attach: the spec has device rules,
+    /// the container a cgroup2 cgroup, and husk is root (rootless, the container's nodes
+    /// are binds of the host's, mknod is refused in a user namespace, and loading a
+    /// program is not allowed anyway).
+    pub fn has_device_policy(&self, spec: &Spec) -> bool {
+        !spec.resources.devices.is_empty() && self.unified_dir().is_some() && rustix::process::geteuid().is_root()
+    }
+
+    /// P3: compiles the spec's device rules, plus `extra` (the root's loop devices), to
+    /// a device program and attaches it to the container's cgroup2 cgroup. It runs
+    /// while the child builds its root; the child starts the command only after it.
+    pub fn attach_device_policy(&self, spec: &Spec, extra: &[DeviceRule]) -> Result<()> {
+        let Some(dir) = self.dirs.iter().find(|d| d.unified()) else { return Ok(()) };
+        if !self.has_device_policy(spec) {
+            return Ok(());
+        }
+        let rules: Vec<DeviceRule> = spec.resources.devices.iter().chain(extra).cloned().collect();
+        let program = devices::program(&rules);
+        let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
+        husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
+            .ctx("attach the device policy to", dir.path.display())
     }
 
     /// The unified cgroup's directory for clone3's CLONE_INTO_CGROUP.
