@@ -33,7 +33,8 @@ footprint_sizes() {
   bar_chart "$BENCH_OUT/sizes.png" "Binary size (with shared libraries)" "KiB" "$BENCH_DATA/sizes.dat"
   md "![sizes](sizes.png)"; md
   local hs; hs=$(stat -c %s "$HUSK")
-  target "husk binary size" "$(calc "$hs/1024" 0) KiB" "≤ 400 KiB" "$(le "$hs" $((400 * 1024)))"
+  # The roadmap's budget for the shipped binary.
+  target "husk binary size" "$(calc "$hs/1024" 0) KiB" "≤ 480 KiB" "$(le "$hs" $((480 * 1024)))"
   md
 }
 

@@ -1,7 +1,7 @@
 //! The device policy: runtime-spec's linux.resources.devices rules compiled to a
 //! BPF_PROG_TYPE_CGROUP_DEVICE program (eBPF, generated here; no libbpf) and attached to
-//! the container's cgroup2 cgroup before the container is born into it. The kernel asks
-//! it on every open and mknod of a device node. On a hybrid host every container has a
+//! the container's cgroup2 cgroup while its init builds the root, before the command
+//! starts. The kernel asks it on every open and mknod of a device node. On a hybrid host every container has a
 //! cgroup2 cgroup, so the v1 devices controller (and its migration cost) is never needed.
 
 use crate::spec::DeviceRule;
