@@ -30,19 +30,25 @@ fn as_user(uid: u32) -> Command {
     cmd
 }
 
-#[test]
-fn an_unprivileged_user_runs_a_container_as_root_inside() {
-    if !can_run("rootless") {
-        return;
+/// The test user and a state root it owns; None (said loudly) when the test cannot run.
+fn setup(test: &str) -> Option<(u32, std::path::PathBuf)> {
+    if !can_run(test) {
+        return None;
     }
-    let Some(uid) = test_user() else { return };
+    let uid = test_user()?;
     let probe = as_user(uid).args(["unshare", "--user", "--map-root-user", "true"]).status().unwrap();
     if !probe.success() {
-        eprintln!("SKIPPED rootless: the kernel refuses unprivileged user namespaces here");
-        return;
+        eprintln!("SKIPPED {test}: the kernel refuses unprivileged user namespaces here");
+        return None;
     }
-    let state = state_root("rootless");
+    let state = state_root(test);
     Command::new("chown").arg(uid.to_string()).arg(&state).status().unwrap();
+    Some((uid, state))
+}
+
+#[test]
+fn an_unprivileged_user_runs_a_container_as_root_inside() {
+    let Some((uid, state)) = setup("rootless") else { return };
     let out = as_user(uid)
         .env("HUSK_ROOT", &state)
         .arg(husk())
@@ -79,17 +85,7 @@ fn an_unprivileged_user_runs_a_container_as_root_inside() {
 
 #[test]
 fn rootless_containers_get_the_same_security_defaults() {
-    if !can_run("rootless-sec") {
-        return;
-    }
-    let Some(uid) = test_user() else { return };
-    let probe = as_user(uid).args(["unshare", "--user", "--map-root-user", "true"]).status().unwrap();
-    if !probe.success() {
-        eprintln!("SKIPPED rootless-sec: the kernel refuses unprivileged user namespaces here");
-        return;
-    }
-    let state = state_root("rootless-sec");
-    Command::new("chown").arg(uid.to_string()).arg(&state).status().unwrap();
+    let Some((uid, state)) = setup("rootless-sec") else { return };
     let script = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; mount -t tmpfs none /mnt 2>&1; \
                   { echo x > /proc/sys/kernel/core_pattern; } 2>&1; exit 0";
     let out = as_user(uid)
