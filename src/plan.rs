@@ -157,7 +157,7 @@ pub fn create<'a>(
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
     let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files);
-    let filter = spec.seccomp.then(crate::seccomp::default_filter);
+    let filter = crate::seccomp::program(&spec.seccomp);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());

@@ -297,3 +297,88 @@ fn block_devices_can_be_neither_made_nor_opened() {
     assert!(out.contains("   7"), "readable: {out}");
     assert!(out.contains("/dev/disk: Operation not permitted"), "not writable: {out}");
 }
+
+/// Docker's default seccomp profile: the installed golang-github-docker-docker-dev, or
+/// the file taken out of that package's .deb (downloaded, not installed: the package
+/// pulls in half a gigabyte of Go sources).
+fn docker_profile() -> Option<PathBuf> {
+    let installed = PathBuf::from("/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json");
+    if installed.exists() {
+        return Some(installed);
+    }
+    let dir = temp_dir("docker-profile");
+    let fetched = Command::new("apt-get")
+        .args(["download", "-qq", "golang-github-docker-docker-dev"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    let member = "./usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json";
+    let extracted = fetched
+        && Command::new("sh")
+            .arg("-c")
+            .arg(format!("dpkg-deb --fsys-tarfile *.deb | tar -xf - {member}"))
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    let path = dir.join(member);
+    (extracted && path.exists()).then_some(path)
+}
+
+#[test]
+fn dockers_own_profile_is_read_and_applied_to_the_command_and_exec() {
+    let Some(probe) = ready("sec-profile") else { return };
+    let Some(profile) = docker_profile() else {
+        eprintln!("SKIPPED sec-profile: Docker's default.json could not be had (golang-github-docker-docker-dev)");
+        return;
+    };
+    let opt = format!("seccomp={}", profile.display());
+    let with = |extra: &[&str], args: &[&str]| {
+        let mut flags = vec!["--security-opt", opt.as_str()];
+        flags.extend_from_slice(extra);
+        attack("sec-profile", &flags, args)
+    };
+    assert_eq!(with(&[], &["mount", "tmpfs"]), "EPERM");
+    assert_eq!(with(&[], &["unshare_user"]), "EPERM");
+    assert_eq!(with(&[], &["sys", "435"]), "ENOSYS", "clone3, as the profile's errnoRet says");
+    assert_eq!(with(&[], &["sys", "39"]), "ok");
+    assert_eq!(with(&[], &["keyctl"]), "EPERM");
+    // The profile's rules that depend on capabilities follow --cap-add.
+    assert_eq!(with(&["--cap-add", "SYS_ADMIN"], &["mount", "tmpfs"]), "ok");
+    let status = sh_out("sec-profile", &["--security-opt", &opt], "grep Seccomp: /proc/self/status");
+    assert_eq!(status.trim(), "Seccomp:\t2");
+    // Saved with the spec: husk exec gets the same filter.
+    let root = state_root("sec-profile");
+    let name = format!("sec-profile-{}", std::process::id());
+    let volume = format!("{}:/probe:ro", probe.display());
+    let husk_cmd = |args: &[&str]| {
+        let out = Command::new(husk()).env("HUSK_ROOT", &root).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let rootfs = alpine();
+    let started = husk_cmd(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--security-opt",
+        &opt,
+        "-v",
+        &volume,
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "--",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(started, name);
+    assert_eq!(husk_cmd(&["exec", &name, "/probe", "sys", "435"]), "ENOSYS");
+    assert!(husk_cmd(&["inspect", &name]).contains("\"seccomp\":{\"defaultAction\":327681"));
+    husk_cmd(&["rm", "-f", &name]);
+    // A broken profile is refused before anything exists.
+    let bad = temp_dir("bad-profile").join("p.json");
+    std::fs::write(&bad, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
+    let out = run("sec-profile", &["--security-opt", &format!("seccomp={}", bad.display())], &["true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("SCMP_ACT_NOTIFY is not supported") && err.lines().count() == 1, "{err}");
+}

@@ -87,7 +87,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let container = Spec::load(&dir.path)?;
     let process = process(&container, opts, rest);
     let command = exec::Command::new(&process.args, &process.env)?;
-    let filter = container.seccomp.then(crate::seccomp::default_filter);
+    let filter = crate::seccomp::program(&container.seccomp);
     // Not dumpable from here to the command's exec: a process of the container cannot
     // open this one's /proc/PID/exe (the host's husk binary) or its descriptors.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)

@@ -44,6 +44,8 @@ pub struct RunOpts {
     /// --security-opt no-new-privileges[=BOOL]; on when not given.
     no_new_privileges: Option<bool>,
     seccomp_unconfined: bool,
+    /// --security-opt seccomp=PROFILE.json: the file's text, read when given.
+    seccomp_profile: Option<(String, String)>,
     read_only: bool,
     tmpfs: Vec<Mount>,
     group_add: Vec<String>,
@@ -204,7 +206,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
     f("privileged", None, None, "Every capability, no seccomp filter, no masked paths, /sys writable", |o, _| {
         on(&mut o.privileged)
     }),
-    f("security-opt", None, Some("OPT"), "no-new-privileges[=true|false], seccomp=unconfined", |o, v| {
+    f("security-opt", None, Some("OPT"), "no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json", |o, v| {
         security_opt(o, &v)
     }),
     f("device", None, Some("HOST[:CONTAINER][:rwm]"), "Give the container a host device node (repeatable)", |o, v| {
@@ -362,6 +364,20 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
             access: *access,
         }));
     }
+    let seccomp = match (&o.seccomp_profile, o.privileged || o.seccomp_unconfined) {
+        (_, true) => Seccomp::Unconfined,
+        (None, false) => Seccomp::Default,
+        (Some((path, text)), false) => {
+            let held = process.capabilities.as_ref().map(|c| c.bounding.clone()).unwrap_or_default();
+            let cx = crate::seccomp::profile::Context {
+                capabilities: &held,
+                kernel: crate::seccomp::profile::kernel_version(),
+            };
+            let profile = crate::seccomp::profile::parse(text, &cx)
+                .map_err(|why| Error::msg(format!("--security-opt seccomp={path}"), why))?;
+            Seccomp::Profile(profile)
+        }
+    };
     let spec = Spec {
         name,
         hostname,
@@ -380,7 +396,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         readonly_paths,
         sysctl: Vec::new(),
         hooks: Hooks::default(),
-        seccomp: !o.privileged && !o.seccomp_unconfined,
+        seccomp,
     };
     let launch = Launch {
         detach: o.detach,
@@ -470,16 +486,14 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
         ("no-new-privileges", "true") => o.no_new_privileges = Some(true),
         ("no-new-privileges", "false") => o.no_new_privileges = Some(false),
         ("seccomp", "unconfined") => o.seccomp_unconfined = true,
-        ("seccomp", _) => {
-            return Err(Error::msg(
-                format!("--security-opt {text}"),
-                "seccomp profiles are not supported yet (unconfined only)",
-            ));
+        ("seccomp", path) => {
+            let profile = std::fs::read_to_string(path).ctx("--security-opt seccomp=", path)?;
+            o.seccomp_profile = Some((path.to_string(), profile));
         }
         _ => {
             return Err(Error::msg(
                 format!("--security-opt {text}"),
-                "expected no-new-privileges[=true|false] or seccomp=unconfined",
+                "expected no-new-privileges[=true|false], seccomp=unconfined or seccomp=PROFILE.json",
             ));
         }
     }

@@ -49,8 +49,69 @@ pub struct Spec {
     /// Namespaced kernel parameters written inside the container (key, value).
     pub sysctl: Vec<(String, String)>,
     pub hooks: Hooks,
-    /// husk's default seccomp filter (seccomp.rs) for the command and every exec.
-    pub seccomp: bool,
+    /// The seccomp filter of the command and every exec.
+    pub seccomp: Seccomp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seccomp {
+    Unconfined,
+    /// husk's default filter (seccomp/mod.rs).
+    Default,
+    /// A profile's rules, decided for this container (seccomp/profile.rs).
+    Profile(SeccompProfile),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeccompProfile {
+    /// The kernel's return value (SECCOMP_RET_*) for calls no rule decides.
+    pub default_action: u32,
+    /// In order: a call's first rule whose comparisons all hold decides it.
+    pub rules: Vec<SyscallRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyscallRule {
+    pub nr: u32,
+    pub args: Vec<ArgCmp>,
+    pub action: u32,
+}
+
+/// One argument comparison (libseccomp's): args[index] OP value; MASKED_EQ is
+/// (args[index] & value) == value_two.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgCmp {
+    pub index: u8,
+    pub op: CmpOp,
+    pub value: u64,
+    pub value_two: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    MaskedEq,
+}
+
+impl CmpOp {
+    pub const ALL: [CmpOp; 7] = [CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Eq, CmpOp::Ge, CmpOp::Gt, CmpOp::MaskedEq];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Ne => "SCMP_CMP_NE",
+            CmpOp::Lt => "SCMP_CMP_LT",
+            CmpOp::Le => "SCMP_CMP_LE",
+            CmpOp::Eq => "SCMP_CMP_EQ",
+            CmpOp::Ge => "SCMP_CMP_GE",
+            CmpOp::Gt => "SCMP_CMP_GT",
+            CmpOp::MaskedEq => "SCMP_CMP_MASKED_EQ",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -584,7 +645,7 @@ pub fn example() -> Spec {
         readonly_paths: vec![],
         sysctl: vec![],
         hooks: Hooks::default(),
-        seccomp: false,
+        seccomp: Seccomp::Unconfined,
     }
 }
 

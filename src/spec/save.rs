@@ -149,7 +149,7 @@ impl Spec {
             .put("maskedPaths", strings(&self.masked_paths))
             .put("readonlyPaths", strings(&self.readonly_paths))
             .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
-            .put("seccomp", if self.seccomp { "default" } else { "unconfined" })
+            .put("seccomp", seccomp_json(&self.seccomp))
             .into()
     }
 
@@ -309,7 +309,7 @@ impl Spec {
                 .map(|(k, val)| Some((k.clone(), val.as_str()?.to_string())))
                 .collect::<Option<_>>()?,
             hooks: Hooks::default(),
-            seccomp: s(v, "seccomp")? == "default",
+            seccomp: seccomp_from(v.get("seccomp")?)?,
         })
     }
 
@@ -365,6 +365,71 @@ fn mount_json(m: &Mount) -> Value {
         .put("destination", m.destination.as_str())
         .put("options", options)
         .into()
+}
+
+/// "unconfined", "default", or a profile's decided rules.
+fn seccomp_json(s: &Seccomp) -> Value {
+    match s {
+        Seccomp::Unconfined => "unconfined".into(),
+        Seccomp::Default => "default".into(),
+        Seccomp::Profile(p) => Obj::new()
+            .put("defaultAction", p.default_action)
+            .put(
+                "rules",
+                p.rules
+                    .iter()
+                    .map(|r| {
+                        let args: Vec<Value> = r
+                            .args
+                            .iter()
+                            .map(|a| {
+                                Obj::new()
+                                    .put("index", u32::from(a.index))
+                                    .put("op", a.op.name())
+                                    .put("value", a.value)
+                                    .put("valueTwo", a.value_two)
+                                    .into()
+                            })
+                            .collect();
+                        Obj::new().put("nr", r.nr).put("action", r.action).put("args", args).into()
+                    })
+                    .collect::<Vec<Value>>(),
+            )
+            .into(),
+    }
+}
+
+fn seccomp_from(v: &Value) -> Option<Seccomp> {
+    match v.as_str() {
+        Some("unconfined") => return Some(Seccomp::Unconfined),
+        Some("default") => return Some(Seccomp::Default),
+        Some(_) => return None,
+        None => {}
+    }
+    let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+    let rules = v
+        .get("rules")?
+        .as_array()?
+        .iter()
+        .map(|r| {
+            let args = r
+                .get("args")?
+                .as_array()?
+                .iter()
+                .map(|a| {
+                    let op = a.get("op")?.as_str()?;
+                    Some(ArgCmp {
+                        index: num(a, "index")? as u8,
+                        op: CmpOp::ALL.into_iter().find(|o| o.name() == op)?,
+                        value: num(a, "value")?,
+                        value_two: num(a, "valueTwo")?,
+                    })
+                })
+                .collect::<Option<_>>()?;
+            Some(SyscallRule { nr: num(r, "nr")? as u32, action: num(r, "action")? as u32, args })
+        })
+        .collect::<Option<_>>()?;
+    Some(Seccomp::Profile(SeccompProfile { default_action: num(v, "defaultAction")? as u32, rules }))
 }
 
 fn device_from(v: &Value) -> Option<DeviceRule> {
@@ -452,7 +517,14 @@ mod tests {
             source: "/dev/loop9".into(),
         }];
         spec.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
-        spec.seccomp = true;
+        spec.seccomp = Seccomp::Profile(SeccompProfile {
+            default_action: 0x5_0001,
+            rules: vec![SyscallRule {
+                nr: 56,
+                action: 0x7fff_0000,
+                args: vec![ArgCmp { index: 0, op: CmpOp::MaskedEq, value: 0x7e02_0000, value_two: 0 }],
+            }],
+        });
         spec.process.capabilities = Some(Capabilities::uniform(vec!["CAP_CHOWN".into()]));
         spec.process.no_new_privileges = true;
         let text = spec.to_json().to_string();

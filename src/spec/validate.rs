@@ -364,7 +364,10 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
     }
     if let Some(rule) = res.devices.iter().find(|d| !matches!(d.kind, 'a' | 'b' | 'c') || d.access == 0 || d.access > 7)
     {
-        return Err(bad(format!("device rule {rule:?}"), "expected a type a, b or c and access of m, r, w"));
+        return Err(bad(
+            format!("device rule of type {:?}", rule.kind),
+            "expected a type a, b or c and access of m, r, w",
+        ));
     }
     if res.pids_limit == Some(0) {
         return Err(bad("pids limit 0", "must be more than 0"));

@@ -13,9 +13,12 @@
 //! container's start. Built once per container before the clone, installed last before
 //! the command's exec.
 
+mod names;
+pub mod profile;
+
 use linux_raw_sys::general as g;
 use linux_raw_sys::ptrace::{
-    AUDIT_ARCH_X86_64, BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
+    AUDIT_ARCH_X86_64, BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
     SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, sock_filter,
 };
 
@@ -143,24 +146,49 @@ fn decide(rule: Rule) -> Vec<sock_filter> {
     }
 }
 
-/// A binary search over `rules` (sorted by call number) for the number in the
-/// accumulator; a number without a rule is allowed.
-fn tree(rules: &[(u32, Rule)]) -> Vec<sock_filter> {
-    if rules.len() <= 3 {
+/// A binary search over `blocks` (sorted by call number, each the code that decides
+/// that call and ends in returns) for the number in the accumulator; a number without
+/// a block gets `default`. Long jumps go through BPF_JA, whose offset has 32 bits.
+fn tree_with(blocks: &[(u32, Vec<sock_filter>)], default: u32) -> Vec<sock_filter> {
+    if blocks.len() <= 3 {
         let mut out = Vec::new();
-        for &(nr, rule) in rules {
-            let body = decide(rule);
-            out.push(jump(BPF_JEQ, nr, 0, body.len() as u8));
-            out.extend(body);
+        for (nr, body) in blocks {
+            let skip = u8::try_from(body.len()).expect("a call's rules fit in 255 instructions");
+            out.push(jump(BPF_JEQ, *nr, 0, skip));
+            out.extend(body.iter().copied());
         }
-        out.push(ret(SECCOMP_RET_ALLOW));
+        out.push(ret(default));
         return out;
     }
-    let (low, high) = rules.split_at(rules.len() / 2);
-    let left = tree(low);
-    let mut out = vec![jump(BPF_JGE, high[0].0, left.len() as u8, 0)];
+    let (low, high) = blocks.split_at(blocks.len() / 2);
+    let left = tree_with(low, default);
+    let mut out = match u8::try_from(left.len()) {
+        Ok(skip) => vec![jump(BPF_JGE, high[0].0, skip, 0)],
+        // At or above the split: the JA skips the left half.
+        Err(_) => vec![jump(BPF_JGE, high[0].0, 0, 1), stmt(BPF_JMP | BPF_JA, left.len() as u32)],
+    };
     out.extend(left);
-    out.extend(tree(high));
+    out.extend(tree_with(high, default));
+    out
+}
+
+/// The program for the spec's choice, if it has a filter.
+pub fn program(choice: &crate::spec::Seccomp) -> Option<Vec<sock_filter>> {
+    match choice {
+        crate::spec::Seccomp::Unconfined => None,
+        crate::spec::Seccomp::Default => Some(default_filter()),
+        crate::spec::Seccomp::Profile(p) => Some(profile::filter(p)),
+    }
+}
+
+/// `items` ordered by call number. An insertion sort: a few hundred items once per
+/// container, and no generic sort's code in the binary.
+fn sorted<T>(items: impl Iterator<Item = (u32, T)>) -> Vec<(u32, T)> {
+    let mut out: Vec<(u32, T)> = Vec::new();
+    for (nr, item) in items {
+        let at = out.iter().position(|(n, _)| *n > nr).unwrap_or(out.len());
+        out.insert(at, (nr, item));
+    }
     out
 }
 
@@ -176,7 +204,7 @@ pub fn default_filter() -> Vec<sock_filter> {
         (g::__NR_clone, Rule::Clone),
         (g::__NR_personality, Rule::Personality),
     ]);
-    rules.sort_by_key(|r| r.0);
+    rules = sorted(rules.into_iter());
     let mut f = vec![
         load(ARCH),
         jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
@@ -186,32 +214,38 @@ pub fn default_filter() -> Vec<sock_filter> {
         jump(BPF_JGT, NEWEST, 0, 1),
         ret(enosys),
     ];
-    f.extend(tree(&rules));
+    let blocks: Vec<(u32, Vec<sock_filter>)> = rules.into_iter().map(|(nr, rule)| (nr, decide(rule))).collect();
+    f.extend(tree_with(&blocks, SECCOMP_RET_ALLOW));
     f
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A tiny interpreter of the classic BPF subset the generator emits, to check what
+    /// A tiny interpreter of the classic BPF subset the generators emit, to check what
     /// each call gets without installing anything.
-    fn run(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+    pub fn run_with(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = prog[pc];
             let code = u32::from(i.code);
+            pc += 1;
             match code {
                 c if c == BPF_LD | BPF_W | BPF_ABS => {
                     acc = match i.k {
                         ARCH => arch,
                         NR => nr,
-                        ARG0 => arg0,
+                        k if (16..64).contains(&k) => {
+                            let arg = args[((k - 16) / 8) as usize];
+                            if k % 8 == 0 { arg as u32 } else { (arg >> 32) as u32 }
+                        }
                         k => panic!("load of offset {k}"),
                     };
-                    pc += 1;
                 }
                 c if c == BPF_RET | BPF_K => return i.k,
+                c if c == linux_raw_sys::ptrace::BPF_ALU | linux_raw_sys::ptrace::BPF_AND | BPF_K => acc &= i.k,
+                c if c == BPF_JMP | BPF_JA => pc += i.k as usize,
                 c => {
                     let taken = match c & 0xf0 {
                         x if x == BPF_JEQ => acc == i.k,
@@ -220,10 +254,14 @@ mod tests {
                         x if x == BPF_JSET => acc & i.k != 0,
                         x => panic!("jump {x:#x}"),
                     };
-                    pc += 1 + usize::from(if taken { i.jt } else { i.jf });
+                    pc += usize::from(if taken { i.jt } else { i.jf });
                 }
             }
         }
+    }
+
+    fn run(prog: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
+        run_with(prog, arch, nr, [u64::from(arg0), 0, 0, 0, 0, 0])
     }
 
     #[test]
