@@ -62,11 +62,13 @@ impl ParentEnd {
         }
     }
 
-    /// Releases a created container: its init goes on to exec the command.
+    /// Releases a created container: its init goes on to exec the command. An init
+    /// that is gone already (it failed) is not an error here: its report is read next.
     pub fn start(&self) -> Result<()> {
-        retry(|| net::send(&self.0, &[START], SendFlags::NOSIGNAL))
-            .map(|_| ())
-            .map_err(|e| Error::sys("start the container", "", e))
+        match retry(|| net::send(&self.0, &[START], SendFlags::NOSIGNAL)) {
+            Ok(_) | Err(Errno::PIPE | Errno::CONNRESET) => Ok(()),
+            Err(e) => Err(Error::sys("start the container", "", e)),
+        }
     }
 
     /// Waits until the child is created (READY), or returns its reported failure.
@@ -150,10 +152,15 @@ fn failure(code: u8, text: &[u8]) -> Error {
     Error { what: String::from_utf8_lossy(text).into_owned(), path: None, errno: None, why: None, code }
 }
 
+/// Retries interrupted calls. ECONNRESET is retried too: the kernel reports it once when
+/// the child exits with a message of ours unread (a START it never got to), ahead of
+/// the failure report the child sent before; the next call returns that report.
 fn retry<T>(mut f: impl FnMut() -> std::result::Result<T, Errno>) -> std::result::Result<T, Errno> {
+    let mut resets = 0;
     loop {
         match f() {
             Err(Errno::INTR) => continue,
+            Err(Errno::CONNRESET) if resets == 0 => resets += 1,
             other => return other,
         }
     }
