@@ -90,10 +90,9 @@ pub struct Launch {
 /// detached under a supervisor (returning 0 once the command has started, or once the
 /// container is created).
 pub fn run(spec: &Spec, launch: &Launch) -> Result<u8> {
-    // P1: the state entry is written before any resource it names, the spec beside it.
+    // P1: the state entry, the spec in it, is written before any resource it names.
     let state = describe(spec, launch);
     let dir = ContainerDir::create(&spec.name, &state)?;
-    spec.save(&dir.path)?;
     if launch.detach {
         return detach::start(spec, dir, state, launch);
     }
@@ -110,6 +109,7 @@ fn describe(spec: &Spec, launch: &Launch) -> State {
     state.detached = launch.detach;
     // A foreground run is over when husk returns; only detached ones stay listed.
     state.remove = !launch.detach || launch.remove;
+    state.spec = spec.to_json().to_string();
     state
 }
 

@@ -117,6 +117,8 @@ pub struct State {
     pub detached: bool,
     /// Remove the entry when the container exits (--rm, and every foreground run).
     pub remove: bool,
+    /// The validated spec the container was created with, as one line of JSON.
+    pub spec: String,
 }
 
 impl State {
@@ -138,6 +140,7 @@ impl State {
             ip: String::new(),
             detached: false,
             remove: true,
+            spec: String::new(),
         }
     }
 
@@ -179,6 +182,7 @@ impl State {
         put("ip", &self.ip);
         put("detached", if self.detached { "1" } else { "0" });
         put("remove", if self.remove { "1" } else { "0" });
+        put("spec", &self.spec);
         out
     }
 
@@ -214,6 +218,7 @@ impl State {
                 "ip" => st.ip = value,
                 "detached" => st.detached = value == "1",
                 "remove" => st.remove = value == "1",
+                "spec" => st.spec = value,
                 _ => {}
             }
         }

@@ -83,8 +83,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         return Err(cli::usage_error(&EXEC, "expected NAME COMMAND"));
     }
     let name = rest.remove(0);
-    let (dir, st) = state::find_running(&name)?;
-    let container = Spec::load(&dir.path)?;
+    let (_, st) = state::find_running(&name)?;
+    let container = Spec::load(&name, &st.spec)?;
     let process = process(&container, opts, rest);
     let command = exec::Command::new(&process.args, &process.env)?;
     let filter = crate::seccomp::program(&container.seccomp);

@@ -6,7 +6,6 @@ use crate::cgroups;
 use crate::cli::{self, Command, Flag, on};
 use crate::error::{Error, Result};
 use crate::lifecycle;
-use crate::spec::Spec;
 use crate::state::{self, ContainerDir, State, Status};
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
@@ -277,11 +276,9 @@ fn to_json(st: &State) -> String {
 pub fn inspect(args: Vec<OsString>) -> Result<u8> {
     let Some((_, names)) = named(&INSPECT, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        let dir = ContainerDir::open(name)?;
-        let st = dir.load()?;
-        // The spec as the container was created with it; an entry made before specs
-        // were saved has none.
-        let spec = Spec::load(&dir.path).map(|s| s.to_json().to_string()).unwrap_or_else(|_| "null".into());
+        let st = ContainerDir::open(name)?.load()?;
+        // The spec as saved (an entry made before specs were saved has none).
+        let spec = if st.spec.is_empty() { "null" } else { st.spec.as_str() };
         let state = to_json(&st);
         println!("{},\"spec\":{spec}}}", &state[..state.len() - 1]);
         Ok(())
