@@ -174,9 +174,10 @@ pub fn help(t: &dyn Table) -> String {
         let short = short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
         let value = value.map(|v| format!(" {v}")).unwrap_or_default();
         let left = format!("  {short}--{long}{value}");
-        out.push_str(&format!("{left:<34}{text}\n"));
+        // A long left column still keeps two spaces before the text.
+        out.push_str(&format!("{left:<32}  {text}\n"));
     }
-    out.push_str(&format!("{:<34}{}\n", "  -h, --help", "Show this help"));
+    out.push_str(&format!("{:<32}  {}\n", "  -h, --help", "Show this help"));
     out
 }
 

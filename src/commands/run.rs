@@ -487,7 +487,7 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
         ("no-new-privileges", "false") => o.no_new_privileges = Some(false),
         ("seccomp", "unconfined") => o.seccomp_unconfined = true,
         ("seccomp", path) => {
-            let profile = std::fs::read_to_string(path).ctx("--security-opt seccomp=", path)?;
+            let profile = std::fs::read_to_string(path).ctx(&format!("--security-opt seccomp={path}"), "")?;
             o.seccomp_profile = Some((path.to_string(), profile));
         }
         _ => {
