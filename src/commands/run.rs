@@ -419,7 +419,7 @@ fn parse_device(text: &str) -> Result<(DeviceNode, u8)> {
             if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
                 return Err(bad("the access must be made of r, w and m"));
             }
-            [(1, 'm'), (2, 'r'), (4, 'w')].iter().filter(|(_, c)| access.contains(*c)).map(|(b, _)| b).sum()
+            access_bits(access)
         }
         _ => 7,
     };

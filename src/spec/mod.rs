@@ -378,6 +378,18 @@ pub struct DeviceRule {
     pub access: u8,
 }
 
+const ACCESS: [(u8, char); 3] = [(1, 'm'), (2, 'r'), (4, 'w')];
+
+/// "rwm" (any order, any subset) as DeviceRule access bits.
+pub fn access_bits(text: &str) -> u8 {
+    ACCESS.iter().filter(|(_, c)| text.contains(*c)).map(|(b, _)| b).sum()
+}
+
+/// DeviceRule access bits as "mrw" letters.
+pub fn access_text(bits: u8) -> String {
+    ACCESS.iter().filter(|(b, _)| bits & b != 0).map(|(_, c)| *c).collect()
+}
+
 /// Docker's device policy without its blanket mknod: everything denied, then the
 /// standard nodes (null, zero, full, random, urandom, tty, console, ptmx, the ptys and
 /// /dev/net/tun) allowed to be made, read and written.

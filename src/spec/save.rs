@@ -85,11 +85,7 @@ impl Spec {
                 r.devices
                     .iter()
                     .map(|d| {
-                        let access: String = [(1, 'm'), (2, 'r'), (4, 'w')]
-                            .iter()
-                            .filter(|(b, _)| d.access & b != 0)
-                            .map(|(_, c)| *c)
-                            .collect();
+                        let access = access_text(d.access);
                         Obj::new()
                             .put("allow", d.allow)
                             .put("type", d.kind.to_string())
@@ -432,7 +428,7 @@ fn device_from(v: &Value) -> Option<DeviceRule> {
         kind: v.get("type")?.as_str()?.chars().next()?,
         major: num("major"),
         minor: num("minor"),
-        access: [(1, 'm'), (2, 'r'), (4, 'w')].iter().filter(|(_, c)| access.contains(*c)).map(|(b, _)| b).sum(),
+        access: access_bits(access),
     })
 }
 
