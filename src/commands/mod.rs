@@ -9,5 +9,6 @@ pub mod logs;
 pub mod manage;
 pub mod network;
 pub mod run;
+mod security;
 pub mod stats;
 mod values;
