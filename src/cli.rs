@@ -17,6 +17,16 @@ pub struct Flag<O: 'static> {
     pub set: fn(&mut O, String) -> Result<()>,
 }
 
+pub const fn flag<O>(
+    long: &'static str,
+    short: Option<char>,
+    value: Option<&'static str>,
+    help: &'static str,
+    set: fn(&mut O, String) -> Result<()>,
+) -> Flag<O> {
+    Flag { long, short, value, help, set }
+}
+
 pub struct Command<O: 'static> {
     pub name: &'static str,
     pub usage: &'static str,

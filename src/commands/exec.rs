@@ -6,7 +6,7 @@
 //! reaped by the container's init.
 
 use crate::attach::{self, Container, Signals};
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::error::{Context, Error, Result};
 use crate::exec;
 use crate::spec::{self, Spec};
@@ -32,47 +32,25 @@ pub static EXEC: Command<ExecOpts> = Command {
     about: "Run a command in a running container, with the container's user, environment and\n\
             working directory unless overridden.",
     flags: &[
-        Flag {
-            long: "interactive",
-            short: Some('i'),
-            value: None,
-            help: "Relay stdin to a -t terminal",
-            set: |o, _| on(&mut o.stdin),
-        },
-        Flag {
-            long: "tty",
-            short: Some('t'),
-            value: None,
-            help: "Give the command a pseudo-terminal",
-            set: |o, _| on(&mut o.terminal),
-        },
-        Flag {
-            long: "env",
-            short: Some('e'),
-            value: Some("KEY=VAL"),
-            help: "Set an environment variable (repeatable)",
-            set: |o, kv| {
-                spec::check_env(&kv).map_err(|_| Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"))?;
-                Ok(o.env.push(kv))
-            },
-        },
-        Flag {
-            long: "workdir",
-            short: Some('w'),
-            value: Some("DIR"),
-            help: "Working directory inside (default: the container's)",
-            set: |o, dir| Ok(o.workdir = Some(dir)),
-        },
-        Flag {
-            long: "user",
-            short: Some('u'),
-            value: Some("USER[:GROUP]"),
-            help: "Run as this user (default: the container's; name or number)",
-            set: |o, user| {
+        flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.stdin)),
+        flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.terminal)),
+        flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)", |o, kv| {
+            spec::check_env(&kv).map_err(|_| Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"))?;
+            Ok(o.env.push(kv))
+        }),
+        flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default: the container's)", |o, dir| {
+            Ok(o.workdir = Some(dir))
+        }),
+        flag(
+            "user",
+            Some('u'),
+            Some("USER[:GROUP]"),
+            "Run as this user (default: the container's; name or number)",
+            |o, user| {
                 crate::users::check(&user).map_err(|e| Error::msg("--user", e.to_string()))?;
                 Ok(o.user = Some(user))
             },
-        },
+        ),
     ],
     command_follows: true,
 };

@@ -1,6 +1,6 @@
 //! `husk init`: husk's PID-1 init for someone else's container image, the job tini does.
 
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::error::{Context, Error, Result};
 use crate::exec;
 use husk_init::Options;
@@ -13,30 +13,16 @@ pub static INIT: Command<Options> = Command {
             As PID 1 the container ends with the command; otherwise husk registers as a\n\
             subreaper so orphaned descendants are still reaped.",
     flags: &[
-        Flag {
-            long: "pgroup",
-            short: Some('g'),
-            value: None,
-            help: "Forward signals to the command's whole process group",
-            set: |o, _| on(&mut o.process_group),
-        },
-        Flag {
-            long: "remap-exit",
-            short: Some('e'),
-            value: Some("CODE"),
-            help: "Report exit code CODE as 0 (repeatable)",
-            set: |o, code| match code.parse::<u8>() {
+        flag("pgroup", Some('g'), None, "Forward signals to the command's whole process group", |o, _| {
+            on(&mut o.process_group)
+        }),
+        flag("remap-exit", Some('e'), Some("CODE"), "Report exit code CODE as 0 (repeatable)", |o, code| {
+            match code.parse::<u8>() {
                 Ok(code) => Ok(o.map_to_success(code)),
                 Err(_) => Err(Error::msg(format!("--remap-exit {code}"), "expected an exit code 0-255")),
-            },
-        },
-        Flag {
-            long: "subreaper",
-            short: Some('s'),
-            value: None,
-            help: "Register as a subreaper (automatic when not PID 1)",
-            set: |_, _| Ok(()),
-        },
+            }
+        }),
+        flag("subreaper", Some('s'), None, "Register as a subreaper (automatic when not PID 1)", |_, _| Ok(())),
     ],
     command_follows: true,
 };

@@ -1,6 +1,6 @@
 //! `husk logs`: a detached container's output, from its rotated log files.
 
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::error::{Context, Error, Result};
 use crate::state::{ContainerDir, Status};
 use std::ffi::OsString;
@@ -18,22 +18,10 @@ pub static LOGS: Command<LogsOpts> = Command {
     usage: "[-f] [--tail N] NAME",
     about: "Print a detached container's output (stdout and stderr, in order).",
     flags: &[
-        Flag {
-            long: "follow",
-            short: Some('f'),
-            value: None,
-            help: "Keep printing new output until the container exits",
-            set: |o, _| on(&mut o.follow),
-        },
-        Flag {
-            long: "tail",
-            short: Some('n'),
-            value: Some("N"),
-            help: "Only the last N lines",
-            set: |o, n| {
-                Ok(o.tail = Some(n.parse().map_err(|_| Error::msg(format!("--tail {n}"), "expected a number"))?))
-            },
-        },
+        flag("follow", Some('f'), None, "Keep printing new output until the container exits", |o, _| on(&mut o.follow)),
+        flag("tail", Some('n'), Some("N"), "Only the last N lines", |o, n| {
+            Ok(o.tail = Some(n.parse().map_err(|_| Error::msg(format!("--tail {n}"), "expected a number"))?))
+        }),
     ],
     command_follows: false,
 };

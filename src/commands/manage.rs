@@ -3,8 +3,9 @@
 //! which forwards them to the command.
 
 use crate::cgroups;
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::error::{Error, Result};
+use crate::json::{Obj, Value};
 use crate::lifecycle;
 use crate::state::{self, ContainerDir, State, Status};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -24,24 +25,12 @@ pub static PS: Command<PsOpts> = Command {
     usage: "[-a] [-q] [--format json]",
     about: "List containers (running and created ones, or all with -a).",
     flags: &[
-        Flag {
-            long: "all",
-            short: Some('a'),
-            value: None,
-            help: "Also list exited containers",
-            set: |o, _| on(&mut o.all),
-        },
-        Flag { long: "quiet", short: Some('q'), value: None, help: "Names only", set: |o, _| on(&mut o.quiet) },
-        Flag {
-            long: "format",
-            short: None,
-            value: Some("json"),
-            help: "Print JSON instead of a table",
-            set: |o, v| match v.as_str() {
-                "json" => on(&mut o.json),
-                _ => Err(Error::msg(format!("--format {v}"), "only json is supported")),
-            },
-        },
+        flag("all", Some('a'), None, "Also list exited containers", |o, _| on(&mut o.all)),
+        flag("quiet", Some('q'), None, "Names only", |o, _| on(&mut o.quiet)),
+        flag("format", None, Some("json"), "Print JSON instead of a table", |o, v| match v.as_str() {
+            "json" => on(&mut o.json),
+            _ => Err(Error::msg(format!("--format {v}"), "only json is supported")),
+        }),
     ],
     command_follows: false,
 };
@@ -93,13 +82,9 @@ pub static STOP: Command<StopOpts> = Command {
     name: "stop",
     usage: "[-t SECONDS] NAME...",
     about: "Stop containers: SIGTERM to the command, SIGKILL after the timeout.",
-    flags: &[Flag {
-        long: "time",
-        short: Some('t'),
-        value: Some("SECONDS"),
-        help: "Seconds to wait before SIGKILL (default 10)",
-        set: |o, v| Ok(o.secs = v.parse().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?),
-    }],
+    flags: &[flag("time", Some('t'), Some("SECONDS"), "Seconds to wait before SIGKILL (default 10)", |o, v| {
+        Ok(o.secs = v.parse().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?)
+    })],
     command_follows: false,
 };
 
@@ -117,13 +102,9 @@ pub static KILL: Command<KillOpts> = Command {
     name: "kill",
     usage: "[-s SIGNAL] NAME...",
     about: "Send a signal to containers' commands (default SIGKILL).",
-    flags: &[Flag {
-        long: "signal",
-        short: Some('s'),
-        value: Some("SIGNAL"),
-        help: "Signal name or number",
-        set: |o, v| Ok(o.signal = parse_signal(&v)?),
-    }],
+    flags: &[flag("signal", Some('s'), Some("SIGNAL"), "Signal name or number", |o, v| {
+        Ok(o.signal = parse_signal(&v)?)
+    })],
     command_follows: false,
 };
 
@@ -136,13 +117,7 @@ pub static RM: Command<RmOpts> = Command {
     name: "rm",
     usage: "[-f] NAME...",
     about: "Remove stopped containers (running and created ones too with -f).",
-    flags: &[Flag {
-        long: "force",
-        short: Some('f'),
-        value: None,
-        help: "Kill running containers first",
-        set: |o, _| on(&mut o.force),
-    }],
+    flags: &[flag("force", Some('f'), None, "Kill running containers first", |o, _| on(&mut o.force))],
     command_follows: false,
 };
 
@@ -183,8 +158,7 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
     if quiet {
         rows.iter().for_each(|st| println!("{}", st.name));
     } else if json {
-        let items: Vec<String> = rows.iter().map(to_json).collect();
-        println!("[{}]", items.join(","));
+        println!("{}", Value::from(rows.iter().map(to_json).collect::<Vec<_>>()));
     } else {
         print_table(&rows);
     }
@@ -232,45 +206,28 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-pub fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn to_json(st: &State) -> String {
-    let num = |v: Option<i32>| v.map(|v| v.to_string()).unwrap_or_else(|| "null".into());
-    format!(
-        "{{\"name\":{},\"status\":{},\"state\":{},\"pid\":{},\"exit_code\":{},\"signal\":{},\"created\":{},\"started\":{},\"finished\":{},\"command\":{},\"root\":{},\"hostname\":{},\"network\":{},\"ip\":{},\"detached\":{},\"remove\":{},\"memory\":{}}}",
-        json_str(&st.name),
-        json_str(&st.status_text()),
-        json_str(st.status.name()),
-        if matches!(st.status, Status::Running | Status::Created) { st.init.pid.to_string() } else { "null".into() },
-        num(st.exit_code),
-        num(st.signal),
-        st.created,
-        st.started,
-        st.finished,
-        json_str(&st.command),
-        json_str(&st.root),
-        json_str(&st.hostname),
-        json_str(&st.network),
-        json_str(&st.ip),
-        st.detached,
-        st.remove,
-        cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "null".into()),
-    )
+/// The state as `ps --format json` and `inspect` print it.
+fn to_json(st: &State) -> Obj {
+    let live = matches!(st.status, Status::Running | Status::Created);
+    let memory = cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)));
+    Obj::new()
+        .put("name", st.name.as_str())
+        .put("status", st.status_text())
+        .put("state", st.status.name())
+        .put("pid", live.then_some(st.init.pid))
+        .put("exit_code", st.exit_code)
+        .put("signal", st.signal)
+        .put("created", st.created)
+        .put("started", st.started)
+        .put("finished", st.finished)
+        .put("command", st.command.as_str())
+        .put("root", st.root.as_str())
+        .put("hostname", st.hostname.as_str())
+        .put("network", st.network.as_str())
+        .put("ip", st.ip.as_str())
+        .put("detached", st.detached)
+        .put("remove", st.remove)
+        .put("memory", memory)
 }
 
 pub fn inspect(args: Vec<OsString>) -> Result<u8> {
@@ -278,9 +235,8 @@ pub fn inspect(args: Vec<OsString>) -> Result<u8> {
     for_each(&names, |name| {
         let st = ContainerDir::open(name)?.load()?;
         // The spec as saved (an entry made before specs were saved has none).
-        let spec = if st.spec.is_empty() { "null" } else { st.spec.as_str() };
-        let state = to_json(&st);
-        println!("{},\"spec\":{spec}}}", &state[..state.len() - 1]);
+        let spec = crate::json::parse(&st.spec).unwrap_or(Value::Null);
+        println!("{}", Value::from(to_json(&st).put("spec", spec)));
         Ok(())
     })
 }

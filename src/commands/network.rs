@@ -1,7 +1,7 @@
 //! `husk network ls` and `husk network rm NAME`: the bridges husk created for
 //! `--network bridge[:NAME]`, which outlive their containers.
 
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::error::Result;
 use crate::network;
 use std::ffi::OsString;
@@ -15,13 +15,9 @@ pub static NETWORK: Command<NetworkOpts> = Command {
     name: "network",
     usage: "ls | rm [-f] NAME",
     about: "List the bridges husk created (name, subnet, gateway, leases in use), or remove one.",
-    flags: &[Flag {
-        long: "force",
-        short: Some('f'),
-        value: None,
-        help: "rm: remove even while containers hold leases on it",
-        set: |o, _| on(&mut o.force),
-    }],
+    flags: &[flag("force", Some('f'), None, "rm: remove even while containers hold leases on it", |o, _| {
+        on(&mut o.force)
+    })],
     command_follows: false,
 };
 

@@ -3,7 +3,7 @@
 //! and wait. `create` stops the container before its command's exec until `husk start`.
 
 use super::security::{capability, capability_set, parse_device, parse_tmpfs};
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, Flag, flag, on};
 use crate::error::{Context, Error, Result};
 use crate::network::addr::{self, Cidr};
 use crate::plan::Launch;
@@ -53,60 +53,54 @@ pub struct RunOpts {
     devices: Vec<(DeviceNode, u8)>,
 }
 
-const fn f(
-    long: &'static str,
-    short: Option<char>,
-    value: Option<&'static str>,
-    help: &'static str,
-    set: fn(&mut RunOpts, String) -> Result<()>,
-) -> Flag<RunOpts> {
-    Flag { long, short, value, help, set }
-}
-
 static FLAGS: &[Flag<RunOpts>] = &[
-    f("rootfs", None, Some("DIR"), "Root filesystem directory (not modified: an overlay takes the writes)", |o, v| {
-        Ok(o.rootfs = Some(v.into()))
-    }),
-    f("rootfs-rw", None, None, "Write straight into the --rootfs directory instead of an overlay", |o, _| {
+    flag(
+        "rootfs",
+        None,
+        Some("DIR"),
+        "Root filesystem directory (not modified: an overlay takes the writes)",
+        |o, v| Ok(o.rootfs = Some(v.into())),
+    ),
+    flag("rootfs-rw", None, None, "Write straight into the --rootfs directory instead of an overlay", |o, _| {
         on(&mut o.rootfs_rw)
     }),
-    f(
+    flag(
         "image",
         None,
         Some("FILE"),
         "Root filesystem ext4 image, mounted read-only through a loop device under an overlay",
         |o, v| Ok(o.image = Some(v.into())),
     ),
-    f("rw-image", None, None, "Mount the --image read-write as the root instead of an overlay", |o, _| {
+    flag("rw-image", None, None, "Mount the --image read-write as the root instead of an overlay", |o, _| {
         on(&mut o.rw_image)
     }),
-    f(
+    flag(
         "layer",
         None,
         Some("PATH"),
         "Stack a read-only directory or image on the root (repeatable, bottom first)",
         |o, v| Ok(o.layers.push(v.into())),
     ),
-    f(
+    flag(
         "persist",
         None,
         Some("DIR"),
         "Keep the overlay's upper layer in DIR, so changes survive to the next run",
         |o, v| Ok(o.persist = Some(v.into())),
     ),
-    f("name", None, Some("NAME"), "Container name (default: a generated short id)", |o, v| Ok(o.name = Some(v))),
-    f("hostname", None, Some("NAME"), "Hostname inside (default: the name)", |o, v| Ok(o.hostname = Some(v))),
-    f("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)", |o, v| {
+    flag("name", None, Some("NAME"), "Container name (default: a generated short id)", |o, v| Ok(o.name = Some(v))),
+    flag("hostname", None, Some("NAME"), "Hostname inside (default: the name)", |o, v| Ok(o.hostname = Some(v))),
+    flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)", |o, v| {
         check_env(&v).map_err(|_| Error::msg(format!("-e {v:?}"), "expected KEY=VALUE"))?;
         Ok(o.env.push(v))
     }),
-    f("env-file", None, Some("FILE"), "Read KEY=VAL lines from FILE (# comments)", |o, v| {
+    flag("env-file", None, Some("FILE"), "Read KEY=VAL lines from FILE (# comments)", |o, v| {
         Ok(o.env.extend(read_env_file(&v)?))
     }),
-    f("workdir", Some('w'), Some("DIR"), "Working directory inside (created if missing)", |o, v| {
+    flag("workdir", Some('w'), Some("DIR"), "Working directory inside (created if missing)", |o, v| {
         Ok(o.workdir = Some(v))
     }),
-    f(
+    flag(
         "user",
         Some('u'),
         Some("USER[:GROUP]"),
@@ -116,109 +110,125 @@ static FLAGS: &[Flag<RunOpts>] = &[
             Ok(o.user = Some(v))
         },
     ),
-    f("group-add", None, Some("GROUP"), "Add a supplementary group (name or number; repeatable)", |o, v| {
+    flag("group-add", None, Some("GROUP"), "Add a supplementary group (name or number; repeatable)", |o, v| {
         if v.is_empty() || v.contains([':', '/', '\0', '\n', ' ']) {
             return Err(Error::msg(format!("--group-add {v:?}"), "expected a group name or number"));
         }
         Ok(o.group_add.push(v))
     }),
-    f("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
+    flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
         Ok(o.volumes.push(parse_volume(&v)?))
     }),
-    f("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.interactive)),
-    f("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.tty)),
-    f("rm", None, None, "Remove a detached container when it exits (a foreground run always is)", |o, _| {
+    flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.interactive)),
+    flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.tty)),
+    flag("rm", None, None, "Remove a detached container when it exits (a foreground run always is)", |o, _| {
         on(&mut o.remove)
     }),
-    f("detach", Some('d'), None, "Run in the background under a supervisor; print the name once started", |o, _| {
+    flag("detach", Some('d'), None, "Run in the background under a supervisor; print the name once started", |o, _| {
         on(&mut o.detach)
     }),
-    f(
+    flag(
         "log-max-size",
         None,
         Some("SIZE"),
         "Detached: rotate the output log at SIZE (default 10m; one old log kept)",
         |o, v| Ok(o.log_max = Some(cli::parse_size("log-max-size", &v)?)),
     ),
-    f("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)", |o, _| {
+    flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)", |o, _| {
         on(&mut o.userns)
     }),
-    f("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m", |o, v| {
+    flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m", |o, v| {
         Ok(o.resources.memory = Some(cli::parse_size("memory", &v)?))
     }),
-    f("memory-swap", None, Some("SIZE"), "Memory plus swap limit (-1: unlimited swap; = --memory: no swap)", |o, v| {
-        Ok(o.resources.memory_swap = Some(super::values::memory_swap(&v)?))
-    }),
-    f("cpus", None, Some("N"), "CPU limit in CPUs, e.g. 0.5", |o, v| {
+    flag(
+        "memory-swap",
+        None,
+        Some("SIZE"),
+        "Memory plus swap limit (-1: unlimited swap; = --memory: no swap)",
+        |o, v| Ok(o.resources.memory_swap = Some(super::values::memory_swap(&v)?)),
+    ),
+    flag("cpus", None, Some("N"), "CPU limit in CPUs, e.g. 0.5", |o, v| {
         o.cpu_quota("cpus", super::values::cpus(&v, crate::cgroups::limits::CPU_PERIOD)?)
     }),
-    f("cpu-percent", None, Some("PCT"), "CPU limit in percent of one CPU (50 = --cpus 0.5)", |o, v| {
+    flag("cpu-percent", None, Some("PCT"), "CPU limit in percent of one CPU (50 = --cpus 0.5)", |o, v| {
         o.cpu_quota("cpu-percent", super::values::cpu_percent(&v, crate::cgroups::limits::CPU_PERIOD)?)
     }),
-    f("cpu-shares", Some('c'), Some("N"), "Relative CPU weight (default 1024)", |o, v| {
+    flag("cpu-shares", Some('c'), Some("N"), "Relative CPU weight (default 1024)", |o, v| {
         Ok(o.resources.cpu_shares = Some(super::values::shares(&v)?))
     }),
-    f("pids-limit", None, Some("N"), "Maximum number of processes", |o, v| {
+    flag("pids-limit", None, Some("N"), "Maximum number of processes", |o, v| {
         Ok(o.resources.pids_limit = Some(cli::parse_u64("pids-limit", &v)?))
     }),
-    f("cpuset-cpus", None, Some("LIST"), "CPUs the container may use, e.g. 0-1", |o, v| {
+    flag("cpuset-cpus", None, Some("LIST"), "CPUs the container may use, e.g. 0-1", |o, v| {
         Ok(o.resources.cpuset_cpus = Some(super::values::cpuset("cpuset-cpus", &v)?))
     }),
-    f("cpuset-mems", None, Some("LIST"), "Memory nodes the container may use", |o, v| {
+    flag("cpuset-mems", None, Some("LIST"), "Memory nodes the container may use", |o, v| {
         Ok(o.resources.cpuset_mems = Some(super::values::cpuset("cpuset-mems", &v)?))
     }),
-    f("cgroup-parent", None, Some("PATH"), "Parent cgroup of the container's cgroups (default: husk/)", |o, v| {
+    flag("cgroup-parent", None, Some("PATH"), "Parent cgroup of the container's cgroups (default: husk/)", |o, v| {
         Ok(o.cgroup_parent = Some(v))
     }),
-    f("stats", None, None, "Print memory, CPU and pids accounting after the command exits", |o, _| on(&mut o.stats)),
-    f("network", None, Some("MODE"), "none (default), host, bridge[:NAME], ns:PATH or container:NAME", |o, v| {
+    flag("stats", None, None, "Print memory, CPU and pids accounting after the command exits", |o, _| on(&mut o.stats)),
+    flag("network", None, Some("MODE"), "none (default), host, bridge[:NAME], ns:PATH or container:NAME", |o, v| {
         Ok(o.network.mode = parse_network(&v)?)
     }),
-    f("ip", None, Some("ADDR[/N]"), "Container address on the bridge (default: the next free one)", |o, v| {
+    flag("ip", None, Some("ADDR[/N]"), "Container address on the bridge (default: the next free one)", |o, v| {
         Ok(o.network.ip = Some(Cidr::parse("--ip", &v, Some(network::default_subnet().prefix))?))
     }),
-    f("subnet", None, Some("CIDR"), "Subnet of a new bridge (default 10.88.0.0/16, gateway .1)", |o, v| {
+    flag("subnet", None, Some("CIDR"), "Subnet of a new bridge (default 10.88.0.0/16, gateway .1)", |o, v| {
         Ok(o.network.subnet = Some(Cidr::parse("--subnet", &v, None)?))
     }),
-    f("mac-address", None, Some("MAC"), "MAC address of the container's eth0", |o, v| {
+    flag("mac-address", None, Some("MAC"), "MAC address of the container's eth0", |o, v| {
         Ok(o.network.mac = Some(addr::parse_mac("--mac-address", &v)?))
     }),
-    f("mtu", None, Some("N"), "MTU of the container's eth0 and its host end", |o, v| {
+    flag("mtu", None, Some("N"), "MTU of the container's eth0 and its host end", |o, v| {
         Ok(o.network.mtu = Some(cli::parse_u64("mtu", &v)?.min(u32::MAX as u64) as u32))
     }),
-    f("dns", None, Some("ADDR"), "Nameserver for /etc/resolv.conf (repeatable; default: the host's)", |o, v| {
+    flag("dns", None, Some("ADDR"), "Nameserver for /etc/resolv.conf (repeatable; default: the host's)", |o, v| {
         let ip = v.parse().map_err(|_| Error::msg(format!("--dns {v}"), "not an IP address"))?;
         Ok(o.network.dns.push(ip))
     }),
-    f(
+    flag(
         "cap-add",
         None,
         Some("CAP"),
         "Add a capability to the default set (name with or without CAP_, or ALL)",
         |o, v| Ok(o.cap_add.push(capability("cap-add", &v)?)),
     ),
-    f(
+    flag(
         "cap-drop",
         None,
         Some("CAP"),
         "Drop a capability from the default set (name with or without CAP_, or ALL)",
         |o, v| Ok(o.cap_drop.push(capability("cap-drop", &v)?)),
     ),
-    f("privileged", None, None, "Every capability, no seccomp filter, no masked paths, /sys writable", |o, _| {
+    flag("privileged", None, None, "Every capability, no seccomp filter, no masked paths, /sys writable", |o, _| {
         on(&mut o.privileged)
     }),
-    f("security-opt", None, Some("OPT"), "no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json", |o, v| {
-        security_opt(o, &v)
-    }),
-    f("device", None, Some("HOST[:CONTAINER][:rwm]"), "Give the container a host device node (repeatable)", |o, v| {
-        Ok(o.devices.push(parse_device(&v)?))
-    }),
-    f("read-only", None, None, "Mount the root read-only (write to --tmpfs mounts and volumes)", |o, _| {
+    flag(
+        "security-opt",
+        None,
+        Some("OPT"),
+        "no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json",
+        |o, v| security_opt(o, &v),
+    ),
+    flag(
+        "device",
+        None,
+        Some("HOST[:CONTAINER][:rwm]"),
+        "Give the container a host device node (repeatable)",
+        |o, v| Ok(o.devices.push(parse_device(&v)?)),
+    ),
+    flag("read-only", None, None, "Mount the root read-only (write to --tmpfs mounts and volumes)", |o, _| {
         on(&mut o.read_only)
     }),
-    f("tmpfs", None, Some("PATH[:OPTS]"), "Mount a tmpfs at PATH (OPTS: size=, mode=, ro, exec, suid, dev)", |o, v| {
-        Ok(o.tmpfs.push(parse_tmpfs(&v)?))
-    }),
+    flag(
+        "tmpfs",
+        None,
+        Some("PATH[:OPTS]"),
+        "Mount a tmpfs at PATH (OPTS: size=, mode=, ro, exec, suid, dev)",
+        |o, v| Ok(o.tmpfs.push(parse_tmpfs(&v)?)),
+    ),
 ];
 
 pub static RUN: Command<RunOpts> = Command {

@@ -1,7 +1,7 @@
 //! `husk stats`: CPU, memory and pids of running containers, from their cgroups.
 
 use crate::cgroups;
-use crate::cli::{self, Command, Flag, on};
+use crate::cli::{self, Command, flag, on};
 use crate::commands::manage::human;
 use crate::error::Result;
 use crate::state::{self, ContainerDir, Status};
@@ -17,13 +17,7 @@ pub static STATS: Command<StatsOpts> = Command {
     name: "stats",
     usage: "[--no-stream] [NAME...]",
     about: "Show CPU %, memory usage / limit and pids of running containers (all when no NAME).",
-    flags: &[Flag {
-        long: "no-stream",
-        short: None,
-        value: None,
-        help: "Print one sample and exit",
-        set: |o, _| on(&mut o.once),
-    }],
+    flags: &[flag("no-stream", None, None, "Print one sample and exit", |o, _| on(&mut o.once))],
     command_follows: false,
 };
 
