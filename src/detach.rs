@@ -93,6 +93,7 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
     })();
     let stop = opts.stop_at_created;
     let fifo = dir.path.join(START_FIFO);
+    let log_path = dir.log();
     let started = prepared
         .and_then(|detached| {
             if stop {
@@ -115,6 +116,11 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
         Err(e) => {
             if let Some(fd) = errors {
                 let _ = rustix::io::write(fd.as_fd(), format!("{} {e}\n", e.code).as_bytes());
+            }
+            // A created container's launcher is gone: its log keeps the reason, for
+            // `husk logs` (the entry stays when the failure was recorded).
+            if stop && let Ok(mut log) = std::fs::OpenOptions::new().append(true).open(&log_path) {
+                let _ = std::io::Write::write_all(&mut log, format!("husk: {e}\n").as_bytes());
             }
             e.code as i32
         }

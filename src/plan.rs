@@ -255,7 +255,7 @@ impl<'a> Created<'a> {
 
     /// P5: releases the init to exec the command, and waits until it has (or failed to).
     pub fn start(mut self) -> Result<Started<'a>> {
-        let result = (|| {
+        let result: Result<()> = (|| {
             if self.waiting {
                 self.sync.start()?;
             }
@@ -269,6 +269,16 @@ impl<'a> Created<'a> {
         })();
         if let Err(e) = result {
             self.container().kill_and_reap();
+            // A created container that fails to start stays listed as exited with the
+            // failure's code (unless --rm), for `husk start` and `ps -a` to show.
+            if self.waiting && !self.state.remove {
+                self.state.status = Status::Exited;
+                self.state.exit_code = Some(i32::from(e.code));
+                self.state.finished = state::now();
+                if self.dir.save(&self.state).is_ok() {
+                    self.dir.keep();
+                }
+            }
             return Err(e);
         }
         if let Some(d) = self.detached.as_mut() {

@@ -410,6 +410,17 @@ fn a_created_container_waits_before_its_command_until_started() {
     // Its supervisor finishes removing the entry (out of the name space already).
     wait_until("the created container's entry to go", Duration::from_secs(5), || h.entries() == 0);
     assert!(processes_with(&marker).is_empty());
+
+    // A command that cannot run: start says so, the container stays as exited (127)
+    // and its log holds the reason.
+    h.ok(&["create", "--name", "c3", "--rootfs", rootfs.to_str().unwrap(), "--", "no-such-command"]);
+    let out = h.out(&["start", "c3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("failed to start (exit code 127)"), "{err}");
+    assert!(h.ok(&["ps", "-a"]).contains("exited (127)"));
+    assert!(h.ok(&["logs", "c3"]).contains("exec no-such-command: No such file or directory"));
+    h.ok(&["rm", "c3"]);
 }
 
 #[test]

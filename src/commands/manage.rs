@@ -265,7 +265,7 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
                     let code = st.exit_code.unwrap_or(125);
                     return Err(Error::msg(
                         format!("container {name:?}"),
-                        format!("failed to start (exit code {code})"),
+                        format!("failed to start (exit code {code}); see 'husk logs {name}'"),
                     )
                     .with_code(code as u8));
                 }
