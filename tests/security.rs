@@ -14,7 +14,8 @@ fn probe() -> Option<PathBuf> {
     static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
     PROBE
         .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-{}", std::process::id()));
+            // In a per-process scratch directory, swept like the others once the process is gone.
+            let out = temp_dir("probe").join("probe");
             let built = Command::new("gcc")
                 .args(["-static", "-O1", "-o"])
                 .arg(&out)

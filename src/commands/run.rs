@@ -534,13 +534,15 @@ mod tests {
     fn every_run_flag_reaches_the_spec_or_the_launch() {
         // One flag at a time, with a value its handler accepts: the spec built from it
         // differs from the default one (or the launch does).
+        let env_file = std::env::temp_dir().join(format!("husk-env-file-{}", std::process::id()));
+        std::fs::write(&env_file, "# a comment\nA=1\n").unwrap();
         let fresh = || RunOpts { rootfs: Some("/".into()), name: Some("t".into()), ..Default::default() };
         let base = build(fresh(), vec!["true".into()]).unwrap();
         let sample = |long: &str| match long {
             "rootfs" | "layer" | "persist" => "/tmp",
             "image" => "/etc/passwd",
             "env" => "A=1",
-            "env-file" => "/dev/null",
+            "env-file" => env_file.to_str().unwrap(),
             "workdir" => "/x",
             "user" => "1:1",
             "volume" => "/tmp:/t",
@@ -570,7 +572,6 @@ mod tests {
                 // Checked where the root is resolved; the rest change what is built.
                 "image" | "rootfs" => o.image.is_some() || o.rootfs.as_deref() == Some(Path::new("/tmp")),
                 "rw-image" => o.rw_image,
-                "env-file" => true,
                 _ => match build(o, vec!["true".into()]) {
                     Ok(built) => built.0 != base.0 || format!("{:?}", built.1) != format!("{:?}", base.1),
                     Err(_) => true,
@@ -578,5 +579,6 @@ mod tests {
             };
             assert!(changed, "--{} changed nothing", flag.long);
         }
+        let _ = std::fs::remove_file(&env_file);
     }
 }
