@@ -15,7 +15,7 @@ mod security;
 mod validate;
 
 pub use security::*;
-pub use validate::{Host, capability_name, capability_number, check_env, parse_list};
+pub use validate::{Host, check_env, parse_list};
 
 use crate::network::addr::Cidr;
 use std::net::IpAddr;
