@@ -143,9 +143,10 @@ fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -
             Some(id.home)
         }
         None => {
-            if (user.uid, user.gid) != (0, 0) || !extra.is_empty() {
-                become_user(user.uid, user.gid, &extra)?;
-            }
+            // Always: the launcher's supplementary groups must not reach the container,
+            // and a `husk exec` entering a user namespace with a subordinate range is
+            // nobody there until it takes the container's root.
+            become_user(user.uid, user.gid, &extra)?;
             None
         }
     };

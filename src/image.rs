@@ -1,10 +1,19 @@
 //! The layers of a container's root, resolved by the launcher before the clone (P1): a
 //! directory is used as it is, an image file gets a loop device. The child mounts them
 //! inside its own mount namespace (rootfs.rs), so nothing is mounted on the host.
+//!
+//! With a subordinate id range (`--userns` as root) the image's files, owned by ids 0..n
+//! on disk, must appear as 0..n inside: the launcher then mounts each layer itself as a
+//! detached mount (a clone of the directory, or the ext4 image through fsmount), gives it
+//! the container's id map once the user namespace exists (P3, an idmapped mount), and the
+//! child attaches the inherited descriptor where it would have mounted the layer. Such a
+//! mount is never attached on the host: it lives in the child's mount namespace only.
 
 use crate::error::{Context, Result};
 use crate::loopdev::{self, LoopDevice};
 use crate::spec::{DeviceRule, RootSource, RootWrite, Spec};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 use std::path::{Path, PathBuf};
 
 /// One layer as the child mounts it.
@@ -17,12 +26,16 @@ pub enum Layer {
         path: String,
         clean: bool,
     },
+    /// A layer the launcher mounted detached (see the module's note), by descriptor.
+    Detached(RawFd),
 }
 
 /// The root's layers, bottom first (the root source, then each --layer), and the loop
 /// devices that must stay attached until the container has mounted them.
 pub struct Layers {
     pub layers: Vec<Layer>,
+    /// The detached layers' mounts, until `idmap` has given them the container's ids.
+    detached: Vec<OwnedFd>,
     _devices: Vec<LoopDevice>,
 }
 
@@ -54,19 +67,32 @@ impl Layers {
             std::fs::create_dir_all(dir).ctx("create the overlay directory", dir.display())?;
         }
         let writable_image = spec.root.write == RootWrite::Direct;
+        let idmapped = spec.idmapped_root();
+        if let (RootWrite::Persist(dir), true) = (&spec.root.write, idmapped) {
+            own_overlay_dirs(dir, spec)?;
+        }
         let mut devices = Vec::new();
         let mut layers = Vec::new();
+        let mut detached = Vec::new();
         let base = match &spec.root.source {
             RootSource::Dir(dir) => dir.as_path(),
             RootSource::Image(file) => file.as_path(),
         };
         let mut resolve = |path: &Path, writable: bool| -> Result<()> {
-            if path.is_dir() {
-                layers.push(Layer::Dir(path.to_path_buf()));
+            let layer = if path.is_dir() {
+                Layer::Dir(path.to_path_buf())
             } else {
                 let dev = loopdev::attach(path, !writable)?;
-                layers.push(Layer::Device { path: dev.path.clone(), clean: dev.clean });
+                let layer = Layer::Device { path: dev.path.clone(), clean: dev.clean };
                 devices.push(dev);
+                layer
+            };
+            if idmapped {
+                let fd = mount_detached(&layer, writable)?;
+                layers.push(Layer::Detached(fd.as_raw_fd()));
+                detached.push(fd);
+            } else {
+                layers.push(layer);
             }
             Ok(())
         };
@@ -74,6 +100,59 @@ impl Layers {
         for layer in &spec.root.layers {
             resolve(layer, false)?;
         }
-        Ok(Layers { layers, _devices: devices })
+        Ok(Layers { layers, detached, _devices: devices })
     }
+
+    /// P3, once the child's user namespace has its maps: gives every detached layer those
+    /// maps, then closes the launcher's descriptors (the child holds its own copies).
+    pub fn idmap(&mut self, pid: rustix::process::Pid) -> Result<()> {
+        if self.detached.is_empty() {
+            return Ok(());
+        }
+        let path = format!("/proc/{}/ns/user", pid.as_raw_nonzero());
+        let userns = rustix::fs::open(&path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, 0.into())
+            .ctx("open", &path)?;
+        for fd in self.detached.drain(..) {
+            husk_init::sys::mount_idmap(fd.as_fd(), userns.as_fd()).ctx("mount_setattr (idmap)", "root layer")?;
+        }
+        Ok(())
+    }
+}
+
+/// A layer as a detached mount: a clone of the directory's mount at that directory, or
+/// the image's ext4 filesystem (read-only, `noload` when its journal is clean, as the
+/// child would mount it).
+fn mount_detached(layer: &Layer, writable: bool) -> Result<OwnedFd> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    match layer {
+        Layer::Dir(dir) => rustix::mount::open_tree(rustix::fs::CWD, dir, flags).ctx("open_tree", dir.display()),
+        Layer::Device { path, clean } => {
+            let ctx = rustix::mount::fsopen("ext4", FsOpenFlags::FSOPEN_CLOEXEC).ctx("fsopen ext4", path)?;
+            rustix::mount::fsconfig_set_string(&ctx, "source", path.as_str()).ctx("fsconfig source", path)?;
+            if !writable {
+                rustix::mount::fsconfig_set_flag(&ctx, "ro").ctx("fsconfig ro", path)?;
+                if *clean {
+                    rustix::mount::fsconfig_set_flag(&ctx, "noload").ctx("fsconfig noload", path)?;
+                }
+            }
+            rustix::mount::fsconfig_create(&ctx).ctx("mount (ext4)", path)?;
+            let attr = if writable { MountAttrFlags::empty() } else { MountAttrFlags::MOUNT_ATTR_RDONLY };
+            rustix::mount::fsmount(&ctx, FsMountFlags::FSMOUNT_CLOEXEC, attr).ctx("fsmount", path)
+        }
+        Layer::Detached(_) => unreachable!("layers are resolved once"),
+    }
+}
+
+/// A persistent overlay directory's upper and work directories belong to the
+/// container's root, as the host sees it, so that the child can write them.
+fn own_overlay_dirs(dir: &Path, spec: &Spec) -> Result<()> {
+    let id = |maps: &[crate::spec::IdMap]| maps.iter().find(|m| m.inside == 0).map_or(0, |m| m.outside);
+    let (uid, gid) = (id(&spec.uid_mappings), id(&spec.gid_mappings));
+    for sub in ["upper", "work"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).ctx("create the overlay directory", path.display())?;
+        let owner = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
+        rustix::fs::chown(&path, Some(owner.0), Some(owner.1)).ctx("chown", path.display())?;
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ mod rootfs;
 mod seccomp;
 mod spec;
 mod state;
+mod subids;
 mod sync;
 mod terminal;
 mod users;

@@ -56,10 +56,16 @@ pub enum Clone {
 }
 
 /// Writes uid_map and gid_map for the child's user namespace. Each file takes a single
-/// write. Without CAP_SETGID in the parent namespace, setgroups must be denied first.
+/// write. Without CAP_SETGID in the parent namespace, setgroups must be denied first;
+/// a subordinate range is written by the setuid helpers instead (subids.rs).
 pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     if !spec.user_namespace() {
         return Ok(());
+    }
+    if crate::subids::needs_helper(&spec.uid_mappings) || crate::subids::needs_helper(&spec.gid_mappings) {
+        let pid = pid.as_raw_nonzero().get();
+        crate::subids::write_with_helper("newuidmap", pid, &spec.uid_mappings)?;
+        return crate::subids::write_with_helper("newgidmap", pid, &spec.gid_mappings);
     }
     let proc = format!("/proc/{}", pid.as_raw_nonzero());
     if !rustix::process::geteuid().is_root() {

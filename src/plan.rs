@@ -214,6 +214,7 @@ pub fn create<'a>(
         // P3: before GO, so the child's cgroup namespace (C3) is rooted at its cgroups.
         c.cgroups.place(pid, placed)?;
         namespaces::write_id_maps(pid, spec)?;
+        c.layers.idmap(pid)?;
         c.net.attach(pid)?;
         // P4
         if go {
@@ -371,6 +372,14 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     let parent_alive = if wait_for_go { sync.wait_go() } else { !sync.parent_gone() };
     if !parent_alive {
         sys::exit_group(125);
+    }
+    // The user namespace's maps are written now: become its root, so that what the
+    // child creates (the staging tmpfs's contents) is owned by an id mapped there. Until
+    // now it runs as the launcher's host id, which a subordinate range does not map.
+    if spec.user_namespace() {
+        let (uid, gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        rustix::thread::set_thread_res_gid(gid, gid, gid).ctx("setresgid", 0)?;
+        rustix::thread::set_thread_res_uid(uid, uid, uid).ctx("setresuid", 0)?;
     }
     // C3: the container leaves the launcher's session and process group, so the user's
     // terminal signals reach the launcher once (which forwards them), not everyone.

@@ -7,18 +7,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn builder() -> PathBuf {
-    if let Some(path) = std::env::var_os("ROOTFS_BUILDER") {
-        return PathBuf::from(path);
-    }
-    let sibling = husk().with_file_name("rootfs-builder");
-    if !sibling.exists() {
-        let ok = Command::new(env!("CARGO")).args(["build", "-q", "-p", "rootfs-builder"]).status().unwrap().success();
-        assert!(ok, "building rootfs-builder failed");
-    }
-    sibling
-}
-
 fn tmp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("images-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -30,11 +18,6 @@ fn sh_ok(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn build_image(tar: &Path, out: &Path) {
-    let res = Command::new(builder()).arg("-q").arg(tar).arg("-o").arg(out).output().unwrap();
-    assert!(res.status.success(), "rootfs-builder: {}", String::from_utf8_lossy(&res.stderr));
 }
 
 /// Every entry with its type, mode, owner, size, link target and content hash.

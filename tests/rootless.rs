@@ -106,3 +106,42 @@ fn rootless_containers_get_the_same_security_defaults() {
     assert!(stdout.contains("mount: permission denied") || stdout.contains("Operation not permitted"), "{stdout}");
     assert!(stdout.contains("Read-only file system"), "core_pattern: {stdout}");
 }
+
+#[test]
+fn a_subordinate_range_gives_the_container_65536_ids_through_newuidmap() {
+    let Some((uid, state)) = setup("rootless-range") else { return };
+    if host("command -v newuidmap; command -v newgidmap").lines().count() != 2 {
+        eprintln!("SKIPPED rootless-range: newuidmap/newgidmap not installed (package uidmap)");
+        return;
+    }
+    // The range lives in files bound over /etc/subuid and /etc/subgid in a mount
+    // namespace of the test's own; the host's files are never touched.
+    let dir = temp_dir("rootless-range");
+    let ids = dir.join("subid");
+    std::fs::write(&ids, format!("{USER}:200000:65536\n")).unwrap();
+    let f = ids.display();
+    let binds = format!("mount --bind {f} /etc/subuid && mount --bind {f} /etc/subgid && exec \"$@\"");
+    let script = "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; \
+                  touch /owned && chown 100:101 /owned && stat -c '%u:%g' /owned";
+    // newuidmap insists on the user's own group, as a login would have it.
+    let gid = host(&format!("id -g {USER}"));
+    let gid = gid.trim();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &binds, "sh", "setpriv"])
+        .args([format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into()])
+        .env("HUSK_ROOT", &state)
+        .arg(husk())
+        .args(["run", "--rootfs"])
+        .arg(alpine())
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout,
+        format!("0 {uid} 1\n1 200000 65535\n0 {gid} 1\n1 200000 65535\n100:101\n"),
+        "the caller is root inside, its range the other ids, written by the setuid helpers"
+    );
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
+}

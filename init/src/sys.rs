@@ -216,6 +216,29 @@ pub fn close_range(first: u32, last: u32, cloexec: bool) -> Result<(), Errno> {
     check(ret).map(|_| ())
 }
 
+/// mount_setattr(2) with MOUNT_ATTR_IDMAP on a detached mount (open_tree's clone or
+/// fsmount's, not yet attached): its files' owners are then read and written through
+/// `userns`'s id maps, so that ids on disk appear as the same ids inside that namespace
+/// (an idmapped mount, Linux 5.12).
+pub fn mount_idmap(mount: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<(), Errno> {
+    let attr = g::mount_attr {
+        attr_set: u64::from(g::MOUNT_ATTR_IDMAP),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let args = [
+        mount.as_raw_fd() as usize,
+        c"".as_ptr() as usize,
+        g::AT_EMPTY_PATH as usize,
+        &attr as *const g::mount_attr as usize,
+        core::mem::size_of::<g::mount_attr>(),
+        0,
+    ];
+    // SAFETY: the empty path and `attr` are alive for the call; the kernel only reads them.
+    check(unsafe { syscall6(g::__NR_mount_setattr, args) }).map(|_| ())
+}
+
 /// Installs a classic-BPF seccomp filter on the calling thread (seccomp(2) with
 /// SECCOMP_SET_MODE_FILTER; rustix's wrapper passes only the mode). The kernel checks
 /// the program; the caller has set no_new_privs or holds CAP_SYS_ADMIN.
@@ -288,6 +311,13 @@ pub fn stderr() -> BorrowedFd<'static> {
 pub fn stdin() -> BorrowedFd<'static> {
     // SAFETY: as for `stderr`.
     unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// A descriptor inherited across the clone by number (the parent's detached mounts), for
+/// the child's one use of it. A number that is not open only makes that use fail (EBADF).
+pub fn inherited(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: as for `stderr`: nothing in the child closes these descriptors before use.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 /// A signal number as rustix's `Signal`, real-time signals included (which

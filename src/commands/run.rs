@@ -337,13 +337,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     let name = o.name.unwrap_or_else(ids::short_id);
     let hostname = o.hostname.unwrap_or_else(|| name.clone());
     let user_ns = o.userns || rootless;
-    let (uid_mappings, gid_mappings) = if user_ns {
-        let uid = rustix::process::geteuid().as_raw();
-        let gid = rustix::process::getegid().as_raw();
-        (vec![IdMap { inside: 0, outside: uid, count: 1 }], vec![IdMap { inside: 0, outside: gid, count: 1 }])
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let (uid_mappings, gid_mappings) = if user_ns { crate::subids::maps(o.userns) } else { (Vec::new(), Vec::new()) };
     let mut mounts = default_mounts(user_ns, o.privileged);
     mounts.extend(o.volumes);
     mounts.extend(o.tmpfs);

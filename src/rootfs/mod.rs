@@ -15,7 +15,7 @@ use crate::spec::MountKind;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use rustix::mount::MountFlags;
+use rustix::mount::{MountFlags, MoveMountFlags};
 use std::path::{Path, PathBuf};
 
 /// Carries out `ops` in order. On return the process's / is the container's root.
@@ -30,6 +30,7 @@ pub fn execute(ops: &[Op]) -> Result<()> {
                 Err(e) => return Err(Error::sys("mkdir", path.display(), e)),
             },
             Op::BindAt { source, target } => mounts::bind(source, target, true)?,
+            Op::Attach { fd, target } => attach(*fd, target)?,
             Op::OpenRoot(path) => root = Some((path.clone(), mounts::open_dir(path)?)),
             Op::Pivot(path) => {
                 root = None;
@@ -119,6 +120,14 @@ fn mount(fstype: &str, source: &str, target: &Path, flags: MountFlags, data: &st
     let data = std::ffi::CString::new(data).map_err(|_| Error::msg(format!("mount {fstype} data"), "holds NUL"))?;
     rustix::mount::mount(source, target, fstype, flags, Some(data.as_c_str()))
         .ctx(&mount_what(fstype, source), shown.display())
+}
+
+/// move_mount of an inherited detached mount onto `target`.
+fn attach(fd: i32, target: &Path) -> Result<()> {
+    // The launcher opened it before the clone: this process holds its own copy.
+    let mount = husk_init::sys::inherited(fd);
+    rustix::mount::move_mount(mount, "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .ctx("move_mount (layer)", target.display())
 }
 
 fn mount_what(fstype: &str, source: &str) -> String {

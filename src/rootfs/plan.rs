@@ -28,6 +28,11 @@ pub enum Op {
         source: PathBuf,
         target: PathBuf,
     },
+    /// Attach a detached mount the launcher made (an idmapped layer) on a host path.
+    Attach {
+        fd: i32,
+        target: PathBuf,
+    },
     /// Open the new root: every later target is resolved inside it.
     OpenRoot(PathBuf),
     /// Mount a filesystem at a path inside the root (created if missing). proc and
@@ -133,6 +138,7 @@ fn root_ops(spec: &Spec, layers: &[Layer], staging: &Path, root: &Path, ops: &mu
         ops.push(match layers.first() {
             Some(Layer::Device { path, .. }) => ext4(path, root, false, false),
             Some(Layer::Dir(dir)) => Op::BindAt { source: dir.clone(), target: root.to_path_buf() },
+            Some(Layer::Detached(fd)) => Op::Attach { fd: *fd, target: root.to_path_buf() },
             None => return,
         });
         return;
@@ -145,6 +151,12 @@ fn root_ops(spec: &Spec, layers: &[Layer], staging: &Path, root: &Path, ops: &mu
                 let at = staging.join(format!("layer{i}"));
                 ops.push(Op::Mkdir(at.clone()));
                 ops.push(ext4(path, &at, true, *clean));
+                lower.push(at);
+            }
+            Layer::Detached(fd) => {
+                let at = staging.join(format!("layer{i}"));
+                ops.push(Op::Mkdir(at.clone()));
+                ops.push(Op::Attach { fd: *fd, target: at.clone() });
                 lower.push(at);
             }
         }
@@ -233,6 +245,7 @@ mod tests {
                 }
                 Op::Mkdir(p) => format!("mkdir {}", p.display()),
                 Op::BindAt { source, target } => format!("bind {} {}", source.display(), target.display()),
+                Op::Attach { fd, target } => format!("attach fd{fd} {}", target.display()),
                 Op::OpenRoot(p) => format!("root {}", p.display()),
                 Op::Mount { kind, destination, data, .. } => {
                     format!("mount {} {destination} {data}", kind.fstype()).trim_end().to_string()
@@ -307,6 +320,28 @@ mod tests {
             ]
         );
         assert_eq!(ops[10..21], TAIL);
+    }
+
+    #[test]
+    fn idmapped_layers_are_attached_from_the_launchers_descriptors_under_the_overlay() {
+        let mut s = spec();
+        s.namespaces.push(Namespace { kind: NamespaceKind::User, path: None });
+        let ops = render(&plan(&s, &[Layer::Detached(7), Layer::Detached(8)], Path::new("/st"), &files()));
+        assert_eq!(
+            ops[3..10],
+            [
+                "mkdir /st/layer0",
+                "attach fd7 /st/layer0",
+                "mkdir /st/layer1",
+                "attach fd8 /st/layer1",
+                "mkdir /st/upper",
+                "mkdir /st/work",
+                "mount overlay overlay /st/root lowerdir=/st/layer1:/st/layer0,upperdir=/st/upper,workdir=/st/work,userxattr",
+            ]
+        );
+        s.root.write = RootWrite::Direct;
+        let ops = render(&plan(&s, &[Layer::Detached(7)], Path::new("/st"), &files()));
+        assert_eq!(ops[3..5], ["attach fd7 /st/root", "root /st/root"]);
     }
 
     #[test]

@@ -366,6 +366,15 @@ impl Spec {
     pub fn user_namespace(&self) -> bool {
         self.new_namespace(NamespaceKind::User)
     }
+
+    /// Whether the root's layers are mounted idmapped (see image.rs): a user namespace
+    /// whose root is not the launcher's own id, made by real root (only it may idmap a
+    /// host filesystem; a rootless launcher's files are its own id, mapped to root).
+    pub fn idmapped_root(&self) -> bool {
+        self.user_namespace()
+            && rustix::process::geteuid().is_root()
+            && self.uid_mappings.iter().any(|m| m.inside == 0 && m.outside != 0)
+    }
 }
 
 /// The namespaces `husk run` gives every container: new mount, PID, UTS, IPC and cgroup

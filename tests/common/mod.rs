@@ -164,3 +164,22 @@ pub fn husk_run(state_root: &Path, rootfs: &Path) -> Command {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// rootfs-builder: $ROOTFS_BUILDER, else the one beside husk (built when missing).
+pub fn builder() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROOTFS_BUILDER") {
+        return PathBuf::from(path);
+    }
+    let sibling = husk().with_file_name("rootfs-builder");
+    if !sibling.exists() {
+        let ok = Command::new(env!("CARGO")).args(["build", "-q", "-p", "rootfs-builder"]).status().unwrap().success();
+        assert!(ok, "building rootfs-builder failed");
+    }
+    sibling
+}
+
+/// An ext4 image of `tar`, made by rootfs-builder.
+pub fn build_image(tar: &Path, out: &Path) {
+    let res = Command::new(builder()).arg("-q").arg(tar).arg("-o").arg(out).output().unwrap();
+    assert!(res.status.success(), "rootfs-builder: {}", String::from_utf8_lossy(&res.stderr));
+}

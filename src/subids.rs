@@ -1,0 +1,139 @@
+//! Subordinate ids: the range of host ids /etc/subuid and /etc/subgid give a user, which
+//! `--userns` maps into the container so that an image's other users (Alpine's daemons,
+//! nobody, the ids packages create) exist inside, as podman and LXC do.
+//!
+//! - As root: the container's ids 0..65535 are root's first range (`root:100000:65536`);
+//!   the image's files are then mounted idmapped (image.rs) so that they keep their owners.
+//! - Not root: the caller's own id becomes 0 and its first range 1..65535, written by the
+//!   setuid helpers newuidmap and newgidmap (the kernel lets an unprivileged process map
+//!   only its own id). The caller's files are root's inside, as before.
+//! - Without a range (or the helpers): the single id, with a one-line note saying why.
+
+use crate::error::{Context, Error, Result};
+use crate::spec::IdMap;
+use husk_init::sys::Forked;
+use rustix::process::WaitOptions;
+use std::path::PathBuf;
+
+/// How many ids a container gets: 0..65535, the range docker, podman and LXC use.
+const SIZE: u32 = 65_536;
+
+/// The uid and gid maps of a new user namespace made by the calling user; `explicit`
+/// when `--userns` asked for it (rather than the rootless default).
+pub fn maps(explicit: bool) -> (Vec<IdMap>, Vec<IdMap>) {
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let name = user_name(uid);
+    let ranges = (first_range("/etc/subuid", &name, uid), first_range("/etc/subgid", &name, uid));
+    let helpers = uid == 0 || (helper("newuidmap").is_some() && helper("newgidmap").is_some());
+    match (ranges, helpers) {
+        ((Some((u, un)), Some((g, gn))), true) if uid == 0 => (
+            vec![IdMap { inside: 0, outside: u, count: un.min(SIZE) }],
+            vec![IdMap { inside: 0, outside: g, count: gn.min(SIZE) }],
+        ),
+        ((Some((u, un)), Some((g, gn))), true) => (
+            vec![IdMap { inside: 0, outside: uid, count: 1 }, IdMap { inside: 1, outside: u, count: un.min(SIZE - 1) }],
+            vec![IdMap { inside: 0, outside: gid, count: 1 }, IdMap { inside: 1, outside: g, count: gn.min(SIZE - 1) }],
+        ),
+        ((u, g), helpers) => {
+            note_single_id(&name, helpers || u.is_none() || g.is_none(), explicit);
+            (vec![IdMap { inside: 0, outside: uid, count: 1 }], vec![IdMap { inside: 0, outside: gid, count: 1 }])
+        }
+    }
+}
+
+/// Whether writing `maps` needs the setuid helpers: more than the caller's own id, not root.
+pub fn needs_helper(maps: &[IdMap]) -> bool {
+    !rustix::process::geteuid().is_root() && maps.iter().map(|m| m.count as u64).sum::<u64>() > 1
+}
+
+/// Writes one map through newuidmap/newgidmap (`tool PID INSIDE OUTSIDE COUNT ...`),
+/// forked and exec'd by hand: std's process spawning would add 30 KB to husk. The tool
+/// prints its own reason on failure; husk adds which map it was writing.
+pub fn write_with_helper(tool: &str, pid: i32, maps: &[IdMap]) -> Result<()> {
+    let path = helper(tool).ok_or_else(|| Error::msg(tool, "not found in PATH (package uidmap)"))?;
+    let mut args = vec![path.display().to_string(), pid.to_string()];
+    for m in maps {
+        args.extend([m.inside.to_string(), m.outside.to_string(), m.count.to_string()]);
+    }
+    let command = crate::exec::Command::new(&args, &[])?;
+    let pid = match husk_init::sys::clone_legacy(0).ctx("fork", tool)? {
+        Forked::Child => {
+            let (code, why) = command.exec();
+            eprintln!("husk: {why}");
+            husk_init::sys::exit_group(i32::from(code));
+        }
+        Forked::Parent { pid, .. } => pid,
+    };
+    let status = rustix::process::waitpid(Some(pid), WaitOptions::empty()).ctx("wait", tool)?;
+    match status.and_then(|(_, s)| s.exit_status()) {
+        Some(0) => Ok(()),
+        _ => Err(Error::msg(tool, format!("could not write the user namespace's map {}", map_text(maps)))),
+    }
+}
+
+fn map_text(maps: &[IdMap]) -> String {
+    let parts: Vec<String> = maps.iter().map(|m| format!("{} {} {}", m.inside, m.outside, m.count)).collect();
+    parts.join(", ")
+}
+
+/// The caller's first range in a subordinate-id file, by name or number (as shadow's
+/// helpers accept either): (first host id, count).
+fn first_range(file: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    parse_range(&text, name, id)
+}
+
+fn parse_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    text.lines().find_map(|line| {
+        let mut f = line.trim().split(':');
+        let (who, start, count) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse::<u32>().ok()?);
+        ((who == name || who.parse() == Ok(id)) && count > 0).then_some((start, count))
+    })
+}
+
+/// The caller's login name from the host's /etc/passwd (empty when it has none).
+fn user_name(uid: u32) -> String {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn helper(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin:/usr/sbin:/sbin".into());
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
+}
+
+/// Says why the container gets the single id: always when `--userns` asked for a range
+/// (`explicit`); for the rootless default only when a range exists but cannot be used.
+fn note_single_id(name: &str, helpers: bool, explicit: bool) {
+    if helpers && !explicit {
+        return;
+    }
+    let who = if name.is_empty() { "this user".to_string() } else { format!("'{name}'") };
+    let why = if helpers {
+        format!("no range for {who} in /etc/subuid and /etc/subgid")
+    } else {
+        "newuidmap/newgidmap not installed (package uidmap)".to_string()
+    };
+    eprintln!("husk: the user namespace maps only your own id ({why}); other users' files appear as nobody");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_found_by_name_or_number_and_empty_ones_skipped() {
+        let text = "alice:100000:65536\n1001:165536:65536\nbob:231072:0\nbob:300000:10\n";
+        assert_eq!(parse_range(text, "alice", 1000), Some((100000, 65536)));
+        assert_eq!(parse_range(text, "carol", 1001), Some((165536, 65536)));
+        assert_eq!(parse_range(text, "bob", 1002), Some((300000, 10)));
+        assert_eq!(parse_range(text, "dave", 1003), None);
+        assert_eq!(parse_range("garbage\n:::\n", "dave", 1003), None);
+    }
+}
