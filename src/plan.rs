@@ -147,9 +147,9 @@ pub fn create<'a>(
     stop_at_created: bool,
 ) -> Result<Created<'a>> {
     let layers = Layers::attach(spec)?;
-    let cgroups = Cgroups::create(spec, &dir.path)?;
     // The device policy lets the container's init mount exactly the root's loop devices.
     let loop_rules = layers.device_rules(spec)?;
+    let cgroups = Cgroups::create(spec, &dir.path, &loop_rules)?;
     // Attached in P3 while the child builds its root; the child waits for it (START)
     // before the command.
     let policy = cgroups.has_device_policy(spec);

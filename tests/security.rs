@@ -266,8 +266,30 @@ fn a_read_only_root_takes_writes_only_in_tmpfs_and_volumes() {
 #[test]
 fn block_devices_can_be_neither_made_nor_opened() {
     let Some(_) = ready("sec-dev") else { return };
+    device_policy_holds("sec-dev", &[]);
+}
+
+/// On a host with no cgroup2 hierarchy the policy is the v1 devices controller's. Such a
+/// host is this one with its cgroup2 mount removed in a mount namespace of the test's
+/// own: husk reads the hierarchies from /proc/self/mountinfo, the kernel enforces.
+#[test]
+fn without_cgroup2_the_v1_devices_controller_holds_the_same_policy() {
+    let Some(_) = ready("sec-dev-v1") else { return };
+    let unified = host("findmnt -n -o TARGET -t cgroup2 | head -1");
+    let unified = unified.trim();
+    let v1_devices = host("findmnt -n -o OPTIONS -t cgroup | grep -c devices");
+    if unified.is_empty() || unified == "/sys/fs/cgroup" || v1_devices.trim() == "0" {
+        eprintln!("SKIPPED sec-dev-v1: needs a hybrid host (a v1 devices hierarchy and cgroup2 beside it)");
+        return;
+    }
+    let script = format!("umount {unified} && exec \"$@\"");
+    device_policy_holds("sec-dev-v1", &["unshare", "-m", "--propagation", "private", "sh", "-c", &script, "sh"]);
+}
+
+/// The block-device attacks, run through `wrapper` (a command prefix before husk).
+fn device_policy_holds(test: &str, wrapper: &[&str]) {
     // A loop device of the test's own, so the check does not depend on the machine's.
-    let dir = temp_dir("sec-dev");
+    let dir = temp_dir(test);
     let backing = dir.join("disk");
     std::fs::write(&backing, vec![7u8; 1 << 20]).unwrap();
     let out = Command::new("losetup").args(["-f", "--show"]).arg(&backing).output().unwrap();
@@ -280,20 +302,41 @@ fn block_devices_can_be_neither_made_nor_opened() {
         }
     }
     let _detach = Detach(dev.clone());
+    let run_sh = |extra: &[&str], script: &str| -> String {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(husk());
+                c
+            }
+            None => Command::new(husk()),
+        };
+        let out = cmd
+            .env("HUSK_ROOT", state_root(test))
+            .args(["run", "--rootfs"])
+            .arg(alpine())
+            .args(extra)
+            .args(["--", "sh", "-c", script])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{script}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
     let minor = dev.trim_start_matches("/dev/loop");
     let script =
         format!("mknod /tmp/blk b 7 {minor} 2>&1; od -An -tu1 -N1 /blk 2>&1; echo x >/dev/null && echo null-ok");
     let volume = format!("{dev}:/blk");
-    let out = sh_out("sec-dev", &["-v", &volume], &script);
+    let out = run_sh(&["-v", &volume], &script);
     assert!(out.contains("mknod: /tmp/blk: Operation not permitted"), "{out}");
     assert!(out.contains("/blk: Operation not permitted"), "{out}");
     assert!(out.contains("null-ok"), "{out}");
-    let out = sh_out("sec-dev", &["-v", &volume, "--privileged"], &script);
+    let out = run_sh(&["-v", &volume, "--privileged"], &script);
     assert!(!out.contains("not permitted") && out.contains(" 7"), "{out}");
     // --device gives exactly that node, with exactly the access asked for.
     let given = format!("{dev}:/dev/disk:r");
     let script = "ls -l /dev/disk | cut -c1; od -An -tu1 -N1 /dev/disk; { echo x > /dev/disk; } 2>&1; exit 0";
-    let out = sh_out("sec-dev", &["--device", &given], script);
+    let out = run_sh(&["--device", &given], script);
     assert_eq!(out.lines().next(), Some("b"), "{out}");
     assert!(out.contains("   7"), "readable: {out}");
     assert!(out.contains("/dev/disk: Operation not permitted"), "not writable: {out}");

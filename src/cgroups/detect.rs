@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// The controllers husk creates cgroups for on v1, and enables on v2 when available.
-pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer"];
+pub const V1_CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices"];
 pub const V2_CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -78,7 +78,9 @@ impl Cgroups {
     /// P1: creates the container's cgroups with their limits. Rootless, where the user
     /// may not create cgroups, the container runs without them (and says so once when
     /// limits were asked for).
-    pub fn create(spec: &Spec, state_dir: &Path) -> Result<Cgroups> {
+    /// `loop_rules` are the device rules the root's own loop devices need (see
+    /// `attach_device_policy`), written at once where the v1 devices controller is used.
+    pub fn create(spec: &Spec, state_dir: &Path, loop_rules: &[DeviceRule]) -> Result<Cgroups> {
         let rootless = !rustix::process::geteuid().is_root();
         let wants_limits = !spec.resources.is_empty();
         let layout = Layout::read();
@@ -91,7 +93,7 @@ impl Cgroups {
             }
             return Ok(Cgroups::none(spec));
         }
-        match Cgroups::build(spec, &layout, state_dir) {
+        match Cgroups::build(spec, &layout, state_dir, loop_rules) {
             Ok(cg) => Ok(cg),
             Err(e) if rootless && is_denied(&e) => {
                 if wants_limits {
@@ -103,7 +105,7 @@ impl Cgroups {
         }
     }
 
-    fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
+    fn build(spec: &Spec, layout: &Layout, state_dir: &Path, loop_rules: &[DeviceRule]) -> Result<Cgroups> {
         let res = &spec.resources;
         let targets = plan(spec, layout)?;
         // Which controller is served where: v1 wins where it is mounted.
@@ -142,6 +144,11 @@ impl Cgroups {
         for t in &targets {
             cg.dirs.push(make(t)?);
         }
+        // Before the child is placed (P3), so that nothing runs under a partial list.
+        if let Some(dir) = cg.v1_dir("devices") {
+            let rules: Vec<DeviceRule> = res.devices.iter().chain(loop_rules).cloned().collect();
+            v1::write_device_rules(dir, &rules)?;
+        }
         for (controller, file, value) in limits::v1_settings(res, memsw) {
             if let Some(dir) = cg.v1_dir(controller) {
                 write(&dir.join(file), &value)?;
@@ -167,7 +174,8 @@ impl Cgroups {
     /// Whether `attach_device_policy` has a policy to attach: the spec has device rules,
     /// the container a cgroup2 cgroup, and husk is root (rootless, the container's nodes
     /// are binds of the host's, mknod is refused in a user namespace, and loading a
-    /// program is not allowed anyway).
+    /// program is not allowed anyway). A host with no cgroup2 hierarchy uses the v1
+    /// devices controller instead, set up whole in P1 (`build`).
     pub fn has_device_policy(&self, spec: &Spec) -> bool {
         !spec.resources.devices.is_empty() && self.unified_dir().is_some() && rustix::process::geteuid().is_root()
     }
@@ -300,8 +308,12 @@ fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
     // limit or --stats needs are used, with the freezer to stop them at teardown.
     let res = &spec.resources;
     let accounting = spec.accounting;
+    // The device policy falls back to the v1 devices controller only where no cgroup2
+    // hierarchy can carry the device program (and the run pays that migration).
+    let v1_devices = layout.unified.is_none() && !res.devices.is_empty() && rustix::process::geteuid().is_root();
     let wanted = |h: &Hierarchy| {
-        (h.has("memory") && (res.memory.is_some() || res.memory_swap.is_some() || accounting))
+        (h.has("devices") && v1_devices)
+            || (h.has("memory") && (res.memory.is_some() || res.memory_swap.is_some() || accounting))
             || (h.has("cpu") && (res.cpu_quota.is_some() || res.cpu_shares.is_some()))
             || (h.has("cpuacct") && accounting)
             || (h.has("cpuset") && (res.cpuset_cpus.is_some() || res.cpuset_mems.is_some()))

@@ -1,8 +1,9 @@
-//! v1 specifics: cpuset's empty-by-default cpus/mems, swap accounting, and the
-//! freeze-kill-thaw teardown.
+//! v1 specifics: cpuset's empty-by-default cpus/mems, swap accounting, the devices
+//! controller's lists, and the freeze-kill-thaw teardown.
 
 use super::{procs, read, write};
 use crate::error::Result;
+use crate::spec::{DeviceRule, access_text};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,23 @@ pub fn fill_cpuset(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The device policy as the v1 devices controller takes it, on a host without cgroup2
+/// (where the device program cannot be attached): each rule a line like `c 1:3 rwm`
+/// written to devices.allow or devices.deny in order. The first rule, `a *:* rwm`
+/// denied, empties the new cgroup's list (inherited from the parent: everything).
+pub fn write_device_rules(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    for rule in rules {
+        let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+        write(&dir.join(file), &rule_text(rule))?;
+    }
+    Ok(())
+}
+
+fn rule_text(r: &DeviceRule) -> String {
+    let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
+    format!("{} {}:{} {}", r.kind, num(r.major), num(r.minor), access_text(r.access))
 }
 
 /// Whether swap accounting is on (memory.memsw.* exist only then).
@@ -51,5 +69,21 @@ pub fn kill_all(dirs: &[&Path], freezer: Option<&Path>) {
     }
     if let Some(f) = frozen {
         let _ = write(&f.join("freezer.state"), "THAWED");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_rules_read_as_the_devices_controller_writes_them() {
+        let rules = crate::spec::default_device_rules();
+        assert_eq!(rule_text(&rules[0]), "a *:* mrw");
+        assert_eq!(rule_text(&rules[1]), "c 1:3 mrw");
+        let loop_read = DeviceRule { allow: true, kind: 'b', major: Some(7), minor: Some(2), access: 2 };
+        assert_eq!(rule_text(&loop_read), "b 7:2 r");
+        let pts = DeviceRule { allow: true, kind: 'c', major: Some(136), minor: None, access: 6 };
+        assert_eq!(rule_text(&pts), "c 136:* rw");
     }
 }
