@@ -19,8 +19,10 @@ lock_acquired() {
 }
 
 # crun 1.8 refuses hybrid cgroups ("cgroups in hybrid mode not supported"): run a
-# function of this script in a private mount namespace without /sys/fs/cgroup/unified.
-# husk and the floor run in the same namespace so all contenders share the conditions.
+# function of this script in a private mount namespace where the cgroup2 mount has moved
+# from /sys/fs/cgroup/unified to $BENCH_WORK/cgroup2 (crun then sees v1 only; husk finds
+# cgroup2 in mountinfo and uses it as on the host, device program included). husk and
+# the floor run in the same namespace so all contenders share the conditions.
 # unshare(1) makes the namespace's propagation private, so the host keeps its mount.
 in_ns() { priv unshare --mount -- "$BENCH_SELF" --in-ns "$@"; }
 

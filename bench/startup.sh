@@ -50,7 +50,7 @@ section_startup() {
   local c; while IFS= read -r c; do cmdline "${c#*=}"; done < <(startup_cmds true; startup_cmds sleep "$PAR_SLEEP")
   cmdline "# sequential: $START_ROUNDS rounds, each round runs every command above once, in order"
   cmdline "# parallel: $PAR_N copies of each 'sleep $PAR_SLEEP' command at once, wall time until all exit, $PAR_RUNS runs"
-  cmdline "# crun/runc/husk/floor all run inside: unshare --mount sh -c 'umount /sys/fs/cgroup/unified; ...'"
+  cmdline "# crun/runc/husk/floor all run inside: unshare --mount sh -c 'mount --move /sys/fs/cgroup/unified \$BENCH_WORK/cgroup2; ...'"
   in_ns startup_measure
   local compat; compat=$(startup_compat)
 
@@ -98,7 +98,7 @@ section_startup() {
   md "### The hybrid-cgroup workaround"; md
   md "Run once each on the machine as it is (hybrid cgroups, cgroup2 at /sys/fs/cgroup/unified), outside the private namespace:"
   printf '%s\n' "$compat" | code
-  md "crun 1.8 refuses this layout, so crun and runc (and, for equal conditions, husk and the floor) are measured inside \`unshare --mount sh -c 'umount /sys/fs/cgroup/unified; ...'\`. husk needs no such workaround."
+  md "crun 1.8 refuses this layout, so crun and runc (and, for equal conditions, husk and the floor) are measured inside \`unshare --mount\` with the cgroup2 mount moved from /sys/fs/cgroup/unified to a directory of the benchmark's (crun then sees v1 only; husk finds cgroup2 where it went and uses it as on the host: joined at birth, device program attached). husk needs no such workaround."
   md
   md_cmds
 }

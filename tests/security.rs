@@ -426,3 +426,18 @@ fn dockers_own_profile_is_read_and_applied_to_the_command_and_exec() {
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert!(err.contains("SCMP_ACT_NOTIFY is not supported") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn systempaths_unconfined_unmasks_proc_and_keeps_the_rest() {
+    let Some(_) = ready("sec-paths") else { return };
+    let script = "grep -cE ' /proc/(kcore|keys|timer_list|sys|acpi|scsi) ' /proc/self/mountinfo; \
+                  head -c 10 /proc/timer_list | wc -c; grep -E '^(CapEff|Seccomp):' /proc/self/status";
+    let out = sh_out("sec-paths", &[], script);
+    assert_ne!(out.lines().next(), Some("0"), "masked by default: {out}");
+    assert_eq!(out.lines().nth(1), Some("0"), "timer_list reads nothing by default: {out}");
+    let out = sh_out("sec-paths", &["--security-opt", "systempaths=unconfined"], script);
+    assert_eq!(
+        out, "0\n10\nCapEff:\t00000000a80425fb\nSeccomp:\t2\n",
+        "nothing masked or read-only in /proc, capabilities and filter unchanged"
+    );
+}

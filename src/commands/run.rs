@@ -45,6 +45,8 @@ pub struct RunOpts {
     /// --security-opt no-new-privileges[=BOOL]; on when not given.
     no_new_privileges: Option<bool>,
     seccomp_unconfined: bool,
+    /// --security-opt systempaths=unconfined: no masked or read-only /proc and /sys paths.
+    systempaths_unconfined: bool,
     /// --security-opt seccomp=PROFILE.json: the file's text, read when given.
     seccomp_profile: Option<(String, String)>,
     read_only: bool,
@@ -209,7 +211,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
         "security-opt",
         None,
         Some("OPT"),
-        "no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json",
+        "no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json, systempaths=unconfined",
         |o, v| security_opt(o, &v),
     ),
     flag(
@@ -342,7 +344,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     mounts.extend(o.volumes);
     mounts.extend(o.tmpfs);
     let capabilities = (!o.privileged).then(|| Capabilities::uniform(capability_set(&o.cap_add, &o.cap_drop)));
-    let (masked_paths, readonly_paths) = if o.privileged {
+    let (masked_paths, readonly_paths) = if o.privileged || o.systempaths_unconfined {
         (Vec::new(), Vec::new())
     } else {
         (DEFAULT_MASKED_PATHS.map(String::from).to_vec(), DEFAULT_READONLY_PATHS.map(String::from).to_vec())
@@ -419,6 +421,7 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
         ("no-new-privileges", "true") => o.no_new_privileges = Some(true),
         ("no-new-privileges", "false") => o.no_new_privileges = Some(false),
         ("seccomp", "unconfined") => o.seccomp_unconfined = true,
+        ("systempaths", "unconfined") => o.systempaths_unconfined = true,
         ("seccomp", path) => {
             let profile = std::fs::read_to_string(path).ctx(&format!("--security-opt seccomp={path}"), "")?;
             o.seccomp_profile = Some((path.to_string(), profile));
@@ -426,7 +429,8 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
         _ => {
             return Err(Error::msg(
                 format!("--security-opt {text}"),
-                "expected no-new-privileges[=true|false], seccomp=unconfined or seccomp=PROFILE.json",
+                "expected no-new-privileges[=true|false], seccomp=unconfined, seccomp=PROFILE.json or \
+                 systempaths=unconfined",
             ));
         }
     }
