@@ -20,6 +20,7 @@ mod namespaces;
 mod netlink;
 mod network;
 mod plan;
+mod privilege;
 mod rootfs;
 mod seccomp;
 mod spec;

@@ -68,7 +68,9 @@ pub fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
         return crate::subids::write_with_helper("newgidmap", pid, &spec.gid_mappings);
     }
     let proc = format!("/proc/{}", pid.as_raw_nonzero());
-    if !rustix::process::geteuid().is_root() {
+    // Without CAP_SETGID over the parent namespace (not root, or a root that lost it)
+    // the kernel takes a gid map only after setgroups is denied.
+    if !crate::privilege::holds(rustix::thread::CapabilitySet::SETGID) || !rustix::process::geteuid().is_root() {
         write_once(&format!("{proc}/setgroups"), "deny")?;
     }
     write_once(&format!("{proc}/uid_map"), &map_text(&spec.uid_mappings))?;

@@ -90,6 +90,7 @@ pub struct Launch {
 /// detached under a supervisor (returning 0 once the command has started, or once the
 /// container is created).
 pub fn run(spec: &Spec, launch: &Launch) -> Result<u8> {
+    crate::privilege::check_user_namespace_host(spec)?;
     // P1: the state entry, the spec in it, is written before any resource it names.
     let state = describe(spec, launch);
     let dir = ContainerDir::create(&spec.name, &state)?;
@@ -156,7 +157,7 @@ pub fn create<'a>(
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
-    let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files);
+    let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files, &cgroups.view());
     let filter = crate::seccomp::program(&spec.seccomp);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
@@ -168,7 +169,8 @@ pub fn create<'a>(
     let needs_go = |placed: bool| spec.user_namespace() || net.needs_attach() || cgroups.need_placing(placed);
 
     // P2
-    let (pid, pidfd, placed) = match namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target())? {
+    let cloned = namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target());
+    let (pid, pidfd, placed) = match cloned.map_err(crate::privilege::explain_clone_failure)? {
         Clone::Child { placed_in_cgroup } => {
             drop(parent_end);
             let inputs = ChildInputs {

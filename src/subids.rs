@@ -23,6 +23,9 @@ const SIZE: u32 = 65_536;
 pub fn maps(explicit: bool) -> (Vec<IdMap>, Vec<IdMap>) {
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
+    if crate::privilege::limited_root() {
+        return held_maps();
+    }
     let name = user_name(uid);
     let ranges = (first_range("/etc/subuid", &name, uid), first_range("/etc/subgid", &name, uid));
     let helpers = uid == 0 || (helper("newuidmap").is_some() && helper("newgidmap").is_some());
@@ -40,6 +43,28 @@ pub fn maps(explicit: bool) -> (Vec<IdMap>, Vec<IdMap>) {
             (vec![IdMap { inside: 0, outside: uid, count: 1 }], vec![IdMap { inside: 0, outside: gid, count: 1 }])
         }
     }
+}
+
+/// Root without CAP_SYS_ADMIN (inside a container): with CAP_SETUID, CAP_SETGID and
+/// CAP_SETFCAP every id it holds maps to itself, as podman does there (the image's
+/// owners stay what they are); without them, itself alone.
+fn held_maps() -> (Vec<IdMap>, Vec<IdMap>) {
+    use rustix::thread::CapabilitySet as C;
+    if !crate::privilege::holds(C::SETUID | C::SETGID | C::SETFCAP) {
+        return (vec![IdMap { inside: 0, outside: 0, count: 1 }], vec![IdMap { inside: 0, outside: 0, count: 1 }]);
+    }
+    let identity = |file: &str| -> Vec<IdMap> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let maps: Vec<IdMap> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<u32> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+                (f.len() == 3).then(|| IdMap { inside: f[0], outside: f[0], count: f[2] })
+            })
+            .collect();
+        if maps.is_empty() { vec![IdMap { inside: 0, outside: 0, count: 1 }] } else { maps }
+    };
+    (identity("/proc/self/uid_map"), identity("/proc/self/gid_map"))
 }
 
 /// Whether writing `maps` needs the setuid helpers: more than the caller's own id, not root.

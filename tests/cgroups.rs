@@ -204,6 +204,44 @@ fn the_container_sees_its_own_cgroups_as_root() {
 }
 
 #[test]
+fn the_containers_sys_fs_cgroup_shows_its_limits_read_only() {
+    let (rootfs, state) = setup!("cgroupfs");
+    // cgroup2 (memory.max) or the v1 memory hierarchy, whichever carries the limit here.
+    let script = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+                  grep -c ' /sys/fs/cgroup[ /].* ro,' /proc/self/mountinfo | grep -qv '^0$' && echo ro; \
+                  mkdir /sys/fs/cgroup/x 2>&1";
+    let out = husk_run(&state, &rootfs).args(["--memory", "64m", "--", "sh", "-c", script]).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(text.lines().next(), Some("67108864"), "the limit, seen from inside: {text}{}", stderr(&out));
+    assert_eq!(text.lines().nth(1), Some("ro"), "{text}");
+    assert!(text.contains("Read-only file system"), "{text}");
+}
+
+/// husk inside a (privileged) husk container: the inner one finds its cgroups under
+/// the outer container's, applies its limit there, and what it leaves behind goes with
+/// the outer container.
+#[test]
+fn a_nested_husk_applies_limits_in_its_cgroup_and_the_outer_removes_them() {
+    let (rootfs, state) = setup!("nested");
+    let outer = unique("outer");
+    let husk_vol = format!("{}:/husk:ro", common::husk().display());
+    let alp_vol = format!("{}:/alp:ro", rootfs.display());
+    let script = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; \
+                  /husk run --pids-limit 7 --rootfs /alp -- sh -c \
+                  'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max' && \
+                  /husk run -d --name left --pids-limit 7 --rootfs /alp -- sleep 60 >/dev/null && echo detached";
+    let out = husk_run(&state, &rootfs)
+        .args(["--name", &outer, "--privileged", "--pids-limit", "50", "-v", &husk_vol, "-v", &alp_vol])
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "50\n7\ndetached\n", "outer limit, inner limit inside it: {}", stderr(&out));
+    for dir in cgroup_dirs(&outer) {
+        assert!(!dir.exists(), "left {} (and the inner container's below it)", dir.display());
+    }
+}
+
+#[test]
 fn no_cgroup_remains_after_100_runs() {
     let (rootfs, state) = setup!("100_runs");
     let t = Instant::now();

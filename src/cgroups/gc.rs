@@ -6,7 +6,7 @@
 //! directory is gone or no process lives in it.
 
 use super::detect::Layout;
-use super::{PARENT, RECORD, procs, remove, v1, v2};
+use super::{PARENT, RECORD, procs, remove, subtree, v1, v2};
 use rustix::fd::OwnedFd;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::path::Path;
@@ -75,7 +75,9 @@ fn collect(path: &Path, state_gone: bool, unified: bool, freezer: bool) -> bool 
         v1::kill_all(&[path], freezer.then_some(path));
     }
     drop(fd);
-    remove(path);
+    for sub in subtree(path) {
+        remove(&sub);
+    }
     !path.exists()
 }
 

@@ -53,6 +53,15 @@ impl Dir {
     }
 }
 
+/// The container's cgroup hierarchies, for its /sys/fs/cgroup (rootfs plan): whether it
+/// has a cgroup2 cgroup, and the controllers of each v1 hierarchy it joined ("memory",
+/// "cpu,cpuacct"). With its own cgroup namespace each mount shows its cgroup as the root.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    pub unified: bool,
+    pub v1: Vec<String>,
+}
+
 pub struct Cgroups {
     dirs: Vec<Dir>,
     memory_limit: Option<u64>,
@@ -81,7 +90,7 @@ impl Cgroups {
     /// `loop_rules` are the device rules the root's own loop devices need (see
     /// `attach_device_policy`), written at once where the v1 devices controller is used.
     pub fn create(spec: &Spec, state_dir: &Path, loop_rules: &[DeviceRule]) -> Result<Cgroups> {
-        let rootless = !rustix::process::geteuid().is_root();
+        let rootless = !crate::privilege::full();
         let wants_limits = !spec.resources.is_empty();
         let layout = Layout::read();
         if layout.mode() == Mode::None {
@@ -144,6 +153,11 @@ impl Cgroups {
         for t in &targets {
             cg.dirs.push(make(t)?);
         }
+        if spec.user_namespace()
+            && let Some(dir) = cg.unified_dir()
+        {
+            delegate(dir, spec)?;
+        }
         // Before the child is placed (P3), so that nothing runs under a partial list.
         if let Some(dir) = cg.v1_dir("devices") {
             let rules: Vec<DeviceRule> = res.devices.iter().chain(loop_rules).cloned().collect();
@@ -177,7 +191,7 @@ impl Cgroups {
     /// program is not allowed anyway). A host with no cgroup2 hierarchy uses the v1
     /// devices controller instead, set up whole in P1 (`build`).
     pub fn has_device_policy(&self, spec: &Spec) -> bool {
-        !spec.resources.devices.is_empty() && self.unified_dir().is_some() && rustix::process::geteuid().is_root()
+        !spec.resources.devices.is_empty() && self.unified_dir().is_some() && crate::privilege::full()
     }
 
     /// P3: compiles the spec's device rules, plus `extra` (the root's loop devices), to
@@ -193,6 +207,14 @@ impl Cgroups {
         let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
         husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
             .ctx("attach the device policy to", dir.path.display())
+    }
+
+    /// What the container's /sys/fs/cgroup shows: the hierarchies it was placed in.
+    pub fn view(&self) -> View {
+        View {
+            unified: self.unified_dir().is_some(),
+            v1: self.dirs.iter().filter(|d| !d.unified()).map(|d| d.controllers.join(",")).collect(),
+        }
     }
 
     /// The unified cgroup's directory for clone3's CLONE_INTO_CGROUP.
@@ -263,7 +285,10 @@ impl Cgroups {
         }
         for d in self.dirs.drain(..).rev() {
             drop(d.fd);
-            remove(&d.path);
+            // Cgroups a nested runtime made inside the container's go first.
+            for sub in subtree(&d.path) {
+                remove(&sub);
+            }
         }
     }
 
@@ -310,7 +335,7 @@ fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
     let accounting = spec.accounting;
     // The device policy falls back to the v1 devices controller only where no cgroup2
     // hierarchy can carry the device program (and the run pays that migration).
-    let v1_devices = layout.unified.is_none() && !res.devices.is_empty() && rustix::process::geteuid().is_root();
+    let v1_devices = layout.unified.is_none() && !res.devices.is_empty() && crate::privilege::full();
     let wanted = |h: &Hierarchy| {
         (h.has("devices") && v1_devices)
             || (h.has("memory") && (res.memory.is_some() || res.memory_swap.is_some() || accounting))
@@ -385,6 +410,41 @@ fn make(t: &Target) -> Result<Dir> {
         v1::fill_cpuset(&dir.path)?;
     }
     Ok(dir)
+}
+
+/// The container's cgroup2 cgroup is delegated to its root, as systemd delegates one:
+/// the directory and the files that create and fill children (cgroup.procs,
+/// cgroup.threads, cgroup.subtree_control) belong to the root's host ids. The limits'
+/// files stay root's; and the kernel refuses writes to them from inside the cgroup
+/// namespace anyway, so the container can neither raise its limits nor leave its cgroup.
+fn delegate(dir: &Path, spec: &Spec) -> Result<()> {
+    let id = |maps: &[crate::spec::IdMap]| maps.iter().find(|m| m.inside == 0).map_or(0, |m| m.outside);
+    let (uid, gid) =
+        (rustix::fs::Uid::from_raw(id(&spec.uid_mappings)), rustix::fs::Gid::from_raw(id(&spec.gid_mappings)));
+    if uid.is_root() {
+        return Ok(());
+    }
+    for path in ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"].map(|f| dir.join(f)) {
+        match rustix::fs::chown(&path, Some(uid), Some(gid)) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(Error::sys("chown", path.display(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// `dir` and every cgroup below it, deepest first (the order they can be removed in).
+fn subtree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(subtree(&e.path()));
+            }
+        }
+    }
+    out.push(dir.to_path_buf());
+    out
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {

@@ -54,7 +54,8 @@ pub fn kill_all(dirs: &[&Path], freezer: Option<&Path>) {
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let pids: Vec<i32> = dirs.iter().flat_map(|d| procs(d)).collect();
+        // Nested cgroups (a runtime inside the container) hold processes too.
+        let pids: Vec<i32> = dirs.iter().flat_map(|d| super::subtree(d)).flat_map(|d| procs(&d)).collect();
         if pids.is_empty() || Instant::now() > deadline {
             break;
         }

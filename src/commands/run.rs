@@ -283,7 +283,7 @@ fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<
 
 /// The spec the flags describe, and how to launch it.
 fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
-    let rootless = !rustix::process::geteuid().is_root();
+    let rootless = !crate::privilege::full();
     let source = match (o.rootfs, o.image) {
         (Some(_), Some(_)) => return Err(cli::usage_error(&RUN, "--rootfs and --image exclude each other")),
         (None, None) => return Err(cli::usage_error(&RUN, "--rootfs DIR (or --image FILE) is required")),
@@ -339,6 +339,12 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     let name = o.name.unwrap_or_else(ids::short_id);
     let hostname = o.hostname.unwrap_or_else(|| name.clone());
     let user_ns = o.userns || rootless;
+    if crate::privilege::limited_root() {
+        eprintln!(
+            "husk: root without CAP_SYS_ADMIN here (inside a container?): the container gets a user namespace, \
+             as with rootless husk"
+        );
+    }
     let (uid_mappings, gid_mappings) = if user_ns { crate::subids::maps(o.userns) } else { (Vec::new(), Vec::new()) };
     let mut mounts = default_mounts(user_ns, o.privileged);
     mounts.extend(o.volumes);

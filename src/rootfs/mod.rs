@@ -4,6 +4,7 @@
 //! carries them out. Every mount lives only in the container's mount namespace, so
 //! nothing is ever mounted on the host and nothing can be left mounted when it dies.
 
+mod cgroupfs;
 mod devices;
 mod plan;
 
@@ -93,6 +94,9 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
                 Err(Error { errno: Some(Errno::ROFS | Errno::ACCESS | Errno::PERM), .. }) => Ok(()),
                 Err(e) => Err(e),
             }
+        }
+        Op::Cgroups { destination, view, readonly } => {
+            cgroupfs::mount_cgroups(root, name, destination, view, *readonly)
         }
         Op::Mask(path) => {
             let Some(target) = existing(root, path, name)? else { return Ok(()) };

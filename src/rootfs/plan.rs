@@ -69,6 +69,15 @@ pub enum Op {
         text: String,
         destination: String,
     },
+    /// The container's cgroups at `destination` (/sys/fs/cgroup): cgroup2 there, or on a
+    /// v1 or hybrid host a tmpfs holding a mount per v1 hierarchy it joined (named by
+    /// its controllers) and cgroup2 at `unified`. Each shows the container's cgroup as
+    /// its root (the cgroup namespace); read-only unless `writable`.
+    Cgroups {
+        destination: String,
+        view: crate::cgroups::View,
+        readonly: bool,
+    },
     /// Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.
     Mask(String),
     /// Make a path read-only (a read-only bind of itself).
@@ -80,7 +89,13 @@ pub enum Op {
 }
 
 /// The operations that build `spec`'s root under `staging` from its resolved `layers`.
-pub fn plan(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles) -> Vec<Op> {
+pub fn plan(
+    spec: &Spec,
+    layers: &[Layer],
+    staging: &Path,
+    files: &EtcFiles,
+    cgroups: &crate::cgroups::View,
+) -> Vec<Op> {
     let root = staging.join("root");
     let mut ops = vec![
         Op::MakePrivate,
@@ -103,6 +118,17 @@ pub fn plan(spec: &Spec, layers: &[Layer], staging: &Path, files: &EtcFiles) -> 
                 recursive: m.options.recursive,
                 readonly: m.options.readonly,
             });
+            continue;
+        }
+        if m.kind == MountKind::Cgroup {
+            let mut view = cgroups.clone();
+            // v1 hierarchies cannot be mounted from a user namespace; cgroup2 can.
+            if spec.user_namespace() {
+                view.v1.clear();
+            }
+            if view.unified || !view.v1.is_empty() {
+                ops.push(Op::Cgroups { destination: m.destination.clone(), view, readonly: m.options.readonly });
+            }
             continue;
         }
         ops.push(Op::Mount {
@@ -231,6 +257,10 @@ mod tests {
         crate::spec::example()
     }
 
+    fn view() -> crate::cgroups::View {
+        crate::cgroups::View { unified: true, v1: vec!["memory".into()] }
+    }
+
     fn files() -> EtcFiles {
         EtcFiles { hostname: "c\n".into(), hosts: String::new(), resolv_conf: String::new() }
     }
@@ -256,6 +286,14 @@ mod tests {
                 Op::DeviceNodes { destination, bind } => format!("devices {destination} bind={bind}"),
                 Op::Node { node, .. } => format!("node {}", node.path),
                 Op::EtcFile { destination, .. } => format!("etc {destination}"),
+                Op::Cgroups { destination, view, readonly } => {
+                    format!(
+                        "cgroups {destination} unified={} v1={}{}",
+                        view.unified,
+                        view.v1.join(";"),
+                        if *readonly { " ro" } else { "" }
+                    )
+                }
                 Op::Mask(p) => format!("mask {p}"),
                 Op::ReadOnly(p) => format!("ro {p}"),
                 Op::ReadOnlyRoot => "ro-root".into(),
@@ -264,10 +302,11 @@ mod tests {
             .collect()
     }
 
-    const TAIL: [&str; 11] = [
+    const TAIL: [&str; 12] = [
         "root /st/root",
         "mount proc /proc",
         "mount sysfs /sys",
+        "cgroups /sys/fs/cgroup unified=true v1=memory ro",
         "mount tmpfs /dev mode=755,size=65536k",
         "devices /dev bind=false",
         "mount devpts /dev/pts newinstance,ptmxmode=0666,mode=0620,gid=5",
@@ -280,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_default_spec_overlays_the_directory_then_mounts_proc_sys_and_dev() {
-        let ops = plan(&spec(), &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files());
+        let ops = plan(&spec(), &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files(), &view());
         let mut want = vec![
             "private",
             "mount tmpfs tmpfs /st mode=755",
@@ -306,7 +345,7 @@ mod tests {
             Layer::Device { path: "/dev/loop4".into(), clean: false },
             Layer::Dir("/l/dir".into()),
         ];
-        let ops = render(&plan(&s, &layers, Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &layers, Path::new("/st"), &files(), &view()));
         assert_eq!(
             ops[3..10],
             [
@@ -319,14 +358,14 @@ mod tests {
                 "mount overlay overlay /st/root lowerdir=/l/dir:/st/layer1:/st/layer0,upperdir=/st/upper,workdir=/st/work",
             ]
         );
-        assert_eq!(ops[10..21], TAIL);
+        assert_eq!(ops[10..22], TAIL);
     }
 
     #[test]
     fn idmapped_layers_are_attached_from_the_launchers_descriptors_under_the_overlay() {
         let mut s = spec();
         s.namespaces.push(Namespace { kind: NamespaceKind::User, path: None });
-        let ops = render(&plan(&s, &[Layer::Detached(7), Layer::Detached(8)], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Detached(7), Layer::Detached(8)], Path::new("/st"), &files(), &view()));
         assert_eq!(
             ops[3..10],
             [
@@ -340,8 +379,27 @@ mod tests {
             ]
         );
         s.root.write = RootWrite::Direct;
-        let ops = render(&plan(&s, &[Layer::Detached(7)], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Detached(7)], Path::new("/st"), &files(), &view()));
         assert_eq!(ops[3..5], ["attach fd7 /st/root", "root /st/root"]);
+    }
+
+    #[test]
+    fn the_cgroup_mount_shows_what_the_container_joined_and_is_writable_only_when_delegated() {
+        let cgroups = |s: &Spec, view: &crate::cgroups::View| -> Vec<String> {
+            let ops = render(&plan(s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), view));
+            ops.into_iter().filter(|o| o.starts_with("cgroups")).collect()
+        };
+        let mut s = spec();
+        assert_eq!(cgroups(&s, &view()), ["cgroups /sys/fs/cgroup unified=true v1=memory ro"]);
+        assert!(cgroups(&s, &crate::cgroups::View::default()).is_empty(), "no cgroups, no mount");
+        // A user namespace: cgroup2 only (v1 cannot be mounted there), delegated, writable.
+        s.namespaces.push(Namespace { kind: NamespaceKind::User, path: None });
+        s.mounts = default_mounts(true, false);
+        assert_eq!(cgroups(&s, &view()), ["cgroups /sys/fs/cgroup unified=true v1="]);
+        // Privileged: writable.
+        s.mounts = default_mounts(false, true);
+        s.namespaces.pop();
+        assert_eq!(cgroups(&s, &view()), ["cgroups /sys/fs/cgroup unified=true v1=memory"]);
     }
 
     #[test]
@@ -349,7 +407,7 @@ mod tests {
         let mut s = spec();
         s.mounts.push(bind_mount(Path::new("/data"), "/srv", false));
         s.mounts.push(bind_mount(Path::new("/etc/motd"), "/motd", true));
-        let ops = render(&plan(&s, &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files(), &view()));
         let at = ops.iter().position(|o| o == "mount mqueue /dev/mqueue").unwrap();
         assert_eq!(ops[at + 1..at + 4], ["bind /data /srv", "bind /etc/motd /motd ro", "etc /etc/hostname"]);
     }
@@ -358,9 +416,9 @@ mod tests {
     fn a_root_written_directly_is_bound_without_an_overlay() {
         let mut s = spec();
         s.root.write = RootWrite::Direct;
-        let ops = render(&plan(&s, &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Dir("/srv/alpine".into())], Path::new("/st"), &files(), &view()));
         assert_eq!(ops[3], "bind /srv/alpine /st/root");
-        assert_eq!(ops[4..15], TAIL);
+        assert_eq!(ops[4..16], TAIL);
         assert!(!ops.iter().any(|o| o.contains("overlay")));
     }
 
@@ -369,7 +427,7 @@ mod tests {
         let mut s = spec();
         s.namespaces = default_namespaces(&NetworkMode::None, true);
         s.mounts = default_mounts(true, false);
-        let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), &view()));
         assert!(ops.iter().any(|o| o.ends_with(",userxattr")));
         assert!(ops.contains(&"devices /dev bind=true".to_string()));
         assert!(ops.contains(&"mount devpts /dev/pts newinstance,ptmxmode=0666,mode=0620".to_string()));
@@ -381,7 +439,7 @@ mod tests {
         s.masked_paths = vec!["/proc/kcore".into()];
         s.readonly_paths = vec!["/proc/sys".into()];
         s.root.readonly = true;
-        let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files()));
+        let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), &view()));
         let n = ops.len();
         assert_eq!(ops[n - 4..], ["mask /proc/kcore", "ro /proc/sys", "ro-root", "pivot /st/root"]);
     }

@@ -372,7 +372,7 @@ impl Spec {
     /// host filesystem; a rootless launcher's files are its own id, mapped to root).
     pub fn idmapped_root(&self) -> bool {
         self.user_namespace()
-            && rustix::process::geteuid().is_root()
+            && crate::privilege::full()
             && self.uid_mappings.iter().any(|m| m.inside == 0 && m.outside != 0)
     }
 }
@@ -393,7 +393,7 @@ pub fn default_namespaces(network: &NetworkMode, user: bool) -> Vec<Namespace> {
 }
 
 /// The filesystems every `husk run` container gets, in mount order: a new /proc,
-/// read-only /sys, a small tmpfs /dev (filled with the standard nodes by the runtime),
+/// read-only /sys, its cgroups at /sys/fs/cgroup, a small tmpfs /dev (filled with the standard nodes by the runtime),
 /// its own devpts, /dev/shm and /dev/mqueue. In a user namespace gid 5 (tty) may not be
 /// mapped, so devpts does not ask for it there.
 pub fn default_mounts(user_namespace: bool, writable_sys: bool) -> Vec<Mount> {
@@ -410,6 +410,7 @@ pub fn default_mounts(user_namespace: bool, writable_sys: bool) -> Vec<Mount> {
     vec![
         m(MountKind::Proc, "/proc", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
         m(MountKind::Sysfs, "/sys", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
+        m(MountKind::Cgroup, "/sys/fs/cgroup", &[], |o| (o.nosuid, o.nodev, o.noexec) = (true, true, true)),
         m(MountKind::Tmpfs, "/dev", &["mode=755", "size=65536k"], |o| (o.nosuid, o.strictatime) = (true, true)),
         m(MountKind::Devpts, "/dev/pts", pts, |o| (o.nosuid, o.noexec) = (true, true)),
         m(MountKind::Tmpfs, "/dev/shm", &["mode=1777", "size=65536k"], |o| {
@@ -420,6 +421,10 @@ pub fn default_mounts(user_namespace: bool, writable_sys: bool) -> Vec<Mount> {
     .into_iter()
     .map(|mut mount| {
         mount.options.readonly |= mount.kind == MountKind::Sysfs && !writable_sys;
+        // The container's own cgroups: read-only as docker mounts them, writable when
+        // privileged, and in a user namespace, where the cgroup is delegated to the
+        // container's root (cgroups/mod.rs) so that a runtime inside can use it.
+        mount.options.readonly |= mount.kind == MountKind::Cgroup && !writable_sys && !user_namespace;
         mount
     })
     .collect()

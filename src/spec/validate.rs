@@ -21,7 +21,7 @@ impl Host {
         Host {
             online_cpus: list("/sys/devices/system/cpu/online"),
             online_mems: list("/sys/devices/system/node/online"),
-            rootless: !rustix::process::geteuid().is_root(),
+            rootless: !crate::privilege::full(),
         }
     }
 }

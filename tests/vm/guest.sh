@@ -190,6 +190,14 @@ else
     not_ok pids-limit "exit $rc, procs ${procs:-?} (want 10..20), next container ran: ${alive:-no}: $out"
 fi
 
+# The container's own cgroup2 at /sys/fs/cgroup: its limit, read-only.
+out=$(hrun --memory 64m -- sh -c 'cat /sys/fs/cgroup/memory.max; mkdir /sys/fs/cgroup/x 2>&1' 2>&1)
+if echo "$out" | head -n1 | grep -qx 67108864 && echo "$out" | grep -q "Read-only"; then
+    ok cgroupfs-inside
+else
+    not_ok cgroupfs-inside "expected 67108864 and a read-only mount, got: $out"
+fi
+
 out=$(hrun --memory 64m -- dd if=/dev/zero of=/dev/null bs=200M count=1 2>&1)
 rc=$?
 if [ $rc = 137 ] && echo "$out" | grep -qi "out of memory"; then
