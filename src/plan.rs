@@ -159,6 +159,13 @@ pub fn create<'a>(
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
     let ops = rootfs::plan(spec, &layers.layers, &dir.staging(), &files, &cgroups.view());
     let filter = crate::seccomp::program(&spec.seccomp);
+    // The init is not dumpable, so that the container cannot reach the host's husk binary
+    // through /proc/1/exe; but `husk exec` then needs CAP_SYS_PTRACE to join it (the
+    // init never execs, so its memory belongs to the launcher's user namespace). A
+    // launcher without it (rootless, root inside a container) leaves its user-namespace
+    // containers' init dumpable: opening the binary for writing stays refused (ETXTBSY:
+    // husk runs it as long as the container lives), and nothing else of the host is there.
+    let stays_dumpable = spec.user_namespace() && !crate::privilege::holds(rustix::thread::CapabilitySet::SYS_PTRACE);
     let (parent_end, child_end) = sync::pair()?;
     let signals = Signals::take()?;
     let output = detached.as_mut().and_then(|d| d.output_write.take());
@@ -183,6 +190,7 @@ pub fn create<'a>(
                 wait_for_start: stop_at_created || policy,
                 say_ready: stop_at_created,
                 filter: filter.as_deref(),
+                stays_dumpable,
             };
             child(&inputs, child_end)
         }
@@ -337,6 +345,8 @@ struct ChildInputs<'a> {
     say_ready: bool,
     /// The seccomp program the command installs last before exec.
     filter: Option<&'a [linux_raw_sys::ptrace::sock_filter]>,
+    /// The init stays dumpable (see `create`).
+    stays_dumpable: bool,
 }
 
 /// The child's side: never returns. Failures go to the parent over the sync socket.
@@ -364,7 +374,8 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, say_ready, filter } = *inputs;
+    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, say_ready, filter, stays_dumpable } =
+        *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -415,8 +426,10 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     // must not reach the container.
     close_fds_except(sync.raw().as_raw_fd() as u32)?;
     let signals = husk_init::take_signals().ctx("signalfd", "")?;
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .ctx("prctl PR_SET_DUMPABLE", "")?;
+    if !stays_dumpable {
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .ctx("prctl PR_SET_DUMPABLE", "")?;
+    }
     make_workdir(&spec.process.cwd)?;
     if wait_for_start && !sync.wait_start(say_ready) {
         sys::exit_group(125);

@@ -97,7 +97,9 @@ fn inside_a_container_with_dockers_capabilities_husk_uses_a_user_namespace_or_sa
     // has no memory controller to delegate: the limit is refused in one line.
     let script = "/husk run --memory 64m --rootfs /alp2 -- true 2>&1; echo rc=$?; \
                   /husk run --rootfs /alp2 -- sh -c 'id -u; cat /proc/self/uid_map; echo x > /f && cat /f'; \
-                  echo rc=$?; /husk run --rootfs /alp -- true 2>&1; echo rc=$?";
+                  echo rc=$?; /husk run --rootfs /alp -- true 2>&1; echo rc=$?; \
+                  /husk run -d --name n --rootfs /alp2 -- sleep 30 2>/dev/null >&2; /husk exec n id -u; \
+                  /husk stop -t 1 n >/dev/null; /husk rm n >/dev/null; /husk ps -a | grep -c running";
     let (out, err) =
         outer(&["--security-opt", "systempaths=unconfined", "--security-opt", "seccomp=unconfined"], script);
     let runs: Vec<&str> = out.split_inclusive("rc=").collect();
@@ -111,5 +113,6 @@ fn inside_a_container_with_dockers_capabilities_husk_uses_a_user_namespace_or_sa
     assert!(runs[2].starts_with("0\n"), "{out}");
     // A lower directory with a mount below it (/alp/mnt): refused with the reason and the fix.
     assert!(runs[2].contains("/alp (mount at /alp/mnt)") && runs[2].contains("--rootfs-rw"), "{out}");
-    assert_eq!(runs[3], "125\n", "{out}");
+    // The lifecycle as rootless husk has it: detached, exec (as the container's root), stop, rm.
+    assert_eq!(runs[3], "125\n0\n0\n", "{out}{err}");
 }

@@ -145,3 +145,22 @@ fn a_subordinate_range_gives_the_container_65536_ids_through_newuidmap() {
     );
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
 }
+
+#[test]
+fn an_unprivileged_user_can_exec_into_its_detached_container() {
+    let Some((uid, state)) = setup("rootless-exec") else { return };
+    let name = format!("rl-exec-{}", std::process::id());
+    let husk_as_user = |args: &[&str]| as_user(uid).env("HUSK_ROOT", &state).arg(husk()).args(args).output().unwrap();
+    let root = alpine();
+    let out = husk_as_user(&["run", "-d", "--name", &name, "--rootfs", root.to_str().unwrap(), "--", "sleep", "30"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without CAP_SYS_PTRACE the init must stay joinable; the host binary stays out of reach.
+    let out = husk_as_user(&["exec", &name, "sh", "-c", "id -u; { echo x > /proc/1/exe; } 2>&1; exit 0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("0\n"), "{text}");
+    assert!(text.contains("Permission denied") || text.contains("Text file busy"), "{text}");
+    let out = husk_as_user(&["rm", "-f", &name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
+}

@@ -92,6 +92,15 @@ fn same_in_both(res: &Resources, out: &mut Vec<Setting>) {
 }
 
 /// "64 MiB" for messages.
+/// `num / den` with `places` decimals, rounded half up: integer arithmetic, because
+/// formatting floats costs the binary several KB of tables and code.
+pub fn decimal(num: u64, den: u64, places: u32) -> String {
+    let scale = 10u128.pow(places);
+    let scaled = (u128::from(num) * scale * 2 + u128::from(den)) / (u128::from(den.max(1)) * 2);
+    let (whole, frac) = (scaled / scale, scaled % scale);
+    if places == 0 { whole.to_string() } else { format!("{whole}.{frac:0width$}", width = places as usize) }
+}
+
 pub fn human_size(n: u64) -> String {
     const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
     for (unit, shift) in UNITS {
@@ -101,7 +110,7 @@ pub fn human_size(n: u64) -> String {
     }
     for (unit, shift) in UNITS {
         if n >= 1 << shift {
-            return format!("{:.1} {unit}", n as f64 / (1u64 << shift) as f64);
+            return format!("{} {unit}", decimal(n, 1 << shift, 1));
         }
     }
     format!("{n} B")
@@ -109,6 +118,18 @@ pub fn human_size(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn decimals_are_rounded_half_up_without_floats() {
+        assert_eq!(decimal(3, 2, 2), "1.50");
+        assert_eq!(decimal(1536, 1024, 1), "1.5");
+        assert_eq!(decimal(1, 3, 1), "0.3");
+        assert_eq!(decimal(2, 3, 2), "0.67");
+        assert_eq!(decimal(95, 1000, 1), "0.1");
+        assert_eq!(decimal(7, 1, 0), "7");
+        assert_eq!(decimal(u64::MAX, 1, 1), "18446744073709551615.0");
+    }
+
     use super::*;
 
     #[test]

@@ -105,6 +105,8 @@ impl Cgroups {
         match Cgroups::build(spec, &layout, state_dir, loop_rules) {
             Ok(cg) => Ok(cg),
             Err(e) if rootless && is_denied(&e) => {
+                // Nothing was made: the record must not send `husk exec` to join them.
+                let _ = std::fs::remove_file(state_dir.join(RECORD));
                 if wants_limits {
                     warn_unlimited(&e.to_string());
                 }

@@ -2,7 +2,7 @@
 //! entries. Signals go to the container's init through a pidfd (no pid-reuse race),
 //! which forwards them to the command.
 
-use crate::cgroups;
+use crate::cgroups::{self, limits::decimal};
 use crate::cli::{self, Command, flag, on};
 use crate::error::{Error, Result};
 use crate::json::{Obj, Value};
@@ -200,9 +200,9 @@ fn uptime(started: u64) -> String {
 pub fn human(bytes: u64) -> String {
     match bytes {
         0..1024 => format!("{bytes}B"),
-        1024..1048576 => format!("{:.1}KiB", bytes as f64 / 1024.0),
-        1048576..1073741824 => format!("{:.1}MiB", bytes as f64 / 1048576.0),
-        _ => format!("{:.2}GiB", bytes as f64 / 1073741824.0),
+        1024..1048576 => format!("{}KiB", decimal(bytes, 1024, 1)),
+        1048576..1073741824 => format!("{}MiB", decimal(bytes, 1048576, 1)),
+        _ => format!("{}GiB", decimal(bytes, 1073741824, 2)),
     }
 }
 

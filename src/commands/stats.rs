@@ -1,6 +1,6 @@
 //! `husk stats`: CPU, memory and pids of running containers, from their cgroups.
 
-use crate::cgroups;
+use crate::cgroups::{self, limits::decimal};
 use crate::cli::{self, Command, flag, on};
 use crate::commands::manage::human;
 use crate::error::Result;
@@ -40,11 +40,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         let before: Vec<_> = dirs.iter().map(|d| cgroups::cpu_nanos(d)).collect();
         let start = Instant::now();
         std::thread::sleep(Duration::from_millis(500));
-        let wall = start.elapsed().as_nanos() as f64;
+        let wall = start.elapsed().as_nanos() as u64;
         println!("{:<20} {:>8} {:>24} {:>6}", "NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS");
         for ((name, d), cpu0) in targets.iter().zip(&dirs).zip(before) {
             let cpu = match (cpu0, cgroups::cpu_nanos(d)) {
-                (Some(a), Some(b)) => format!("{:.1}%", (b.saturating_sub(a)) as f64 * 100.0 / wall),
+                (Some(a), Some(b)) => format!("{}%", decimal(b.saturating_sub(a) * 100, wall, 1)),
                 _ => "-".into(),
             };
             let usage = cgroups::memory_usage(d).map(human).unwrap_or_else(|| "-".into());

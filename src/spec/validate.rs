@@ -352,7 +352,7 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
         let online = host.online_cpus.len().max(1) as u64;
         if quota > period * online {
             return Err(bad(
-                format!("CPU limit {:.2} CPUs", quota as f64 / period as f64),
+                format!("CPU limit {} CPUs", crate::cgroups::limits::decimal(quota, period, 2)),
                 format!("this machine has {online} CPUs"),
             ));
         }
