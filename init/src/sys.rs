@@ -5,7 +5,9 @@
 //! program), and some
 //! of its own calls are `unsafe` (unshare, loop-device ioctls). Everything `unsafe` in husk
 //! lives here, behind safe functions whose preconditions are checked or documented.
-//! Numbers and structs come from linux-raw-sys; x86_64 only for now.
+//! Numbers and structs come from linux-raw-sys, which has a module per architecture; the
+//! instruction that enters the kernel is the only code written per architecture
+//! (x86_64 and aarch64).
 #![allow(unsafe_code)]
 
 use core::arch::asm;
@@ -15,14 +17,15 @@ use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-#[cfg(not(target_arch = "x86_64"))]
-compile_error!("husk's raw-syscall module only knows x86_64 so far");
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("husk's raw-syscall module knows x86_64 and aarch64 only");
 
 /// One `syscall` instruction. The kernel clobbers rcx and r11 and nothing else.
 ///
 /// # Safety
 /// The caller passes arguments valid for syscall `nr` (pointers to live memory of the
 /// right size and lifetime).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
     let ret: isize;
@@ -34,6 +37,28 @@ unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
             in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
             in("r10") a[3], in("r8") a[4], in("r9") a[5],
             lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// One `svc 0`: the number in x8, arguments in x0-x5, the result in x0. The kernel
+/// preserves every other register.
+///
+/// # Safety
+/// As for the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller guarantees the arguments; the asm touches no memory itself.
+    unsafe {
+        asm!(
+            "svc 0",
+            in("x8") nr as usize,
+            inlateout("x0") a[0] as isize => ret,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
             options(nostack),
         );
     }
@@ -77,8 +102,10 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errn
 pub fn clone_legacy(flags: u64) -> Result<Forked, Errno> {
     let mut pidfd: i32 = -1;
     let flags = flags | g::CLONE_PIDFD as u64 | g::SIGCHLD as u64;
-    // SAFETY: x86_64 order is flags, newsp, parent_tid, child_tid, tls; with CLONE_PIDFD
-    // the pidfd is written through parent_tid, which points at a live i32.
+    // SAFETY: x86_64's order is flags, newsp, parent_tid, child_tid, tls and aarch64's
+    // flags, newsp, parent_tid, tls, child_tid: the same words here, since only
+    // parent_tid is set. With CLONE_PIDFD the pidfd is written through parent_tid, which
+    // points at a live i32.
     let ret = unsafe { syscall6(g::__NR_clone, [flags as usize, 0, &mut pidfd as *mut i32 as usize, 0, 0, 0]) };
     forked(check(ret)?, pidfd)
 }
@@ -124,12 +151,18 @@ pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_cha
 /// would signal the parent through the stale cached tid.
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: takes no pointers and never returns, which the asm states.
+    #[cfg(target_arch = "x86_64")]
     unsafe {
         asm!("syscall", in("rax") g::__NR_exit_group as usize, in("rdi") code as isize as usize, options(noreturn, nostack));
     }
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        asm!("svc 0", in("x8") g::__NR_exit_group as usize, in("x0") code as isize as usize, options(noreturn, nostack));
+    }
 }
 
-/// A signal set: bit (sig - 1), one u64 on x86_64.
+/// A signal set: bit (sig - 1), one u64 (the kernel's sigset on x86_64 and aarch64).
 pub type SigSet = u64;
 
 pub const fn sigbit(sig: u32) -> SigSet {
@@ -182,7 +215,8 @@ impl SigInfo {
 /// Sets `sig` to SIG_DFL or SIG_IGN. Exec keeps ignored dispositions, so a child
 /// resets what Rust's runtime ignores (SIGPIPE) before it execs a user's program.
 pub fn set_signal_disposition(sig: u32, ignore: bool) -> Result<(), Errno> {
-    // x86_64's struct kernel_sigaction: handler, flags, restorer, mask. Spelled out as
+    // The kernel's struct sigaction on x86_64 and aarch64 (both define SA_RESTORER):
+    // handler, flags, restorer, mask. Spelled out as
     // words because the bindings type the handler as a fn pointer, which cannot hold
     // SIG_IGN (1).
     #[repr(C)]

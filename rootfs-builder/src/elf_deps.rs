@@ -16,7 +16,12 @@ const DT_STRTAB: u64 = 5;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
 
+/// ld.so's own search path after ld.so.conf: the multiarch directories (Debian's layout)
+/// of the architecture rootfs-builder was built for, then the traditional ones.
+#[cfg(not(target_arch = "aarch64"))]
 const DEFAULT_DIRS: [&str; 5] = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/lib", "/usr/lib"];
+#[cfg(target_arch = "aarch64")]
+const DEFAULT_DIRS: [&str; 5] = ["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/lib", "/usr/lib"];
 
 #[derive(Debug, Default)]
 pub struct Elf {

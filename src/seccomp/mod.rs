@@ -18,19 +18,28 @@ pub mod profile;
 
 use linux_raw_sys::general as g;
 use linux_raw_sys::ptrace::{
-    AUDIT_ARCH_X86_64, BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
-    SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, sock_filter,
+    BPF_ABS, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W, SECCOMP_RET_ALLOW,
+    SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, sock_filter,
 };
+
+/// The audit architecture of this build's calls: a filter kills a call made under any
+/// other (i386's ABI on x86_64, arm's 32-bit ABI on aarch64), whose numbers differ.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_X86_64;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_AARCH64;
 
 /// Refused with EPERM: module, kexec, reboot, swap, accounting, quota, keyring, bpf,
 /// perf, userfaultfd, file handles, mounts of every API, namespaces, time setting,
-/// syslog, io ports and obsolete calls.
+/// syslog, io ports and obsolete calls. aarch64 never had the io-port and obsolete calls
+/// marked x86_64 (its table starts from the generic one).
 const REFUSED: &[u32] = &[
     g::__NR_acct,
     g::__NR_add_key,
     g::__NR_bpf,
     g::__NR_clock_adjtime,
     g::__NR_clock_settime,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_create_module,
     g::__NR_delete_module,
     g::__NR_finit_module,
@@ -38,9 +47,12 @@ const REFUSED: &[u32] = &[
     g::__NR_fsmount,
     g::__NR_fsopen,
     g::__NR_fspick,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_get_kernel_syms,
     g::__NR_init_module,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_ioperm,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_iopl,
     g::__NR_kexec_file_load,
     g::__NR_kexec_load,
@@ -56,6 +68,7 @@ const REFUSED: &[u32] = &[
     g::__NR_open_tree_attr,
     g::__NR_perf_event_open,
     g::__NR_pivot_root,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_query_module,
     g::__NR_quotactl,
     g::__NR_quotactl_fd,
@@ -65,11 +78,14 @@ const REFUSED: &[u32] = &[
     g::__NR_settimeofday,
     g::__NR_swapoff,
     g::__NR_swapon,
+    #[cfg(target_arch = "x86_64")]
     g::__NR__sysctl,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_sysfs,
     g::__NR_syslog,
     g::__NR_umount2,
     g::__NR_unshare,
+    #[cfg(target_arch = "x86_64")]
     g::__NR_uselib,
     g::__NR_userfaultfd,
     g::__NR_vhangup,
@@ -207,10 +223,11 @@ pub fn default_filter() -> Vec<sock_filter> {
     rules = sorted(rules.into_iter());
     let mut f = vec![
         load(ARCH),
-        jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
+        jump(BPF_JEQ, AUDIT_ARCH, 1, 0),
         ret(SECCOMP_RET_KILL_PROCESS),
         load(NR),
-        // Newer than this build knows, and every x32 number (X32_BIT is above NEWEST).
+        // Newer than this build knows, and on x86_64 every x32 number (X32_BIT is above
+        // NEWEST).
         jump(BPF_JGT, NEWEST, 0, 1),
         ret(enosys),
     ];
@@ -269,13 +286,11 @@ pub(crate) mod tests {
         let f = default_filter();
         let eperm = errno(rustix::io::Errno::PERM);
         let enosys = errno(rustix::io::Errno::NOSYS);
-        let call = |nr, arg0| run(&f, AUDIT_ARCH_X86_64, nr, arg0);
+        let call = |nr, arg0| run(&f, AUDIT_ARCH, nr, arg0);
         for &nr in REFUSED {
             assert_eq!(call(nr, 0), eperm, "call {nr}");
         }
-        for nr in
-            [g::__NR_read, g::__NR_write, g::__NR_execve, g::__NR_futex, g::__NR_mmap, g::__NR_socket, g::__NR_fork]
-        {
+        for nr in [g::__NR_read, g::__NR_write, g::__NR_execve, g::__NR_futex, g::__NR_mmap, g::__NR_socket] {
             assert_eq!(call(nr, 0), SECCOMP_RET_ALLOW, "call {nr}");
         }
         assert_eq!(call(g::__NR_clone, g::SIGCHLD), SECCOMP_RET_ALLOW);
@@ -286,7 +301,17 @@ pub(crate) mod tests {
         assert_eq!(call(g::__NR_personality, 0x0040_0000), eperm, "READ_IMPLIES_EXEC");
         assert_eq!(call(NEWEST + 1, 0), enosys);
         assert_eq!(call(X32_BIT | g::__NR_read, 0), enosys);
-        assert_eq!(run(&f, 0x4000_0003, g::__NR_read, 0), SECCOMP_RET_KILL_PROCESS, "i386 calls");
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(call(g::__NR_fork, 0), SECCOMP_RET_ALLOW);
+            let i386 = linux_raw_sys::ptrace::AUDIT_ARCH_I386;
+            assert_eq!(run(&f, i386, g::__NR_read, 0), SECCOMP_RET_KILL_PROCESS, "i386 calls");
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            let arm = linux_raw_sys::ptrace::AUDIT_ARCH_ARM;
+            assert_eq!(run(&f, arm, g::__NR_read, 0), SECCOMP_RET_KILL_PROCESS, "32-bit arm calls");
+        }
         // Every number this build knows gets its answer within a few instructions.
         assert!(f.len() < 255, "{} instructions", f.len());
         for nr in 0..=NEWEST {

@@ -4,13 +4,12 @@
 //! compiled to classic BPF: the calls with rules searched as a tree, as the default
 //! filter is, each call's rules tried in order, then the default action.
 
-use super::{ARCH, NR, jump, ret, stmt, tree_with};
+use super::{ARCH, AUDIT_ARCH, NR, jump, ret, stmt, tree_with};
 use crate::json::Value;
 use crate::spec::{ArgCmp, CmpOp, SeccompProfile, SyscallRule};
 use linux_raw_sys::ptrace::{
-    AUDIT_ARCH_X86_64, BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_K, BPF_LD, BPF_W, SECCOMP_RET_ALLOW,
-    SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRAP,
-    sock_filter,
+    BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_K, BPF_LD, BPF_W, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_LOG, SECCOMP_RET_TRAP, sock_filter,
 };
 
 /// What the profile's conditions are decided against.
@@ -40,9 +39,21 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
 }
 
 /// This architecture under the names profiles use.
+#[cfg(target_arch = "x86_64")]
 fn ours(arch: &str) -> bool {
     matches!(arch, "amd64" | "x86_64" | "SCMP_ARCH_X86_64")
 }
+#[cfg(target_arch = "aarch64")]
+fn ours(arch: &str) -> bool {
+    matches!(arch, "arm64" | "aarch64" | "SCMP_ARCH_AARCH64")
+}
+
+/// A profile for other architectures only, said with this one's name.
+const NOT_OURS: &str = if cfg!(target_arch = "x86_64") {
+    "the profile's architectures do not include x86_64"
+} else {
+    "the profile's architectures do not include aarch64"
+};
 
 /// Reads a profile; errors name the field. Unknown call names are skipped (profiles list
 /// other architectures' calls), as libseccomp does.
@@ -54,7 +65,7 @@ pub fn parse(text: &str, cx: &Context) -> Result<SeccompProfile, String> {
         action(default_name, default_errno).ok_or(format!("defaultAction {default_name} is not supported"))?;
     let arches = strings(v.get("architectures"));
     if !arches.is_empty() && !arches.iter().any(|a| ours(a)) {
-        return Err("the profile's architectures do not include x86_64".into());
+        return Err(NOT_OURS.into());
     }
     let mut rules = Vec::new();
     for (i, call) in v.get("syscalls").and_then(Value::as_array).unwrap_or_default().iter().enumerate() {
@@ -210,7 +221,7 @@ fn rule_code(rule: &SyscallRule) -> Vec<sock_filter> {
 pub fn filter(profile: &SeccompProfile) -> Vec<sock_filter> {
     let mut f = vec![
         stmt(BPF_LD | BPF_W | BPF_ABS, ARCH),
-        jump(BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
+        jump(BPF_JEQ, AUDIT_ARCH, 1, 0),
         ret(SECCOMP_RET_KILL_PROCESS),
         stmt(BPF_LD | BPF_W | BPF_ABS, NR),
     ];
@@ -240,9 +251,17 @@ mod tests {
     use super::super::tests::run_with;
     use super::*;
 
+    /// This architecture's and the other one's names, as libseccomp and Docker spell them.
+    const X86: bool = cfg!(target_arch = "x86_64");
+    const OURS: &str = if X86 { "SCMP_ARCH_X86_64" } else { "SCMP_ARCH_AARCH64" };
+    const FOREIGN: &str = if X86 { "arm64" } else { "amd64" };
+    const FOREIGN_SCMP: &str = if X86 { "SCMP_ARCH_AARCH64" } else { "SCMP_ARCH_X86_64" };
+
+    /// A profile in which OURS and FOREIGN stand for the architectures' names. Only calls
+    /// both architectures have (dup3, not dup2).
     const PROFILE: &str = r#"{
         "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
-        "architectures": ["SCMP_ARCH_X86_64"],
+        "architectures": ["OURS"],
         "syscalls": [
             {"names": ["read", "write", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
             {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
@@ -251,19 +270,20 @@ mod tests {
             {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
             {"names": ["lseek"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": 4294967296, "op": "SCMP_CMP_LT"}]},
             {"names": ["dup"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_NE"}]},
-            {"names": ["dup2"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 4294967297, "op": "SCMP_CMP_GE"}]},
+            {"names": ["dup3"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 4294967297, "op": "SCMP_CMP_GE"}]},
             {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
             {"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
-            {"names": ["getppid"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}},
+            {"names": ["getppid"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["FOREIGN"]}},
             {"names": ["gettid"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}}
         ]
     }"#;
 
     fn decide(caps: &[&str]) -> impl Fn(u32, [u64; 6]) -> u32 {
         let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
-        let profile = parse(PROFILE, &Context { capabilities: &caps, kernel: (6, 1) }).unwrap();
+        let text = PROFILE.replace("OURS", OURS).replace("FOREIGN", FOREIGN);
+        let profile = parse(&text, &Context { capabilities: &caps, kernel: (6, 1) }).unwrap();
         let prog = filter(&profile);
-        move |nr, args| run_with(&prog, AUDIT_ARCH_X86_64, nr, args)
+        move |nr, args| run_with(&prog, AUDIT_ARCH, nr, args)
     }
 
     #[test]
@@ -272,7 +292,7 @@ mod tests {
         let call = decide(&["CAP_CHOWN"]);
         let nr = |name: &str| super::super::names::number(name).unwrap();
         assert_eq!(call(nr("read"), [0; 6]), allow);
-        assert_eq!(call(nr("open"), [0; 6]), eperm, "the default action");
+        assert_eq!(call(nr("openat"), [0; 6]), eperm, "the default action");
         assert_eq!(call(nr("personality"), [8, 0, 0, 0, 0, 0]), allow);
         assert_eq!(call(nr("personality"), [8 | 1 << 32, 0, 0, 0, 0, 0]), eperm, "the high word counts");
         assert_eq!(call(nr("clone"), [0x11, 0, 0, 0, 0, 0]), allow);
@@ -283,12 +303,12 @@ mod tests {
         assert_eq!(call(nr("dup"), [4, 0, 0, 0, 0, 0]), allow);
         assert_eq!(call(nr("dup"), [5, 0, 0, 0, 0, 0]), eperm);
         assert_eq!(call(nr("dup"), [5 | 1 << 33, 0, 0, 0, 0, 0]), allow);
-        assert_eq!(call(nr("dup2"), [0, (1 << 32) + 1, 0, 0, 0, 0]), allow);
-        assert_eq!(call(nr("dup2"), [0, 1 << 32, 0, 0, 0, 0]), eperm);
-        assert_eq!(call(nr("dup2"), [0, 2 << 32, 0, 0, 0, 0]), allow);
+        assert_eq!(call(nr("dup3"), [0, (1 << 32) + 1, 0, 0, 0, 0]), allow);
+        assert_eq!(call(nr("dup3"), [0, 1 << 32, 0, 0, 0, 0]), eperm);
+        assert_eq!(call(nr("dup3"), [0, 2 << 32, 0, 0, 0, 0]), allow);
         assert_eq!(call(nr("mount"), [0; 6]), eperm, "needs CAP_SYS_ADMIN");
         assert_eq!(call(nr("getpid"), [0; 6]), allow);
-        assert_eq!(call(nr("getppid"), [0; 6]), eperm, "arm64 only");
+        assert_eq!(call(nr("getppid"), [0; 6]), eperm, "the other architecture only");
         assert_eq!(call(nr("gettid"), [0; 6]), eperm, "newer kernels only");
         let admin = decide(&["CAP_SYS_ADMIN"]);
         assert_eq!(admin(nr("mount"), [0; 6]), allow);
@@ -309,7 +329,7 @@ mod tests {
         assert!(prog.len() > 256, "{} instructions: no long jump exercised", prog.len());
         for (i, (name, nr)) in names.iter().enumerate() {
             let want = if i % 2 == 0 { SECCOMP_RET_ALLOW } else { SECCOMP_RET_ERRNO | 1 };
-            assert_eq!(run_with(&prog, AUDIT_ARCH_X86_64, *nr, [0; 6]), want, "{name}");
+            assert_eq!(run_with(&prog, AUDIT_ARCH, *nr, [0; 6]), want, "{name}");
         }
     }
 
@@ -322,8 +342,9 @@ mod tests {
         assert!(err(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).contains("not supported"));
         let bad_op = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]}"#;
         assert!(err(bad_op).contains("syscalls[0]"));
-        assert!(
-            err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64"]}"#).contains("x86_64")
-        );
+        let foreign = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{FOREIGN_SCMP}"]}}"#);
+        assert_eq!(err(&foreign), NOT_OURS);
+        let ours = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{FOREIGN_SCMP}", "{OURS}"]}}"#);
+        assert!(parse(&ours, &cx).is_ok());
     }
 }

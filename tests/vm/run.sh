@@ -2,14 +2,43 @@
 # Boots a throwaway VM (qemu, TCG) whose PID 1 is `husk init` and whose only cgroup
 # hierarchy is cgroup v2, runs tests/vm/guest.sh in it and reports its checks.
 #
-# Env: HUSK_BIN (husk binary; default target/x86_64-unknown-linux-musl/debug/husk, built
-#      if missing), HUSK_ALPINE_TARBALL, HUSK_VM_XFAIL (comma-separated check names that
+# Env: HUSK_VM_ARCH (x86_64, the default, or aarch64: an arm64 machine on qemu's virt
+#      board with Debian's arm64 cloud kernel and busybox, fetched by
+#      tests/vm/arm64-packages.sh into HUSK_VM_CACHE, default /var/cache/husk-vm),
+#      HUSK_BIN (husk for that architecture; default target/TRIPLE/debug/husk, built if
+#      missing), HUSK_ROOTFS_BUILDER (default: rootfs-builder beside HUSK_BIN),
+#      HUSK_ALPINE_TARBALL (the container root on x86_64), HUSK_VM_ROOTFS (another root
+#      filesystem tarball, with an etc/os-release; on aarch64 the default is a busybox
+#      tree made from the arm64 busybox), HUSK_VM_XFAIL (comma-separated check names that
 #      are expected to fail), HUSK_VM_OPTIONAL=1 (missing qemu/kernel is a skip, not a
-#      failure), HUSK_VM_TIMEOUT (seconds, default 300), HUSK_VM_KERNEL (a vmlinuz),
+#      failure), HUSK_VM_TIMEOUT (seconds, default 300), HUSK_VM_KERNEL (a vmlinuz; its
+#      modules are taken from ../lib/modules beside it if there, else /lib/modules),
 #      HUSK_VM_CONSOLE (a file to keep the VM's console output in).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ARCH=${HUSK_VM_ARCH:-x86_64}
+case $ARCH in
+x86_64)
+    TRIPLE=x86_64-unknown-linux-musl
+    QEMU=(qemu-system-x86_64 -accel tcg -cpu max)
+    CONSOLE=ttyS0
+    PKGS=(qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
+    ;;
+aarch64)
+    TRIPLE=aarch64-unknown-linux-musl
+    # pauth-impdef: the same pointer authentication with qemu's cheap hash instead of
+    # the architected QARMA, which is most of the emulation's cost under -cpu max.
+    QEMU=(qemu-system-aarch64 -M virt -accel tcg -cpu max,pauth-impdef=on)
+    CONSOLE=ttyAMA0
+    # The host's busybox-static only lists the applets (the arm64 one is the same build).
+    PKGS=(qemu-system-arm busybox-static cpio)
+    ;;
+*)
+    echo "FAILED: HUSK_VM_ARCH=$ARCH: x86_64 or aarch64"
+    exit 1
+    ;;
+esac
 TIMEOUT=${HUSK_VM_TIMEOUT:-300}
 MODULES=(overlay loop veth bridge)
 
@@ -31,12 +60,16 @@ find_kernel() {
         return
     fi
     local k
-    k=$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n1 || true)
+    if [[ $ARCH == aarch64 ]]; then
+        k=$(ls -1 "${HUSK_VM_CACHE:-/var/cache/husk-vm}"/arm64/boot/vmlinuz-*-cloud-arm64 2>/dev/null | sort -V | tail -n1 || true)
+    else
+        k=$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n1 || true)
+    fi
     echo "$k"
 }
 
 have_all() {
-    command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
+    command -v "${QEMU[0]}" >/dev/null && command -v cpio >/dev/null &&
         dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' &&
         [[ -n $(find_kernel) ]]
 }
@@ -45,7 +78,7 @@ install_prereqs() {
     have_all && return 0
     command -v apt-get >/dev/null || unavailable "qemu/cloud kernel/busybox-static missing and no apt-get to install them"
     [[ $(id -u) == 0 ]] || unavailable "qemu/cloud kernel/busybox-static missing and not root to install them"
-    local pkgs=(qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
+    local pkgs=("${PKGS[@]}")
     local apt=(apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${pkgs[@]}")
     say "installing ${pkgs[*]}"
     if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" >/tmp/husk-vm-apt.$$.log 2>&1; then
@@ -57,7 +90,10 @@ install_prereqs() {
         }
     fi
     rm -f /tmp/husk-vm-apt.$$.log
-    have_all || unavailable "qemu-system-x86_64, cpio, busybox-static or /boot/vmlinuz-*-cloud-amd64 still missing after install"
+    if [[ $ARCH == aarch64 && -z $(find_kernel) ]]; then
+        "$REPO/tests/vm/arm64-packages.sh" >/dev/null || unavailable "fetching Debian's arm64 kernel and busybox failed"
+    fi
+    have_all || unavailable "${QEMU[0]}, cpio, busybox-static or the $ARCH cloud kernel still missing after install"
 }
 
 # Copies a module and everything it depends on (modules.dep lists the transitive
@@ -89,21 +125,42 @@ add_one_module() {
     echo "$base" >>"$dest/order"
 }
 
+# A busybox tree as a container root (the reference Alpine tarball is x86_64 only): the
+# applets, root and nobody, and an os-release the guest checks for.
+busybox_rootfs() {
+    local busybox=$1 out=$2 tree=$WORK/busybox-root applet
+    mkdir -p "$tree"/{bin,dev,etc,proc,root,sys,tmp,run}
+    chmod 1777 "$tree/tmp"
+    cp "$busybox" "$tree/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [[ -e $tree/bin/$applet ]] || ln -s busybox "$tree/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$tree/etc/passwd"
+    printf 'root:x:0:\nnobody:x:65534:\n' >"$tree/etc/group"
+    printf 'NAME=BusyBox\nID=busybox\n' >"$tree/etc/os-release"
+    tar czf "$out" -C "$tree" --owner=0 --group=0 .
+}
+
 build_initramfs() {
     local root=$1 out=$2 kver=$3
     mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,modules}
     cp "$HUSK_BIN" "$root/husk"
-    cp /bin/busybox "$root/bin/busybox"
+    cp "$ROOTFS_BUILDER" "$root/rootfs-builder"
+    cp "$BUSYBOX" "$root/bin/busybox"
     local applet
+    # The host's busybox-static names the applets: the guest's is the same Debian build
+    # for its architecture.
     for applet in $(/bin/busybox --list); do
         [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
     done
-    cp "$ALPINE" "$root/alpine.tar.gz"
+    cp "$ROOTFS_TAR" "$root/rootfs.tar.gz"
+    # What guest.sh checks the container root against.
+    printf 'ARCH=%s\nROOT_ID=%s\n' "$ARCH" "$ROOT_ID" >"$root/vm.env"
     cp "$REPO/tests/vm/guest.sh" "$root/guest.sh"
     : >"$root/modules/order"
     local m
     for m in "${MODULES[@]}"; do
-        add_module "$root/modules" "$m" "/lib/modules/$kver"
+        add_module "$root/modules" "$m" "$MODDIR"
     done
     # The kernel opens /dev/console for init's stdio before anything mounts /dev.
     mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
@@ -117,36 +174,57 @@ main() {
     local kver
     kver=$(basename "$KERNEL")
     kver=${kver#vmlinuz-}
-    [[ -f /lib/modules/$kver/modules.dep ]] || unavailable "/lib/modules/$kver/modules.dep missing"
+    # A kernel extracted from a package has its modules beside it, under lib/modules.
+    MODDIR=$(dirname "$KERNEL")/../lib/modules/$kver
+    [[ -f $MODDIR/modules.dep ]] || MODDIR=/lib/modules/$kver
+    [[ -f $MODDIR/modules.dep ]] || unavailable "$MODDIR/modules.dep missing"
 
-    HUSK_BIN=${HUSK_BIN:-$REPO/target/x86_64-unknown-linux-musl/debug/husk}
-    if [[ ! -x $HUSK_BIN ]]; then
-        say "building husk (cargo build)"
-        (cd "$REPO" && cargo build --quiet)
+    HUSK_BIN=${HUSK_BIN:-$REPO/target/$TRIPLE/debug/husk}
+    ROOTFS_BUILDER=${HUSK_ROOTFS_BUILDER:-$(dirname "$HUSK_BIN")/rootfs-builder}
+    if [[ ! -x $HUSK_BIN || ! -x $ROOTFS_BUILDER ]]; then
+        say "building husk and rootfs-builder (cargo build --target $TRIPLE)"
+        (cd "$REPO" && cargo build --quiet --target "$TRIPLE" -p husk -p rootfs-builder)
     fi
     [[ -x $HUSK_BIN ]] || { echo "FAILED: husk binary $HUSK_BIN missing after cargo build"; exit 1; }
-    ALPINE=${HUSK_ALPINE_TARBALL:-$REPO/../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz}
-    [[ -r $ALPINE ]] || { echo "FAILED: Alpine tarball $ALPINE missing (set HUSK_ALPINE_TARBALL)"; exit 1; }
+    [[ -x $ROOTFS_BUILDER ]] || { echo "FAILED: $ROOTFS_BUILDER missing (set HUSK_ROOTFS_BUILDER)"; exit 1; }
 
     WORK=$(mktemp -d /tmp/husk-vm.XXXXXX)
     trap 'rm -rf "$WORK"' EXIT
     local t0 t1 t2
     t0=$(date +%s.%N)
+    if [[ $ARCH == aarch64 ]]; then
+        BUSYBOX=$(dirname "$KERNEL")/../bin/busybox
+        [[ -x $BUSYBOX ]] || BUSYBOX=${HUSK_VM_CACHE:-/var/cache/husk-vm}/arm64/bin/busybox
+        [[ -x $BUSYBOX ]] || unavailable "no arm64 busybox beside $KERNEL (tests/vm/arm64-packages.sh fetches it)"
+        ROOTFS_TAR=${HUSK_VM_ROOTFS:-}
+        if [[ -z $ROOTFS_TAR ]]; then
+            ROOTFS_TAR=$WORK/busybox-root.tar.gz
+            busybox_rootfs "$BUSYBOX" "$ROOTFS_TAR"
+        fi
+    else
+        BUSYBOX=/bin/busybox
+        ROOTFS_TAR=${HUSK_VM_ROOTFS:-${HUSK_ALPINE_TARBALL:-$REPO/../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz}}
+    fi
+    [[ -r $ROOTFS_TAR ]] || { echo "FAILED: root filesystem tarball $ROOTFS_TAR missing (set HUSK_ALPINE_TARBALL or HUSK_VM_ROOTFS)"; exit 1; }
+    ROOT_ID=$({ tar xzOf "$ROOTFS_TAR" ./etc/os-release || tar xzOf "$ROOTFS_TAR" etc/os-release; } 2>/dev/null |
+        sed -n 's/^ID=//p' | tr -d '"' || true)
+    [[ -n $ROOT_ID ]] || { echo "FAILED: $ROOTFS_TAR has no ./etc/os-release with an ID"; exit 1; }
     build_initramfs "$WORK/root" "$WORK/initrd.cpio" "$kver"
     t1=$(date +%s.%N)
     say "initramfs $(du -h "$WORK/initrd.cpio" | cut -f1), kernel $kver, modules: $(tr '\n' ' ' <"$WORK/root/modules/order")"
 
     # PID 1 is husk itself: rdinit names the binary and the words after "--" become its
     # argv. (A second "--" would end the kernel's argument parsing, so none is used.)
-    local append="console=ttyS0 panic=-1 quiet rdinit=/husk -- init /bin/sh /guest.sh"
+    local append="console=$CONSOLE panic=-1 quiet rdinit=/husk -- init /bin/sh /guest.sh"
     local console=$WORK/console.log qrc=0
-    timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 2 \
+    timeout --kill-after=10 "$TIMEOUT" "${QEMU[@]}" -m 512 -smp 2 \
         -nographic -no-reboot -monitor none -serial stdio \
         -kernel "$KERNEL" -initrd "$WORK/initrd.cpio" -append "$append" \
         </dev/null >"$console" 2>&1 || qrc=$?
     t2=$(date +%s.%N)
-    # Serial output: CRLF line ends, and the terminal resets that SeaBIOS and qemu send.
-    tr -d '\r' <"$console" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' >"$console.txt"
+    # Serial output: CRLF line ends, the terminal resets that SeaBIOS and qemu send, and
+    # SeaBIOS's last words, which end without a newline before the guest's first line.
+    tr -d '\r' <"$console" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' -e 's/^Booting from ROM\.\.//' >"$console.txt"
 
     [[ -n ${HUSK_VM_CONSOLE:-} ]] && cp "$console.txt" "$HUSK_VM_CONSOLE"
     local rc=0
@@ -165,7 +243,7 @@ report() {
     local log=$1 qrc=$2 line name failed=0 xfailed=0 passed=0
     local xfail=",${HUSK_VM_XFAIL:-},"
     xfail=${xfail// /}
-    echo "== husk VM test (pure cgroup v2, husk init as PID 1) =="
+    echo "== husk VM test ($ARCH, pure cgroup v2, husk init as PID 1) =="
     while IFS= read -r line; do
         case $line in
         "ok - "*)
