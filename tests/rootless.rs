@@ -30,6 +30,22 @@ fn as_user(uid: u32) -> Command {
     cmd
 }
 
+/// `WRAPPER husk run --rootfs ALPINE -- sh -c SCRIPT` with its own state root: stdout,
+/// after asserting success.
+fn run_sh(mut wrapper: Command, state: &std::path::Path, script: &str) -> String {
+    let out = wrapper
+        .env("HUSK_ROOT", state)
+        .arg(husk())
+        .args(["run", "--rootfs"])
+        .arg(alpine())
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 /// The test user and a state root it owns; None (said loudly) when the test cannot run.
 fn setup(test: &str) -> Option<(u32, std::path::PathBuf)> {
     if !can_run(test) {
@@ -89,16 +105,7 @@ fn rootless_containers_get_the_same_security_defaults() {
     let Some((uid, state)) = setup("rootless-sec") else { return };
     let script = "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; mount -t tmpfs none /mnt 2>&1; \
                   { echo x > /proc/sys/kernel/core_pattern; } 2>&1; exit 0";
-    let out = as_user(uid)
-        .env("HUSK_ROOT", &state)
-        .arg(husk())
-        .args(["run", "--rootfs"])
-        .arg(alpine())
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = run_sh(as_user(uid), &state, script);
     let mut lines = stdout.lines();
     assert_eq!(lines.next(), Some("CapEff:\t00000000a80425fb"), "{stdout}");
     assert_eq!(lines.next(), Some("NoNewPrivs:\t1"), "{stdout}");
@@ -126,18 +133,13 @@ fn a_subordinate_range_gives_the_container_65536_ids_through_newuidmap() {
     // newuidmap insists on the user's own group, as a login would have it.
     let gid = host(&format!("id -g {USER}"));
     let gid = gid.trim();
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &binds, "sh", "setpriv"])
-        .args([format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into()])
-        .env("HUSK_ROOT", &state)
-        .arg(husk())
-        .args(["run", "--rootfs"])
-        .arg(alpine())
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let mut wrapper = Command::new("unshare");
+    wrapper.args(["-m", "--propagation", "private", "sh", "-c", &binds, "sh", "setpriv"]).args([
+        format!("--reuid={uid}"),
+        format!("--regid={gid}"),
+        "--clear-groups".into(),
+    ]);
+    let stdout = run_sh(wrapper, &state, script);
     assert_eq!(
         stdout,
         format!("0 {uid} 1\n1 200000 65535\n0 {gid} 1\n1 200000 65535\n100:101\n"),
