@@ -72,7 +72,9 @@ fn choose_root() -> PathBuf {
 /// Whether `dir` is (or can be made) a writable state root. `shared`: it lies in a
 /// directory everyone may write (/dev/shm, /tmp), so it must be ours and only ours.
 fn usable(dir: &Path, shared: bool) -> bool {
-    match rustix::fs::mkdir(dir, Mode::from(0o700)) {
+    // 0755: a user-namespace container's root (a subordinate id) must be able to pass
+    // through to its own staging directory; only we may write.
+    match rustix::fs::mkdir(dir, Mode::from(0o755)) {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(_) => return false,
     }
