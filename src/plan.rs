@@ -386,6 +386,10 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     if !parent_alive {
         sys::exit_group(125);
     }
+    // In its cgroups now, by birth or by the launcher before GO.
+    if let Some(cpus) = &spec.resources.cpuset_cpus {
+        crate::compat::follow_cpuset(cpus)?;
+    }
     // The user namespace's maps are written now: become its root, so that what the
     // child creates (the staging tmpfs's contents) is owned by an id mapped there. Until
     // now it runs as the launcher's host id, which a subordinate range does not map.
