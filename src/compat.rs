@@ -1,5 +1,5 @@
 //! Fallbacks for the system calls husk uses that are newer than Linux 5.4, each with the
-//! behaviour of the call it stands in for: close_range's CLOEXEC flag (5.11), pidfd_open
+//! behaviour of the call it stands in for: close_range (5.9; its CLOEXEC flag 5.11), pidfd_open
 //! (5.3) and setns on a pidfd (5.8), waitid(P_PIDFD) (5.4, in attach.rs), clone3 and
 //! CLONE_INTO_CGROUP (5.3/5.7, in namespaces.rs), openat2 (5.6, in resolve.rs) and
 //! LOOP_CONFIGURE (5.8, in loopdev.rs). The newer call is always tried first; a failure
@@ -14,11 +14,16 @@ use rustix::io::Errno;
 use rustix::thread::{LinkNameSpaceType as Link, ThreadNameSpaceType as Ns};
 use std::time::{Duration, Instant};
 
-/// Marks every descriptor from `first` up close-on-exec: close_range with
-/// CLOSE_RANGE_CLOEXEC, else each open descriptor in turn (listed by /proc/self/fd, or
-/// every number below the descriptor limit where /proc is missing).
+/// Marks every descriptor from `first` up close-on-exec (see `close_range`).
 pub fn cloexec_from(first: u32) -> Result<()> {
-    let errno = match sys::close_range(first, u32::MAX, true) {
+    close_range(first, u32::MAX, true)
+}
+
+/// close_range(2) over [first, last], marking instead of closing with `cloexec`; else
+/// each open descriptor in that range in turn (listed by /proc/self/fd, or every number
+/// below the descriptor limit where /proc is missing).
+pub fn close_range(first: u32, last: u32, cloexec: bool) -> Result<()> {
+    let errno = match sys::close_range(first, last, cloexec) {
         Ok(()) => return Ok(()),
         // ENOSYS before 5.9; EINVAL on 5.9 and 5.10, which lack the CLOEXEC flag.
         Err(e @ (Errno::NOSYS | Errno::INVAL | Errno::PERM)) => e,
@@ -31,10 +36,12 @@ pub fn cloexec_from(first: u32) -> Result<()> {
             (0..limit.min(1 << 20) as i32).collect()
         }
     };
-    for fd in fds.into_iter().filter(|&fd| fd >= first as i32) {
-        match sys::set_cloexec_raw(fd) {
+    // (The listing's own descriptor is closed by now: EBADF, skipped.)
+    for fd in fds.into_iter().filter(|&fd| fd as u32 >= first && fd as u32 <= last) {
+        let (done, what) = if cloexec { (sys::set_cloexec_raw(fd), "F_SETFD") } else { (sys::close_raw(fd), "close") };
+        match done {
             Ok(()) | Err(Errno::BADF) => {}
-            Err(e) => return Err(Error::sys("close_range", "", errno).and_fallback(format!("F_SETFD {fd}"), e)),
+            Err(e) => return Err(Error::sys("close_range", "", errno).and_fallback(format!("{what} {fd}"), e)),
         }
     }
     Ok(())

@@ -456,9 +456,9 @@ fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::Borrowe
 
 fn close_fds_except(keep: u32) -> Result<()> {
     if keep > 3 {
-        sys::close_range(3, keep - 1, false).ctx("close_range", "")?;
+        crate::compat::close_range(3, keep - 1, false)?;
     }
-    sys::close_range(keep.max(2) + 1, u32::MAX, false).ctx("close_range", "")
+    crate::compat::close_range(keep.max(2) + 1, u32::MAX, false)
 }
 
 fn make_workdir(cwd: &str) -> Result<()> {

@@ -484,3 +484,11 @@ pub fn have_mount_setattr() -> bool {
     // SAFETY: as in `mount_idmap`; descriptor -1 names no mount, so nothing changes.
     !matches!(check(unsafe { syscall6(g::__NR_mount_setattr, args) }), Err(Errno::NOSYS))
 }
+
+/// close(2) of a descriptor by number: the fallback of `close_range` (Linux 5.9) closes
+/// the open descriptors it lists one by one, as close_range would have.
+pub fn close_raw(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: no pointers; closing descriptors others still "own" is the caller's intent,
+    // as for `close_range`.
+    check(unsafe { syscall6(g::__NR_close, [fd as usize, 0, 0, 0, 0, 0]) }).map(|_| ())
+}
