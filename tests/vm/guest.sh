@@ -244,21 +244,26 @@ kv=$(uname -r | awk -F. '{print $1 * 100 + $2}')
 # Root in a user namespace without a subordinate range (none in this VM): the overlay is
 # then mounted inside that namespace, which 5.11 brought; before it husk refuses in one
 # line naming the alternatives, and the first alternative works.
-out=$(hrun --userns -- sh -c 'echo u >/etc/husk-vm-userns && cat /etc/husk-vm-userns' 2>&1)
+# (stderr's first line is --userns's note that no range maps the other ids.)
+out=$(hrun --userns -- sh -c 'echo u >/etc/husk-vm-userns && cat /etc/husk-vm-userns' 2>/tmp/userns.err)
 rc=$?
+err=$(tail -n1 /tmp/userns.err)
 if [ "$kv" -ge 511 ]; then
-    if [ $rc = 0 ] && [ "$out" = u ]; then ok userns-overlay; else not_ok userns-overlay "exit $rc: $out"; fi
+    if [ $rc = 0 ] && [ "$out" = u ]; then ok userns-overlay; else not_ok userns-overlay "exit $rc: $out $err"; fi
 else
-    # (The line before it, if any, is --userns's note that no range maps the other ids.)
-    if [ $rc = 125 ] && echo "$out" | tail -n1 | grep -q "overlay in a user namespace.*--rootfs-rw"; then
-        ok "userns-overlay (refused on $(uname -r): $out)"
+    if [ $rc = 125 ] && echo "$err" | grep -q "overlay in a user namespace.*--rootfs-rw"; then
+        ok "userns-overlay (refused on $(uname -r): $err)"
     else
-        not_ok userns-overlay "want exit 125 and one line naming --rootfs-rw on $(uname -r); exit $rc: $out"
+        not_ok userns-overlay "want exit 125 and one line naming --rootfs-rw on $(uname -r); exit $rc: $out $err"
     fi
 fi
-out=$(hrun --userns --rootfs-rw -- sh -c 'id -u; cat /proc/self/uid_map' 2>&1)
+out=$(hrun --userns --rootfs-rw -- sh -c 'id -u; cat /proc/self/uid_map' 2>/tmp/userns.err)
 rc=$?
-if [ $rc = 0 ] && [ "$(echo "$out" | head -n1)" = 0 ]; then ok userns-rootfs-rw; else not_ok userns-rootfs-rw "exit $rc: $out"; fi
+if [ $rc = 0 ] && [ "$(echo "$out" | head -n1)" = 0 ]; then
+    ok userns-rootfs-rw
+else
+    not_ok userns-rootfs-rw "exit $rc: $out $(cat /tmp/userns.err)"
+fi
 
 # A detached container through run -d, exec, stop and rm: pidfds, setns on a pidfd and
 # close_range's CLOEXEC flag (5.11) where the kernel has them, their fallbacks where not.
