@@ -106,6 +106,11 @@ impl Old {
     }
 }
 
+/// The name the kernel gives husk's processes (its file name, at most 15 bytes).
+fn comm() -> String {
+    husk().file_name().unwrap().to_string_lossy().chars().take(15).collect()
+}
+
 fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !ok() {
@@ -128,7 +133,7 @@ fn the_usual_checks(o: &Old) {
     );
     let lines: Vec<&str> = seen.lines().collect();
     assert_eq!(lines[0], "old", "[{f}] UTS namespace");
-    assert_eq!(lines[1], "husk", "[{f}] husk's init is PID 1");
+    assert_eq!(lines[1], comm(), "[{f}] husk's init is PID 1");
     for (line, ns) in lines[2..].iter().zip(["mnt", "pid", "net"]) {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
         assert_ne!(*line, host.to_str().unwrap(), "[{f}] own {ns} namespace");
@@ -163,7 +168,7 @@ fn detached_lifecycle(o: &Old) {
     wait_until("started", Duration::from_secs(5), || o.ok(&["logs", web]).contains("started"));
     assert_eq!(o.ok(&["ps", "-q"]), format!("{web}\n"), "[{f}] ps");
     let seen = o.ok(&["exec", web, "sh", "-c", "hostname; ps -o pid,comm | awk 'NR==2{print $1, $2}'"]);
-    assert_eq!(seen, format!("{web}\n1 husk\n"), "[{f}] exec joins the namespaces");
+    assert_eq!(seen, format!("{web}\n1 {}\n", comm()), "[{f}] exec joins the namespaces");
     assert_eq!(o.ok(&["exec", web, "sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]), "0 1 2 3 ", "[{f}] exec fds");
     assert_eq!(o.out(&["exec", web, "sh", "-c", "exit 9"]).status.code(), Some(9), "[{f}] exec status");
     assert_eq!(o.ok(&["stop", web]), format!("{web}\n"), "[{f}] stop");
@@ -285,4 +290,36 @@ fn loop_configure_missing_images_attach_with_set_fd_and_set_status() {
 fn every_call_linux_5_4_lacks_refused_at_once_and_husk_still_works() {
     let Some(o) = Old::new("old-5-4", "5.4") else { return };
     the_usual_checks(&o);
+}
+
+#[test]
+fn idmapped_mounts_missing_userns_with_a_range_is_refused_in_one_line_before_anything_exists() {
+    let Some(o) = Old::new("old-idmap", "mount_setattr") else { return };
+    // /etc/subuid and /etc/subgid with a range for root, in a private mount namespace.
+    let dir = temp_dir("oldkernel-subid");
+    std::fs::write(dir.join("subid"), "root:100000:65536\n").unwrap();
+    let f = dir.join("subid").display().to_string();
+    let script = format!("mount --bind {f} /etc/subuid && mount --bind {f} /etc/subgid && exec \"$@\"");
+    let persist = dir.join("persist");
+    let rootfs = alpine();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(&o.wrapper)
+        .arg(o.families)
+        .arg(husk())
+        .args(["run", "--userns", "--persist", persist.to_str().unwrap(), "--rootfs", rootfs.to_str().unwrap()])
+        .args(["--", "true"])
+        .env("HUSK_ROOT", &o.root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no idmapped mounts (mount_setattr, Linux 5.12)") && err.contains("without --userns"),
+        "{err}"
+    );
+    assert!(!exists(&persist), "the --persist directory was made before the refusal");
+    assert_eq!(std::fs::read_dir(&o.root).unwrap().count(), 0, "a state entry was left behind");
 }
