@@ -32,6 +32,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#define ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define ARCH AUDIT_ARCH_AARCH64
+#else
+#error "oldkernel.c knows x86_64 and aarch64"
+#endif
+
 static struct sock_filter prog[256];
 static unsigned len;
 
@@ -44,7 +52,7 @@ static void put(struct sock_filter f) {
 }
 
 #define NR offsetof(struct seccomp_data, nr)
-#define ARG(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* low 32 bits, x86_64 */
+#define ARG(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* low 32 bits (little-endian) */
 #define LD(off) put((struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)))
 #define JEQ(k, t, f) put((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f)))
 #define JSET(k, t, f) put((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (k), (t), (f)))
@@ -120,7 +128,7 @@ int main(int argc, char **argv) {
         return 125;
     }
     LD(offsetof(struct seccomp_data, arch));
-    JEQ(AUDIT_ARCH_X86_64, 1, 0);
+    JEQ(ARCH, 1, 0);
     RET(SECCOMP_RET_ALLOW);
     LD(NR);
     char *list = strdup(argv[1]);
