@@ -71,9 +71,16 @@ impl Container<'_> {
                     (None, sig) => Exit { code: (128 + sig.unwrap_or(0)) as u8, signal: sig },
                 }),
                 Ok(None) | Err(Errno::INTR) => None,
+                // Before 5.4 waitid has no P_PIDFD (EINVAL): the init is our child, so
+                // waitpid below reaps it just as well.
+                Err(Errno::INVAL | Errno::NOSYS) => self.try_waitpid(lost),
                 Err(_) => Some(lost),
             };
         }
+        self.try_waitpid(lost)
+    }
+
+    fn try_waitpid(&self, lost: Exit) -> Option<Exit> {
         match rustix::process::waitpid(Some(self.pid), WaitOptions::NOHANG) {
             Ok(Some((_, st))) => Some(Exit { code: husk_init::shell_status(st), signal: st.terminating_signal() }),
             Ok(None) => None,

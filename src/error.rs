@@ -38,6 +38,13 @@ impl Error {
         Error { what: what.into(), path: None, errno: None, why: Some(why.into()), code: EXIT_HUSK }
     }
 
+    /// The call that failed first stays the error; the fallback that was tried after it
+    /// and how it failed too follow it.
+    pub fn and_fallback(mut self, what: impl fmt::Display, errno: Errno) -> Error {
+        self.why = Some(format!("and its fallback, {what}: {}", strerror(errno)));
+        self
+    }
+
     pub fn with_code(mut self, code: u8) -> Error {
         self.code = code;
         self

@@ -112,7 +112,7 @@ fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -
     rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
     // Whatever else is open (a caller's leaked descriptors, husk's own) closes at exec:
     // the command gets stdio only.
-    husk_init::sys::close_range(3, u32::MAX, true).ctx("close_range", "")?;
+    crate::compat::cloexec_from(3)?;
     for limit in &process.rlimits {
         set_rlimit(&limit.kind, limit.soft, limit.hard)?;
     }

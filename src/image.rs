@@ -9,7 +9,7 @@
 //! child attaches the inherited descriptor where it would have mounted the layer. Such a
 //! mount is never attached on the host: it lives in the child's mount namespace only.
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::loopdev::{self, LoopDevice};
 use crate::spec::{DeviceRule, RootSource, RootWrite, Spec};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -63,11 +63,19 @@ impl Layers {
     /// Attaches the image layers and makes the persistent overlay directory, if any
     /// (the one thing of the root made on the host, as docker makes volume directories).
     pub fn attach(spec: &Spec) -> Result<Layers> {
+        // Refused before anything exists: without idmapped mounts the range would see
+        // every file of the image as nobody's.
+        let idmapped = spec.idmapped_root();
+        if idmapped && !husk_init::sys::have_mount_setattr() {
+            return Err(Error::msg(
+                "--userns with a subordinate range",
+                "this kernel has no idmapped mounts (mount_setattr, Linux 5.12) to give the image's files to that range; run without --userns",
+            ));
+        }
         if let RootWrite::Persist(dir) = &spec.root.write {
             std::fs::create_dir_all(dir).ctx("create the overlay directory", dir.display())?;
         }
         let writable_image = spec.root.write == RootWrite::Direct;
-        let idmapped = spec.idmapped_root();
         if let (RootWrite::Persist(dir), true) = (&spec.root.write, idmapped) {
             own_overlay_dirs(dir, spec)?;
         }

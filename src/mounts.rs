@@ -1,10 +1,11 @@
 //! Mount helpers used while building a container's root: every failure names the
 //! mount and its target. Paths inside the new root are resolved with
-//! openat2(RESOLVE_IN_ROOT), so a symlink in the image cannot send a mount outside it.
+//! openat2(RESOLVE_IN_ROOT) or its fallback (resolve.rs), so a symlink in the image
+//! cannot send a mount outside it.
 
 use crate::error::{Context, Result};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
-use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use std::path::Path;
@@ -95,8 +96,7 @@ pub fn open_in_root(root: &OwnedFd, path: &str, kind: Kind, root_name: &Path) ->
 }
 
 fn resolve(root: &OwnedFd, rel: &str) -> rustix::io::Result<OwnedFd> {
-    let rel = if rel.is_empty() { "." } else { rel };
-    fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)
+    crate::resolve::open(root, rel, crate::resolve::How::InRoot)
 }
 
 /// The /proc/self/fd path of a descriptor, usable wherever the kernel wants a path.

@@ -1,7 +1,7 @@
 //! Which namespaces a container gets, the clone that creates them, and the user
 //! namespace's id maps that the parent writes while the child waits.
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::spec::{IdMap, NamespaceKind, Spec};
 use husk_init::sys::{self, Forked};
 use linux_raw_sys::general as g;
@@ -33,13 +33,21 @@ pub fn clone_flags(spec: &Spec) -> u64 {
 }
 
 /// clone3 with the namespace flags, falling back to clone(2) when clone3 is missing
-/// (ENOSYS) or filtered (EPERM). `cgroup` is only honoured by clone3; the caller places
-/// the child itself when the fallback was taken (see `Clone::placed_in_cgroup`).
+/// (ENOSYS before 5.3, or in Docker's profile), filtered (EPERM, older profiles), or
+/// cannot place the child in its cgroup: 5.3 to 5.6 know no `cgroup` field (E2BIG) or
+/// no CLONE_INTO_CGROUP flag (EINVAL). `cgroup` is only honoured by clone3; the caller
+/// places the child itself when the fallback was taken (see `Clone::placed_in_cgroup`).
+/// If clone fails too, the error is clone3's, with clone's after it.
 pub fn clone(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Clone> {
     let forced = std::env::var_os(FORCE_CLONE_ENV).is_some();
     let first = if forced { Err(Errno::NOSYS) } else { sys::clone3(flags, cgroup) };
     let (forked, placed) = match first {
-        Err(Errno::NOSYS | Errno::PERM) => (sys::clone_legacy(flags).ctx("clone", "")?, false),
+        Err(e @ (Errno::NOSYS | Errno::PERM | Errno::TOOBIG | Errno::INVAL)) => match sys::clone_legacy(flags) {
+            Ok(forked) => (forked, false),
+            // clone3 was never called: clone's is the first failure.
+            Err(then) if forced => return Err(Error::sys("clone", "", then)),
+            Err(then) => return Err(Error::sys("clone3", "", e).and_fallback("clone", then)),
+        },
         other => (other.ctx("clone3", "")?, cgroup.is_some()),
     };
     Ok(match forked {

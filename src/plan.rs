@@ -386,6 +386,10 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     if !parent_alive {
         sys::exit_group(125);
     }
+    // In its cgroups now, by birth or by the launcher before GO.
+    if let Some(cpus) = &spec.resources.cpuset_cpus {
+        crate::compat::follow_cpuset(cpus)?;
+    }
     // The user namespace's maps are written now: become its root, so that what the
     // child creates (the staging tmpfs's contents) is owned by an id mapped there. Until
     // now it runs as the launcher's host id, which a subordinate range does not map.
@@ -452,9 +456,9 @@ fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::Borrowe
 
 fn close_fds_except(keep: u32) -> Result<()> {
     if keep > 3 {
-        sys::close_range(3, keep - 1, false).ctx("close_range", "")?;
+        crate::compat::close_range(3, keep - 1, false)?;
     }
-    sys::close_range(keep.max(2) + 1, u32::MAX, false).ctx("close_range", "")
+    crate::compat::close_range(keep.max(2) + 1, u32::MAX, false)
 }
 
 fn make_workdir(cwd: &str) -> Result<()> {

@@ -75,9 +75,11 @@ pub fn reset_signals_for_exec() {
 
 /// Forks (clone3, falling back to clone) and runs `child` in the new process, which exits
 /// with the code `child` returns (it normally execs instead). Returns the child's pid.
+/// The fallback covers what husk's launcher falls back on (see namespaces::clone): 5.3
+/// to 5.6 refuse a clone_args larger than theirs with E2BIG, and a profile may too.
 pub fn spawn(child: impl FnOnce() -> i32) -> Result<Pid, Errno> {
     let forked = match sys::clone3(0, None) {
-        Err(Errno::NOSYS | Errno::PERM) => sys::clone_legacy(0),
+        Err(Errno::NOSYS | Errno::PERM | Errno::TOOBIG | Errno::INVAL) => sys::clone_legacy(0),
         other => other,
     }?;
     match forked {

@@ -459,3 +459,36 @@ pub fn release_code_pages() {
 fn hex(digits: &[u8]) -> Option<usize> {
     digits.iter().try_fold(0usize, |acc, &d| Some(acc.checked_mul(16)? + (d as char).to_digit(16)? as usize))
 }
+
+/// Marks descriptor `fd` close-on-exec (fcntl F_SETFD): the fallback of `close_range`
+/// with CLOSE_RANGE_CLOEXEC (Linux 5.11) walks the open descriptors by number, which
+/// rustix's `fcntl_setfd` cannot take without a borrowed descriptor.
+pub fn set_cloexec_raw(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: no pointers; F_SETFD only changes this descriptor's flag (EBADF if closed).
+    let ret = unsafe { syscall6(g::__NR_fcntl, [fd as usize, g::F_SETFD as usize, g::FD_CLOEXEC as usize, 0, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
+/// Whether the kernel has mount_setattr(2) (Linux 5.12), asked without side effects: a
+/// call on descriptor -1 fails with EBADF where it exists and ENOSYS where it does not.
+pub fn have_mount_setattr() -> bool {
+    let attr = g::mount_attr { attr_set: 0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let args = [
+        usize::MAX,
+        c"".as_ptr() as usize,
+        g::AT_EMPTY_PATH as usize,
+        &attr as *const g::mount_attr as usize,
+        core::mem::size_of::<g::mount_attr>(),
+        0,
+    ];
+    // SAFETY: as in `mount_idmap`; descriptor -1 names no mount, so nothing changes.
+    !matches!(check(unsafe { syscall6(g::__NR_mount_setattr, args) }), Err(Errno::NOSYS))
+}
+
+/// close(2) of a descriptor by number: the fallback of `close_range` (Linux 5.9) closes
+/// the open descriptors it lists one by one, as close_range would have.
+pub fn close_raw(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: no pointers; closing descriptors others still "own" is the caller's intent,
+    // as for `close_range`.
+    check(unsafe { syscall6(g::__NR_close, [fd as usize, 0, 0, 0, 0, 0]) }).map(|_| ())
+}

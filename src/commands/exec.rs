@@ -12,7 +12,6 @@ use crate::exec;
 use crate::spec::{self, Spec};
 use crate::state;
 use crate::terminal::Pty;
-use rustix::fd::AsFd;
 use rustix::thread::ThreadNameSpaceType as Ns;
 use std::ffi::OsString;
 
@@ -130,9 +129,8 @@ fn enter(name: &str, st: &state::State) -> Result<()> {
             kinds |= kind;
         }
     }
-    let init = rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::msg(name.to_string(), "bad pid"))?;
-    let pidfd = rustix::process::pidfd_open(init, rustix::process::PidfdFlags::empty()).ctx("pidfd_open for", name)?;
-    rustix::thread::move_into_thread_name_spaces(pidfd.as_fd(), kinds).ctx("setns into container", name)?;
+    // Also proves that the root opened above is the init's (see join_namespaces).
+    crate::compat::join_namespaces(st.init, kinds, name)?;
     rustix::process::fchdir(&root).ctx("chdir to the root of", name)?;
     rustix::process::chroot(".").ctx("chroot into", name)?;
     rustix::process::chdir("/").ctx("chdir", "/")

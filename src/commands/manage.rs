@@ -1,15 +1,15 @@
 //! ps, inspect, wait, stop, kill, rm and gc: managing containers through their state
-//! entries. Signals go to the container's init through a pidfd (no pid-reuse race),
+//! entries. Signals go to the container's init through a pidfd (no pid-reuse race; before
+//! Linux 5.3 its pid, checked against the recorded start time: compat.rs),
 //! which forwards them to the command.
 
 use crate::cgroups::{self, limits::decimal};
 use crate::cli::{self, Command, flag, on};
+use crate::compat::Target;
 use crate::error::{Error, Result};
 use crate::json::{Obj, Value};
 use crate::lifecycle;
 use crate::state::{self, ContainerDir, State, Status};
-use rustix::event::{PollFd, PollFlags, poll};
-use rustix::io::Errno;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
@@ -314,39 +314,24 @@ pub fn wait(args: Vec<OsString>) -> Result<u8> {
     })
 }
 
-/// Sends `sig` to a running container's init through a pidfd (`rm -f` also reaches a
+/// Sends `sig` to a running container's init through a pidfd, or by its pid checked
+/// against the recorded start time where pidfds are missing (`rm -f` also reaches a
 /// created one).
-fn signal(name: &str, sig: u32, statuses: &[Status]) -> Result<(State, rustix::fd::OwnedFd)> {
+fn signal(name: &str, sig: u32, statuses: &[Status]) -> Result<(State, Target)> {
     let (_, st) = state::find_live(name, statuses)?;
-    let pid = rustix::process::Pid::from_raw(st.init.pid).ok_or_else(|| Error::msg(name.to_string(), "bad pid"))?;
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .map_err(|e| Error::sys("pidfd_open for container", name, e))?;
-    let signal =
-        husk_init::sys::signal(sig).ok_or_else(|| Error::msg(format!("signal {sig}"), "not a valid signal"))?;
-    rustix::process::pidfd_send_signal(&pidfd, signal).map_err(|e| Error::sys("signal container", name, e))?;
-    Ok((st, pidfd))
-}
-
-/// Waits until the process behind `pidfd` has exited (it is not our child: poll only).
-fn exited_within(pidfd: &rustix::fd::OwnedFd, timeout: Duration) -> bool {
-    let ts = rustix::time::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
-    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, Some(&ts)) {
-            Ok(n) => return n > 0,
-            Err(Errno::INTR) => continue,
-            Err(_) => return true,
-        }
-    }
+    husk_init::sys::signal(sig).ok_or_else(|| Error::msg(format!("signal {sig}"), "not a valid signal"))?;
+    let target = Target::open(st.init).map_err(|e| Error::sys("pidfd_open for container", name, e))?;
+    target.signal(sig).map_err(|e| Error::sys("signal container", name, e))?;
+    Ok((st, target))
 }
 
 pub fn stop(args: Vec<OsString>) -> Result<u8> {
     let Some((StopOpts { secs }, names)) = named(&STOP, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        let (_, pidfd) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
-        if !exited_within(&pidfd, Duration::from_secs(secs)) {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-            exited_within(&pidfd, Duration::from_secs(10));
+        let (_, target) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
+        if !target.exited_within(Duration::from_secs(secs)) {
+            let _ = target.signal(linux_raw_sys::general::SIGKILL);
+            target.exited_within(Duration::from_secs(10));
         }
         // The owner records the exit; wait for it so a following `rm` finds it stopped.
         wait_exit(name, Some(Duration::from_secs(10)))?;
@@ -391,8 +376,9 @@ pub fn rm(args: Vec<OsString>) -> Result<u8> {
             if !force {
                 return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
             }
-            if let Ok((_, pidfd)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created]) {
-                exited_within(&pidfd, Duration::from_secs(10));
+            if let Ok((_, target)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created])
+            {
+                target.exited_within(Duration::from_secs(10));
             }
             let _ = wait_exit(name, Some(Duration::from_secs(10)));
         }

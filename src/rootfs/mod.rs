@@ -14,7 +14,7 @@ use crate::error::{Context, Error, Result};
 use crate::mounts::{self, Kind};
 use crate::spec::MountKind;
 use rustix::fd::OwnedFd;
-use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self, Mode};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MoveMountFlags};
 use std::path::{Path, PathBuf};
@@ -122,8 +122,17 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
 /// the mount went through.
 fn mount(fstype: &str, source: &str, target: &Path, flags: MountFlags, data: &str, shown: &Path) -> Result<()> {
     let data = std::ffi::CString::new(data).map_err(|_| Error::msg(format!("mount {fstype} data"), "holds NUL"))?;
-    rustix::mount::mount(source, target, fstype, flags, Some(data.as_c_str()))
-        .ctx(&mount_what(fstype, source), shown.display())
+    match rustix::mount::mount(source, target, fstype, flags, Some(data.as_c_str())) {
+        // Before 5.11 overlay cannot be mounted in a user namespace: EPERM, or EINVAL for
+        // the userxattr option (5.11 too). Say so, with what works instead.
+        Err(Errno::PERM | Errno::INVAL) if fstype == "overlay" && data.to_bytes().ends_with(b",userxattr") => {
+            Err(Error::msg(
+                "overlay in a user namespace",
+                "this kernel cannot mount one (Linux 5.11 or later can); use --rootfs-rw, or run as root without --userns",
+            ))
+        }
+        other => other.ctx(&mount_what(fstype, source), shown.display()),
+    }
 }
 
 /// move_mount of an inherited detached mount onto `target`.
@@ -145,7 +154,7 @@ fn reopen(root: &OwnedFd, path: &str, name: &Path) -> Result<OwnedFd> {
 /// A path inside the root if it exists: masks and read-only paths skip missing ones.
 fn existing(root: &OwnedFd, path: &str, name: &Path) -> Result<Option<OwnedFd>> {
     let rel = path.trim_start_matches('/');
-    match fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT) {
+    match crate::resolve::open(root, rel, crate::resolve::How::InRoot) {
         Ok(fd) => Ok(Some(fd)),
         Err(Errno::NOENT | Errno::NOTDIR) => Ok(None),
         Err(e) => Err(Error::sys("open", format!("{}{path}", name.display()), e)),
@@ -163,8 +172,7 @@ fn real_dir(root: &OwnedFd, name: &Path, path: &str) -> Result<OwnedFd> {
             Err(e) => return Err(Error::sys("mkdir", shown(), e)),
         }
     }
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH)
+    crate::resolve::open(root, rel, crate::resolve::How::DirBeneath)
         .ctx("open (must be a directory, not a symlink)", shown())
 }
 

@@ -12,7 +12,7 @@
 
 mod save;
 mod security;
-mod validate;
+pub mod validate;
 
 pub use security::*;
 pub use validate::{Host, check_env, parse_list};
