@@ -73,7 +73,9 @@ pub fn check_user_namespace_host(spec: &Spec) -> Result<()> {
 /// seccomp filter of the outer runtime (docker's default profile refuses unshare and
 /// clone with namespace flags without CAP_SYS_ADMIN), or user namespaces turned off.
 pub fn explain_clone_failure(e: Error) -> Error {
-    if e.errno != Some(Errno::PERM) && e.errno != Some(Errno::NOSPC) {
+    // The error carries clone3's errno (ENOSYS under docker's profile), its fallback's
+    // after it.
+    if !matches!(e.errno, Some(Errno::PERM | Errno::NOSPC | Errno::NOSYS)) {
         return e;
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
