@@ -14,18 +14,7 @@ use std::time::{Duration, Instant};
 /// tests/oldkernel.c, built static once per test binary; None without a C compiler.
 fn wrapper() -> Option<PathBuf> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = temp_dir("oldkernel").join("oldkernel");
-            let built = Command::new("gcc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&out)
-                .arg(repo().join("tests/oldkernel.c"))
-                .status()
-                .is_ok_and(|s| s.success());
-            built.then_some(out)
-        })
-        .clone()
+    BUILT.get_or_init(|| build_static_c("oldkernel")).clone()
 }
 
 /// An ext4 image of the Alpine tarball, made once per test binary.

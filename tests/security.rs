@@ -12,19 +12,7 @@ use std::sync::OnceLock;
 /// tests/probe.c, built once per test binary; None (said loudly) without a C compiler.
 fn probe() -> Option<PathBuf> {
     static PROBE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PROBE
-        .get_or_init(|| {
-            // In a per-process scratch directory, swept like the others once the process is gone.
-            let out = temp_dir("probe").join("probe");
-            let built = Command::new("gcc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&out)
-                .arg(repo().join("tests/probe.c"))
-                .status()
-                .is_ok_and(|s| s.success());
-            built.then_some(out)
-        })
-        .clone()
+    PROBE.get_or_init(|| build_static_c("probe")).clone()
 }
 
 fn ready(test: &str) -> Option<PathBuf> {

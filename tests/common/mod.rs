@@ -183,3 +183,16 @@ pub fn build_image(tar: &Path, out: &Path) {
     let res = Command::new(builder()).arg("-q").arg(tar).arg("-o").arg(out).output().unwrap();
     assert!(res.status.success(), "rootfs-builder: {}", String::from_utf8_lossy(&res.stderr));
 }
+
+/// tests/NAME.c built static with gcc into a swept scratch directory; None without a C
+/// compiler (the caller says SKIPPED).
+pub fn build_static_c(name: &str) -> Option<PathBuf> {
+    let out = temp_dir(name).join(name);
+    let built = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(repo().join(format!("tests/{name}.c")))
+        .status()
+        .is_ok_and(|s| s.success());
+    built.then_some(out)
+}
