@@ -154,13 +154,11 @@ fn mount_detached(layer: &Layer, writable: bool) -> Result<OwnedFd> {
 /// A persistent overlay directory's upper and work directories belong to the
 /// container's root, as the host sees it, so that the child can write them.
 fn own_overlay_dirs(dir: &Path, spec: &Spec) -> Result<()> {
-    let id = |maps: &[crate::spec::IdMap]| maps.iter().find(|m| m.inside == 0).map_or(0, |m| m.outside);
-    let (uid, gid) = (id(&spec.uid_mappings), id(&spec.gid_mappings));
+    let (uid, gid) = spec.root_host_ids();
     for sub in ["upper", "work"] {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).ctx("create the overlay directory", path.display())?;
-        let owner = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
-        rustix::fs::chown(&path, Some(owner.0), Some(owner.1)).ctx("chown", path.display())?;
+        rustix::fs::chown(&path, Some(uid), Some(gid)).ctx("chown", path.display())?;
     }
     Ok(())
 }

@@ -420,9 +420,7 @@ fn make(t: &Target) -> Result<Dir> {
 /// files stay root's; and the kernel refuses writes to them from inside the cgroup
 /// namespace anyway, so the container can neither raise its limits nor leave its cgroup.
 fn delegate(dir: &Path, spec: &Spec) -> Result<()> {
-    let id = |maps: &[crate::spec::IdMap]| maps.iter().find(|m| m.inside == 0).map_or(0, |m| m.outside);
-    let (uid, gid) =
-        (rustix::fs::Uid::from_raw(id(&spec.uid_mappings)), rustix::fs::Gid::from_raw(id(&spec.gid_mappings)));
+    let (uid, gid) = spec.root_host_ids();
     if uid.is_root() {
         return Ok(());
     }

@@ -371,9 +371,16 @@ impl Spec {
     /// whose root is not the launcher's own id, made by real root (only it may idmap a
     /// host filesystem; a rootless launcher's files are its own id, mapped to root).
     pub fn idmapped_root(&self) -> bool {
-        self.user_namespace()
-            && crate::privilege::full()
-            && self.uid_mappings.iter().any(|m| m.inside == 0 && m.outside != 0)
+        self.user_namespace() && crate::privilege::full() && self.root_host_ids().0.as_raw() != 0
+    }
+
+    /// The host ids the container's root runs as: what the maps give inside id 0 (the
+    /// launcher's own ids without a user namespace).
+    pub fn root_host_ids(&self) -> (rustix::fs::Uid, rustix::fs::Gid) {
+        let host = |maps: &[IdMap], own: u32| maps.iter().find(|m| m.inside == 0).map_or(own, |m| m.outside);
+        let uid = host(&self.uid_mappings, rustix::process::geteuid().as_raw());
+        let gid = host(&self.gid_mappings, rustix::process::getegid().as_raw());
+        (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid))
     }
 }
 
