@@ -26,23 +26,31 @@ pub fn maps(explicit: bool) -> (Vec<IdMap>, Vec<IdMap>) {
     if crate::privilege::limited_root() {
         return held_maps();
     }
+    let single = (vec![IdMap { inside: 0, outside: uid, count: 1 }], vec![IdMap { inside: 0, outside: gid, count: 1 }]);
     let name = user_name(uid);
     let ranges = (first_range("/etc/subuid", &name, uid), first_range("/etc/subgid", &name, uid));
-    let helpers = uid == 0 || (helper("newuidmap").is_some() && helper("newgidmap").is_some());
-    match (ranges, helpers) {
-        ((Some((u, un)), Some((g, gn))), true) if uid == 0 => (
+    let (Some((u, un)), Some((g, gn))) = ranges else {
+        // The rootless default says nothing: one id is what rootless means without a range.
+        if explicit {
+            let who = if name.is_empty() { "this user".to_string() } else { format!("'{name}'") };
+            say_single_id(&format!("no range for {who} in /etc/subuid and /etc/subgid"));
+        }
+        return single;
+    };
+    if uid == 0 {
+        return (
             vec![IdMap { inside: 0, outside: u, count: un.min(SIZE) }],
             vec![IdMap { inside: 0, outside: g, count: gn.min(SIZE) }],
-        ),
-        ((Some((u, un)), Some((g, gn))), true) => (
-            vec![IdMap { inside: 0, outside: uid, count: 1 }, IdMap { inside: 1, outside: u, count: un.min(SIZE - 1) }],
-            vec![IdMap { inside: 0, outside: gid, count: 1 }, IdMap { inside: 1, outside: g, count: gn.min(SIZE - 1) }],
-        ),
-        ((u, g), helpers) => {
-            note_single_id(&name, helpers || u.is_none() || g.is_none(), explicit);
-            (vec![IdMap { inside: 0, outside: uid, count: 1 }], vec![IdMap { inside: 0, outside: gid, count: 1 }])
-        }
+        );
     }
+    if helper("newuidmap").is_none() || helper("newgidmap").is_none() {
+        say_single_id("newuidmap/newgidmap not installed (package uidmap)");
+        return single;
+    }
+    (
+        vec![IdMap { inside: 0, outside: uid, count: 1 }, IdMap { inside: 1, outside: u, count: un.min(SIZE - 1) }],
+        vec![IdMap { inside: 0, outside: gid, count: 1 }, IdMap { inside: 1, outside: g, count: gn.min(SIZE - 1) }],
+    )
 }
 
 /// Root without CAP_SYS_ADMIN (inside a container): with CAP_SETUID, CAP_SETGID and
@@ -133,18 +141,8 @@ fn helper(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
 }
 
-/// Says why the container gets the single id: always when `--userns` asked for a range
-/// (`explicit`); for the rootless default only when a range exists but cannot be used.
-fn note_single_id(name: &str, helpers: bool, explicit: bool) {
-    if helpers && !explicit {
-        return;
-    }
-    let who = if name.is_empty() { "this user".to_string() } else { format!("'{name}'") };
-    let why = if helpers {
-        format!("no range for {who} in /etc/subuid and /etc/subgid")
-    } else {
-        "newuidmap/newgidmap not installed (package uidmap)".to_string()
-    };
+/// Says, in one line, why the container gets the single id.
+fn say_single_id(why: &str) {
     eprintln!("husk: the user namespace maps only your own id ({why}); other users' files appear as nobody");
 }
 
