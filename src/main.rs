@@ -18,6 +18,7 @@ mod log;
 mod loopdev;
 mod mounts;
 mod namespaces;
+mod oci;
 mod netlink;
 mod network;
 mod plan;
