@@ -100,7 +100,7 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
                 rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from(0o600))
                     .ctx("mkfifo", fifo.display())?;
             }
-            plan::create(spec, dir, state, Some(detached), stop)
+            plan::create(spec, dir, state, Some(detached), if stop { plan::Stop::AtCreated } else { plan::Stop::No })
         })
         .and_then(|created| {
             if stop {

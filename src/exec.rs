@@ -75,6 +75,48 @@ impl Command {
     }
 }
 
+impl Command {
+    /// Whether the command can be found and run as the container sees it, checked
+    /// before its exec (which an OCI container's `start` triggers later): the exit code
+    /// and runc's wording, which podman turns into 126 and 127. `cwd` is where a
+    /// relative path with a slash is looked up.
+    pub fn check(&self, cwd: &str) -> std::result::Result<(), (u8, String)> {
+        use rustix::io::Errno;
+        let name = self.argv.first().to_string_lossy().into_owned();
+        let runnable = |p: &str| -> std::result::Result<(), Errno> {
+            let st = rustix::fs::stat(p)?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+                return Err(Errno::ACCESS);
+            }
+            rustix::fs::access(p, rustix::fs::Access::EXEC_OK)
+        };
+        let failed = |e: Errno| (husk_init::exec_failure_status(e), format!("exec: {name:?}: {}", strerror(e)));
+        if name.contains('/') {
+            let full = if name.starts_with('/') { name.clone() } else { format!("{cwd}/{name}") };
+            return runnable(&full).map_err(failed);
+        }
+        let path = self.envp.var("PATH").unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
+        let mut denied = false;
+        for dir in String::from_utf8_lossy(path).split(':') {
+            let dir = if dir.is_empty() { "." } else { dir };
+            match runnable(&format!("{dir}/{name}")) {
+                Ok(()) => return Ok(()),
+                Err(Errno::ACCESS | Errno::PERM) => denied = true,
+                Err(_) => {}
+            }
+        }
+        Err(if denied {
+            failed(Errno::ACCESS)
+        } else {
+            (127, format!("exec: {name:?}: executable file not found in $PATH"))
+        })
+    }
+}
+
+fn strerror(e: rustix::io::Errno) -> String {
+    crate::error::strerror(e).to_lowercase()
+}
+
 fn exec(argv: &CArgs, envp: &CArgs) -> (u8, String) {
     let path = envp.var("PATH").unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
     husk_init::reset_signals_for_exec();

@@ -22,11 +22,17 @@ pub fn collect_garbage(thorough: bool) -> Vec<String> {
         if st.status == Status::Exited {
             continue;
         }
+        // An OCI container's init outlives `husk create` by design (its caller reaps
+        // it); it is finished only when the init is gone, and its entry stays for
+        // `husk delete`.
+        if st.oci() && st.init.alive() {
+            continue;
+        }
         // The parent-death signal normally took the init already; make sure.
         if st.init.alive() {
             let _ = husk_init::sys::kill(st.init.pid, linux_raw_sys::general::SIGKILL);
         }
-        if st.remove {
+        if st.remove && !st.oci() {
             dir.remove();
         } else {
             st.status = Status::Exited;

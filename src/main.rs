@@ -18,9 +18,9 @@ mod log;
 mod loopdev;
 mod mounts;
 mod namespaces;
-mod oci;
 mod netlink;
 mod network;
+mod oci;
 mod plan;
 mod privilege;
 mod resolve;
@@ -67,34 +67,59 @@ fn main() {
     let code = match dispatch(std::env::args_os().skip(1).collect()) {
         Ok(code) => code,
         Err(e) => {
+            oci::log_error(&e);
             eprintln!("husk: {e}");
-            e.code
+            // The OCI clients expect runc's 1 for the runtime's own failures.
+            if oci::called_as_runtime() && e.code == EXIT_HUSK { 1 } else { e.code }
         }
     };
     std::process::exit(code as i32);
 }
 
 fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
+    let mut global = oci::Global::default();
     loop {
         let Some(first) = args.first().and_then(|a| a.to_str()).map(str::to_string) else {
             eprint!("{USAGE}");
             return Ok(EXIT_HUSK);
         };
-        match first.as_str() {
-            "--root" if args.len() > 1 => {
-                state::set_root(args[1].clone().into());
-                args.drain(..2);
-            }
-            _ => {
-                if let Some(dir) = first.strip_prefix("--root=") {
-                    state::set_root(dir.into());
-                    args.remove(0);
-                    continue;
-                }
-                break;
-            }
+        // runc's global options, as conmon and containerd's shim pass them.
+        let (flag, inline) = match first.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (first.clone(), None),
+        };
+        let takes_value = matches!(flag.as_str(), "--root" | "--log" | "--log-format" | "--criu" | "--rootless");
+        let value = match (&inline, takes_value) {
+            (Some(v), _) => Some(v.clone()),
+            (None, true) => args.get(1).and_then(|a| a.to_str()).map(str::to_string),
+            (None, false) => None,
+        };
+        if takes_value && value.is_none() {
+            return Err(error::Error::msg(flag, "needs a value"));
         }
+        match flag.as_str() {
+            "--root" => state::set_root(value.clone().unwrap_or_default().into()),
+            "--log" => global.log = value.clone().map(Into::into),
+            "--log-format" => match value.as_deref() {
+                Some("json") => global.json = true,
+                Some("text") => global.json = false,
+                _ => return Err(error::Error::msg("--log-format", "expected text or json")),
+            },
+            "--debug" => global.debug = true,
+            // runc's: only "false" and "auto" make sense for husk, which decides itself.
+            "--rootless" | "--criu" => {}
+            "--systemd-cgroup" => {
+                return Err(error::Error::msg(
+                    "--systemd-cgroup",
+                    "husk manages cgroups through cgroupfs only; configure the client for cgroupfs",
+                ));
+            }
+            _ => break,
+        }
+        args.drain(..if takes_value && inline.is_none() { 2 } else { 1 });
     }
+    let logged = global.log.is_some();
+    oci::set_global(global);
     let command = args.remove(0);
     let command = command.to_str().unwrap_or_default();
     // The cheap check every command makes: resources of containers whose husk process
@@ -103,15 +128,29 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
     if !matches!(command, "init" | "gc" | "-h" | "--help" | "help" | "-V" | "--version") {
         lifecycle::collect_garbage(false);
     }
+    let runtime_call = logged
+        || match command {
+            "run" | "create" => oci_form(&args),
+            "ps" => oci::verbs::is_ps_form(&args),
+            "kill" => oci::verbs::is_kill_form(&args),
+            _ => matches!(command, "state" | "delete" | "pause" | "resume" | "list" | "features" | "spec"),
+        };
+    if runtime_call {
+        oci::set_runtime_call();
+    }
     match command {
+        "run" if oci_form(&args) => oci::create::run(args),
         "run" => commands::run::main(args),
+        "create" if oci_form(&args) => oci::create::create(args),
         "create" => commands::run::create(args),
         "start" => commands::manage::start(args),
         "init" => commands::init::main(args),
+        "ps" if oci::verbs::is_ps_form(&args) => oci::verbs::ps(args),
         "ps" => commands::manage::ps(args),
         "exec" => commands::exec::main(args),
         "logs" => commands::logs::main(args),
         "stop" => commands::manage::stop(args),
+        "kill" if oci::verbs::is_kill_form(&args) => oci::verbs::kill(args),
         "kill" => commands::manage::kill(args),
         "rm" => commands::manage::rm(args),
         "wait" => commands::manage::wait(args),
@@ -119,14 +158,33 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
+        "state" => oci::verbs::state(args),
+        "delete" => oci::verbs::delete(args),
+        "pause" => oci::verbs::pause(args),
+        "resume" => oci::verbs::resume(args),
+        "list" => oci::verbs::list(args),
+        "features" => oci::features::features(args),
+        "spec" => oci::features::spec(args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)
         }
-        "-V" | "--version" => {
-            println!("husk {}", env!("CARGO_PKG_VERSION"));
+        "-V" | "--version" | "version" => {
+            // runc's first line, which podman shows as the runtime's version.
+            println!("husk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), oci::SPEC_VERSION);
             Ok(0)
         }
         other => Err(error::Error::msg(format!("unknown command {other:?}"), "see 'husk --help'")),
     }
+}
+
+/// Whether `create`/`run` arguments are the OCI form: a bundle (given, or the current
+/// directory's config.json when no --rootfs or --image names a root).
+fn oci_form(args: &[OsString]) -> bool {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let has = |names: &[&str]| words.iter().any(|w| names.iter().any(|n| w == n || w.starts_with(&format!("{n}="))));
+    if has(&["--bundle", "-b", "--pid-file", "--console-socket"]) {
+        return true;
+    }
+    !has(&["--rootfs", "--image", "-h", "--help"]) && std::path::Path::new("config.json").exists()
 }

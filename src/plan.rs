@@ -97,7 +97,7 @@ pub fn run(spec: &Spec, launch: &Launch) -> Result<u8> {
     if launch.detach {
         return detach::start(spec, dir, state, launch);
     }
-    let created = create(spec, dir, state, None, false)?;
+    let created = create(spec, dir, state, None, Stop::No)?;
     Ok(created.start()?.wait(launch.stats).code)
 }
 
@@ -112,6 +112,19 @@ fn describe(spec: &Spec, launch: &Launch) -> State {
     state.remove = !launch.detach || launch.remove;
     state.spec = spec.to_json().to_string();
     state
+}
+
+/// Where the container's init stops before the command's exec.
+#[derive(Clone, Copy)]
+pub enum Stop<'f> {
+    /// Nowhere: it goes straight on.
+    No,
+    /// At `created`, until `Created::start` (the launcher or supervisor stays its parent).
+    AtCreated,
+    /// At `created`, until a byte arrives on this fifo (`husk start` of an OCI
+    /// container): the launcher leaves (`Created::hand_over`) and the init becomes the
+    /// child of whoever reaps orphans for the caller (conmon, containerd's shim).
+    HandOver(&'f OwnedFd),
 }
 
 /// A container whose init runs and whose command has not been exec'd yet.
@@ -145,8 +158,10 @@ pub fn create<'a>(
     dir: ContainerDir,
     state: State,
     mut detached: Option<Detached>,
-    stop_at_created: bool,
+    stop: Stop,
 ) -> Result<Created<'a>> {
+    let stop_at_created = !matches!(stop, Stop::No);
+    let fifo = if let Stop::HandOver(fd) = stop { Some(fd) } else { None };
     let layers = Layers::attach(spec)?;
     // The device policy lets the container's init mount exactly the root's loop devices.
     let loop_rules = layers.device_rules(spec)?;
@@ -189,6 +204,7 @@ pub fn create<'a>(
                 wait_for_go: needs_go(placed_in_cgroup),
                 wait_for_start: stop_at_created || policy,
                 say_ready: stop_at_created,
+                fifo,
                 filter: filter.as_deref(),
                 stays_dumpable,
             };
@@ -257,6 +273,37 @@ pub fn create<'a>(
 impl<'a> Created<'a> {
     fn container(&self) -> Container<'_> {
         Container { pid: self.pid, pidfd: self.pidfd.as_ref() }
+    }
+
+    /// The init's pid, as the host sees it.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The master of the command's terminal (a `-t` or `process.terminal` container).
+    pub fn take_terminal(&mut self) -> Option<OwnedFd> {
+        self.terminal.take()
+    }
+
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    pub fn save_state(&self) -> Result<()> {
+        self.dir.save(&self.state)
+    }
+
+    /// Kills the init and releases everything made for it (a failure after `create`).
+    pub fn abort(self) {
+        self.container().kill_and_reap();
+    }
+
+    /// Leaves the created container to the caller (Stop::HandOver): the entry and the
+    /// cgroups stay for `husk start`, `kill` and `delete`; the init, which no longer
+    /// dies with this process, is re-parented when it exits.
+    pub fn hand_over(mut self) {
+        self.dir.keep();
+        self.cgroups.leave();
     }
 
     /// The init's process descriptor, for waiting on it while created.
@@ -343,6 +390,8 @@ struct ChildInputs<'a> {
     wait_for_start: bool,
     /// Stop at `created`: say READY first.
     say_ready: bool,
+    /// Stop::HandOver's fifo: after READY, the init waits on it instead of the socket.
+    fifo: Option<&'a OwnedFd>,
     /// The seccomp program the command installs last before exec.
     filter: Option<&'a [linux_raw_sys::ptrace::sock_filter]>,
     /// The init stays dumpable (see `create`).
@@ -374,8 +423,19 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
 }
 
 fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process::Pid, rustix::fd::OwnedFd)> {
-    let ChildInputs { spec, ops, command, output, net, wait_for_go, wait_for_start, say_ready, filter, stays_dumpable } =
-        *inputs;
+    let ChildInputs {
+        spec,
+        ops,
+        command,
+        output,
+        net,
+        wait_for_go,
+        wait_for_start,
+        say_ready,
+        fifo,
+        filter,
+        stays_dumpable,
+    } = *inputs;
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -428,19 +488,36 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     }
     // Only the sync socket survives besides stdio: whatever else the launcher had open
     // must not reach the container.
-    close_fds_except(sync.raw().as_raw_fd() as u32)?;
+    let fifo_fd = fifo.map_or(sync.raw().as_raw_fd(), |f| f.as_raw_fd());
+    close_fds_except(sync.raw().as_raw_fd() as u32, fifo_fd as u32)?;
     let signals = husk_init::take_signals().ctx("signalfd", "")?;
     if !stays_dumpable {
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .ctx("prctl PR_SET_DUMPABLE", "")?;
     }
     make_workdir(&spec.process.cwd)?;
-    if wait_for_start && !sync.wait_start(say_ready) {
+    if let Some(fifo) = fifo {
+        // `create` fails, not the later start, when the command cannot run, as the OCI
+        // clients expect (podman turns the message into exit code 126 or 127).
+        command.check(&spec.process.cwd).map_err(|(code, msg)| Error::msg(msg, "").with_code(code))?;
+        // The launcher leaves after READY: from here the init outlives it.
+        rustix::process::set_parent_process_death_signal(None).ctx("clear the parent-death signal", "")?;
+        if !sync.say_ready() {
+            sys::exit_group(125);
+        }
+        if !crate::oci::wait_for_start(fifo, &signals) {
+            sys::exit_group(125);
+        }
+    } else if wait_for_start && !sync.wait_start(say_ready) {
         sys::exit_group(125);
     }
     // C6
     let pid = husk_init::spawn(|| {
         let (code, msg) = crate::exec::prepare_and_exec(&spec.process, command, true, filter);
+        if fifo.is_some() {
+            // Nobody reads the socket any more: the caller's stderr gets the reason.
+            husk_init::say(&[msg.as_bytes()]);
+        }
         sync.fail(code, &msg);
         code as i32
     })
@@ -454,11 +531,19 @@ fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::Borrowe
     rustix::stdio::dup2_stderr(output).ctx("dup2 onto", "stderr")
 }
 
-fn close_fds_except(keep: u32) -> Result<()> {
-    if keep > 3 {
-        crate::compat::close_range(3, keep - 1, false)?;
+/// Closes every descriptor from 3 on but `a` and `b` (which may be the same).
+fn close_fds_except(a: u32, b: u32) -> Result<()> {
+    let (low, high) = (a.min(b), a.max(b));
+    let mut from = 3;
+    for keep in [low, high] {
+        if keep >= from {
+            if keep > from {
+                crate::compat::close_range(from, keep - 1, false)?;
+            }
+            from = keep + 1;
+        }
     }
-    crate::compat::close_range(keep.max(2) + 1, u32::MAX, false)
+    crate::compat::close_range(from, u32::MAX, false)
 }
 
 fn make_workdir(cwd: &str) -> Result<()> {

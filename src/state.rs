@@ -167,6 +167,11 @@ pub struct State {
     pub remove: bool,
     /// The validated spec the container was created with, as one line of JSON.
     pub spec: String,
+    /// An OCI container's bundle directory (empty for husk's own containers). Its init
+    /// is the caller's child (conmon's, the shim's), not husk's: see oci/mod.rs.
+    pub bundle: String,
+    /// An OCI container's config.json annotations, as one JSON object.
+    pub annotations: String,
 }
 
 impl State {
@@ -189,7 +194,14 @@ impl State {
             detached: false,
             remove: true,
             spec: String::new(),
+            bundle: String::new(),
+            annotations: String::new(),
         }
+    }
+
+    /// Whether the container was made through the OCI interface (oci/mod.rs).
+    pub fn oci(&self) -> bool {
+        !self.bundle.is_empty()
     }
 
     /// What `ps` shows: running, exited (CODE), killed (SIGNAL), or exited (unknown) when
@@ -231,6 +243,10 @@ impl State {
         put("detached", if self.detached { "1" } else { "0" });
         put("remove", if self.remove { "1" } else { "0" });
         put("spec", &self.spec);
+        if self.oci() {
+            put("bundle", &self.bundle);
+            put("annotations", &self.annotations);
+        }
         out
     }
 
@@ -267,6 +283,8 @@ impl State {
                 "detached" => st.detached = value == "1",
                 "remove" => st.remove = value == "1",
                 "spec" => st.spec = value,
+                "bundle" => st.bundle = value,
+                "annotations" => st.annotations = value,
                 _ => {}
             }
         }

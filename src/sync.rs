@@ -119,6 +119,12 @@ impl ChildEnd {
         matches!(retry(|| net::recv(&self.0, &mut buf[..], RecvFlags::empty())), Ok((1, _)) if buf[0] == START)
     }
 
+    /// Says the container is created, without waiting for START (an OCI container's
+    /// init waits on its fifo instead). False when the parent went away.
+    pub fn say_ready(&self) -> bool {
+        retry(|| net::send(&self.0, &[READY], SendFlags::NOSIGNAL)).is_ok()
+    }
+
     /// Blocks until the parent says GO. False when the parent went away instead.
     pub fn wait_go(&self) -> bool {
         let mut buf = [0u8; 1];

@@ -23,13 +23,21 @@ pub struct ExecOpts {
     env: Vec<String>,
     workdir: Option<String>,
     user: Option<String>,
+    /// The OCI form (oci/exec.rs): the process from a runtime-spec process.json.
+    process: Option<std::path::PathBuf>,
+    detach: bool,
+    pid_file: Option<std::path::PathBuf>,
+    console_socket: Option<std::path::PathBuf>,
+    caps: Vec<String>,
+    no_new_privs: bool,
 }
 
 pub static EXEC: Command<ExecOpts> = Command {
     name: "exec",
-    usage: "[OPTIONS] NAME COMMAND [ARG...]",
+    usage: "[OPTIONS] NAME COMMAND [ARG...]\n       husk exec --process FILE [--detach] [--pid-file FILE] [--console-socket SOCK] ID",
     about: "Run a command in a running container, with the container's user, environment and\n\
-            working directory unless overridden.",
+            working directory unless overridden. The OCI form reads the process from a\n\
+            runtime-spec process.json.",
     flags: &[
         flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.stdin)),
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.terminal)),
@@ -40,6 +48,23 @@ pub static EXEC: Command<ExecOpts> = Command {
         flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default: the container's)", |o, dir| {
             Ok(o.workdir = Some(dir))
         }),
+        flag("cwd", None, Some("DIR"), "Same as --workdir (runc's name)", |o, dir| Ok(o.workdir = Some(dir))),
+        flag("process", Some('p'), Some("FILE"), "The process from a runtime-spec process.json", |o, v| {
+            Ok(o.process = Some(v.into()))
+        }),
+        flag("detach", Some('d'), None, "Return once the command runs; its parent becomes husk's caller", |o, _| {
+            on(&mut o.detach)
+        }),
+        flag("pid-file", None, Some("FILE"), "Write the command's pid here", |o, v| Ok(o.pid_file = Some(v.into()))),
+        flag("console-socket", None, Some("SOCK"), "Send the terminal's master to this unix socket", |o, v| {
+            Ok(o.console_socket = Some(v.into()))
+        }),
+        flag("cap", Some('c'), Some("CAP"), "Add a capability to the command's sets (repeatable)", |o, v| {
+            let name = if v.starts_with("CAP_") { v } else { format!("CAP_{}", v.to_ascii_uppercase()) };
+            crate::spec::capability_number(&name).ok_or_else(|| Error::msg(format!("--cap {name}"), "unknown"))?;
+            Ok(o.caps.push(name))
+        }),
+        flag("no-new-privs", None, None, "Set no_new_privs for the command", |o, _| on(&mut o.no_new_privs)),
         flag(
             "user",
             Some('u'),
@@ -55,22 +80,41 @@ pub static EXEC: Command<ExecOpts> = Command {
 };
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let Some((opts, mut rest)) = cli::parse(&EXEC, args)? else { return Ok(0) };
-    if rest.len() < 2 {
-        return Err(cli::usage_error(&EXEC, "expected NAME COMMAND"));
+    let Some((mut opts, mut rest)) = cli::parse(&EXEC, args)? else { return Ok(0) };
+    let wanted = if opts.process.is_some() { 1 } else { 2 };
+    if rest.len() < wanted || (opts.process.is_some() && rest.len() > 1) {
+        let expected = if wanted == 1 { "expected ID only with --process" } else { "expected NAME COMMAND" };
+        return Err(cli::usage_error(&EXEC, expected));
     }
     let name = rest.remove(0);
     let (_, st) = state::find_running(&name)?;
     let container = Spec::load(&name, &st.spec)?;
-    let process = process(&container, opts, rest);
+    let (pid_file, console_socket) = (opts.pid_file.take(), opts.console_socket.take());
+    let detach = crate::oci::exec::Detach { pid_file: pid_file.as_deref(), console_socket: console_socket.as_deref() };
+    let detached = opts.detach;
+    let (caps, no_new_privs) = (std::mem::take(&mut opts.caps), opts.no_new_privs);
+    let mut process = match opts.process.take() {
+        Some(file) => crate::oci::exec::process_file(&file, &container)?,
+        None => process(&container, opts, rest),
+    };
+    if !caps.is_empty() {
+        let sets = process.capabilities.get_or_insert_with(Default::default);
+        for set in [&mut sets.bounding, &mut sets.effective, &mut sets.permitted, &mut sets.inheritable] {
+            set.extend(caps.iter().cloned());
+        }
+    }
+    process.no_new_privileges |= no_new_privs;
     let command = exec::Command::new(&process.args, &process.env)?;
     let filter = crate::seccomp::program(&container.seccomp);
     // Not dumpable from here to the command's exec: a process of the container cannot
     // open this one's /proc/PID/exe (the host's husk binary) or its descriptors.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .ctx("prctl PR_SET_DUMPABLE", "")?;
-    enter(&name, &st)?;
-    run(&command, &process, filter.as_deref())
+    enter(&name, st.init)?;
+    if detached {
+        return crate::oci::exec::detached(&command, &process, filter.as_deref(), detach);
+    }
+    run(&command, &process, filter.as_deref(), detach.pid_file)
 }
 
 /// The exec'd process: the container command's process with the exec's arguments and
@@ -100,13 +144,13 @@ fn process(container: &Spec, o: ExecOpts, args: Vec<String>) -> spec::Process {
 
 /// Joins the container: cgroups first (by host path), then every namespace that differs
 /// from ours, then its root.
-fn enter(name: &str, st: &state::State) -> Result<()> {
+pub fn enter(name: &str, init: state::ProcessId) -> Result<()> {
     let me = rustix::process::getpid().as_raw_nonzero().get().to_string();
     for dir in crate::cgroups::recorded(&state::root().join(name)) {
         let procs = dir.join("cgroup.procs");
         std::fs::write(&procs, &me).ctx("join cgroup", procs.display())?;
     }
-    let pid = st.init.pid;
+    let pid = init.pid;
     let root = rustix::fs::open(
         format!("/proc/{pid}/root"),
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -130,7 +174,7 @@ fn enter(name: &str, st: &state::State) -> Result<()> {
         }
     }
     // Also proves that the root opened above is the init's (see join_namespaces).
-    crate::compat::join_namespaces(st.init, kinds, name)?;
+    crate::compat::join_namespaces(init, kinds, name)?;
     rustix::process::fchdir(&root).ctx("chdir to the root of", name)?;
     rustix::process::chroot(".").ctx("chroot into", name)?;
     rustix::process::chdir("/").ctx("chdir", "/")
@@ -140,6 +184,7 @@ fn run(
     command: &exec::Command,
     process: &spec::Process,
     filter: Option<&[linux_raw_sys::ptrace::sock_filter]>,
+    pid_file: Option<&std::path::Path>,
 ) -> Result<u8> {
     // The terminal comes from the container's devpts, now our /dev.
     let pty = if process.terminal { Some(Pty::open()?) } else { None };
@@ -157,6 +202,9 @@ fn run(
         code as i32
     })
     .ctx("fork", "")?;
+    if let Some(file) = pid_file {
+        crate::oci::write_file_atomically(file, &pid.as_raw_nonzero().to_string())?;
+    }
     let master = pty.map(|p| p.master);
     let container = Container { pid, pidfd: None };
     Ok(attach::wait(&container, &signals, master.as_ref(), process.stdin, None).code)

@@ -245,6 +245,13 @@ pub fn inspect(args: Vec<OsString>) -> Result<u8> {
 /// wait until it reports the command running (or exited at once).
 pub fn start(args: Vec<OsString>) -> Result<u8> {
     let Some((_, names)) = named(&START, args)? else { return Ok(0) };
+    if names.iter().any(|n| ContainerDir::open(n).and_then(|d| d.load()).is_ok_and(|st| st.oci())) {
+        // OCI containers, as runc starts them: silently, the first failure ends it.
+        for name in &names {
+            crate::oci::create::start(name)?;
+        }
+        return Ok(0);
+    }
     for_each(&names, |name| {
         let (dir, _) = state::find_live(name, &[Status::Created]).map_err(|_| {
             Error::msg(format!("container {name:?}"), "is not created (only 'husk create' makes one to start)")
@@ -366,28 +373,33 @@ pub fn parse_signal(text: &str) -> Result<u32> {
 pub fn rm(args: Vec<OsString>) -> Result<u8> {
     let Some((RmOpts { force }, names)) = named(&RM, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        let dir = ContainerDir::open(name)?;
-        // A stopped entry, or one whose owner is gone (what it held went with its
-        // namespaces or to the garbage pass), or a broken one is simply removed.
-        if let Ok(st) = dir.load()
-            && st.status != Status::Exited
-            && (dir.owner_alive() || st.init.alive())
-        {
-            if !force {
-                return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
-            }
-            if let Ok((_, target)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created])
-            {
-                target.exited_within(Duration::from_secs(10));
-            }
-            let _ = wait_exit(name, Some(Duration::from_secs(10)));
-        }
-        if let Ok(dir) = ContainerDir::open(name) {
-            dir.remove();
-        }
+        remove(name, force)?;
         println!("{name}");
         Ok(())
     })
+}
+
+/// Removes one container's entry (`rm`, and `delete` of one of husk's own).
+pub fn remove(name: &str, force: bool) -> Result<()> {
+    let dir = ContainerDir::open(name)?;
+    // A stopped entry, or one whose owner is gone (what it held went with its
+    // namespaces or to the garbage pass), or a broken one is simply removed.
+    if let Ok(st) = dir.load()
+        && st.status != Status::Exited
+        && (dir.owner_alive() || st.init.alive())
+    {
+        if !force {
+            return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
+        }
+        if let Ok((_, target)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created]) {
+            target.exited_within(Duration::from_secs(10));
+        }
+        let _ = wait_exit(name, Some(Duration::from_secs(10)));
+    }
+    if let Ok(dir) = ContainerDir::open(name) {
+        dir.remove();
+    }
+    Ok(())
 }
 
 pub fn gc(args: Vec<OsString>) -> Result<u8> {

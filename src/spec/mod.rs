@@ -478,7 +478,7 @@ pub fn env_key(kv: &str) -> &str {
 }
 
 /// A small valid spec for unit tests: Alpine in a directory, `true`, default mounts.
-#[cfg(test)]
+#[allow(dead_code)]
 pub fn example() -> Spec {
     Spec {
         name: "web".into(),
