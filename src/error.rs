@@ -38,6 +38,11 @@ impl Error {
         Error { what: what.into(), path: None, errno: None, why: Some(why.into()), code: EXIT_HUSK }
     }
 
+    /// A message that is complete as it is (a report from the container's init).
+    pub fn plain(text: impl Into<String>) -> Error {
+        Error { what: text.into(), path: None, errno: None, why: None, code: EXIT_HUSK }
+    }
+
     /// The call that failed first stays the error; the fallback that was tried after it
     /// and how it failed too follow it.
     pub fn and_fallback(mut self, what: impl fmt::Display, errno: Errno) -> Error {

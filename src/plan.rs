@@ -499,7 +499,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     if let Some(fifo) = fifo {
         // `create` fails, not the later start, when the command cannot run, as the OCI
         // clients expect (podman turns the message into exit code 126 or 127).
-        command.check(&spec.process.cwd).map_err(|(code, msg)| Error::msg(msg, "").with_code(code))?;
+        command.check(&spec.process.cwd).map_err(|(code, msg)| Error::plain(msg).with_code(code))?;
         // The launcher leaves after READY: from here the init outlives it.
         rustix::process::set_parent_process_death_signal(None).ctx("clear the parent-death signal", "")?;
         if !sync.say_ready() {

@@ -89,8 +89,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let name = rest.remove(0);
     let (_, st) = state::find_running(&name)?;
     let container = Spec::load(&name, &st.spec)?;
-    let (pid_file, console_socket) = (opts.pid_file.take(), opts.console_socket.take());
-    let detach = crate::oci::exec::Detach { pid_file: pid_file.as_deref(), console_socket: console_socket.as_deref() };
+    let detach = crate::oci::exec::Detach {
+        pid_file: opts.pid_file.take().as_deref().map(crate::oci::PidFile::open).transpose()?,
+        console: opts.console_socket.take().as_deref().map(crate::oci::ConsoleSocket::connect).transpose()?,
+    };
     let detached = opts.detach;
     let (caps, no_new_privs) = (std::mem::take(&mut opts.caps), opts.no_new_privs);
     let mut process = match opts.process.take() {
@@ -114,7 +116,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     if detached {
         return crate::oci::exec::detached(&command, &process, filter.as_deref(), detach);
     }
-    run(&command, &process, filter.as_deref(), detach.pid_file)
+    run(&command, &process, filter.as_deref(), detach.pid_file.as_ref())
 }
 
 /// The exec'd process: the container command's process with the exec's arguments and
@@ -184,7 +186,7 @@ fn run(
     command: &exec::Command,
     process: &spec::Process,
     filter: Option<&[linux_raw_sys::ptrace::sock_filter]>,
-    pid_file: Option<&std::path::Path>,
+    pid_file: Option<&crate::oci::PidFile>,
 ) -> Result<u8> {
     // The terminal comes from the container's devpts, now our /dev.
     let pty = if process.terminal { Some(Pty::open()?) } else { None };
@@ -203,7 +205,7 @@ fn run(
     })
     .ctx("fork", "")?;
     if let Some(file) = pid_file {
-        crate::oci::write_file_atomically(file, &pid.as_raw_nonzero().to_string())?;
+        file.write(pid)?;
     }
     let master = pty.map(|p| p.master);
     let container = Container { pid, pidfd: None };

@@ -60,7 +60,7 @@ pub fn load(dir: &Path, id: &str) -> Result<Bundle> {
     let root = v.get("root").and_then(|r| r.get("path")).and_then(Value::as_str).unwrap_or("rootfs");
     spec.root.source = RootSource::Dir(dir.join(root));
     spec.root.write = RootWrite::Direct;
-    spec.hostname = v.get("hostname").and_then(Value::as_str).unwrap_or("").to_string();
+    spec.hostname = v.get("hostname").and_then(Value::as_str).unwrap_or("husk").to_string();
     spec.cgroups_path = v.get("linux").and_then(|l| l.get("cgroupsPath")).and_then(Value::as_str).map(String::from);
     Ok(Bundle { spec, dir: dir.to_path_buf(), oci_version: "1.0.0".into(), annotations: vec![] })
 }

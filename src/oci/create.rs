@@ -143,15 +143,18 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
         rustix::fs::Mode::empty(),
     )
     .ctx("open", fifo_path.display())?;
+    // Both reached before anything is made: a bad path leaves nothing behind.
+    let console = opts.console_socket.as_deref().map(super::ConsoleSocket::connect).transpose()?;
+    let pid_file = opts.pid_file.as_deref().map(super::PidFile::open).transpose()?;
     let mut created = plan::create(&spec, entry, st, None, Stop::HandOver(&fifo))?;
     drop(fifo);
     let pid = created.pid();
     let finish = (|| {
-        if let (Some(master), Some(sock)) = (created.take_terminal(), &opts.console_socket) {
-            super::send_console(sock, &master)?;
+        if let (Some(master), Some(console)) = (created.take_terminal(), &console) {
+            console.send(&master)?;
         }
-        if let Some(file) = &opts.pid_file {
-            super::write_file_atomically(file, &pid.as_raw_nonzero().to_string())?;
+        if let Some(file) = &pid_file {
+            file.write(pid)?;
         }
         let state = super::verbs::state_json(created.state_mut(), "creating").to_string();
         hooks::run("prestart", &spec.hooks.prestart, &state, &Place::Runtime)?;

@@ -21,18 +21,21 @@ pub fn process_file(path: &Path, container: &Spec) -> Result<Process> {
     Ok(process)
 }
 
-/// Where a detached exec's pid and terminal go.
-pub struct Detach<'a> {
-    pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
+/// Where a detached exec's pid and terminal go: both opened before husk enters the
+/// container, whose root hides the host's paths.
+pub struct Detach {
+    pub pid_file: Option<super::PidFile>,
+    pub console: Option<super::ConsoleSocket>,
 }
 
 /// Starts the process (already inside the container: see commands/exec.rs) and returns
 /// without waiting for it.
 pub fn detached(command: &exec::Command, process: &Process, filter: Option<&[sock_filter]>, to: Detach) -> Result<u8> {
-    if process.terminal && to.console_socket.is_none() {
+    if process.terminal && to.console.is_none() {
         return Err(Error::msg("terminal", "a detached exec with a terminal needs --console-socket"));
     }
+    // The caller learns now, not from an exit status later, that the command cannot run.
+    command.check(&process.cwd).map_err(|(code, msg)| Error::plain(msg).with_code(code))?;
     // The terminal comes from the container's devpts, now our /dev.
     let pty = if process.terminal { Some(Pty::open()?) } else { None };
     let peer = pty.as_ref().map(|p| &p.peer);
@@ -49,11 +52,11 @@ pub fn detached(command: &exec::Command, process: &Process, filter: Option<&[soc
         code as i32
     })
     .ctx("fork", "")?;
-    if let (Some(pty), Some(sock)) = (pty, to.console_socket) {
-        super::send_console(sock, &pty.master)?;
+    if let (Some(pty), Some(console)) = (pty, &to.console) {
+        console.send(&pty.master)?;
     }
-    if let Some(file) = to.pid_file {
-        super::write_file_atomically(file, &pid.as_raw_nonzero().to_string())?;
+    if let Some(file) = &to.pid_file {
+        file.write(pid)?;
     }
     Ok(0)
 }

@@ -17,6 +17,9 @@
 //! a signal; `state`, `delete`, `pause`, `resume`, `list`, `features` and `spec` are
 //! OCI verbs (docs/OCI.md).
 
+// Flag handlers assign and return Ok in one expression, as in commands/.
+#![allow(clippy::unit_arg)]
+
 pub mod config;
 pub mod create;
 pub mod exec;
@@ -28,7 +31,7 @@ use crate::error::{Context, Error};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The runtime-spec version husk implements.
@@ -157,34 +160,63 @@ pub fn wait_for_start(fifo: &OwnedFd, signals: &OwnedFd) -> bool {
     }
 }
 
-/// The console-socket protocol: connect to the caller's unix socket and send the
-/// terminal's master as SCM_RIGHTS.
-pub fn send_console(path: &std::path::Path, master: &OwnedFd) -> crate::error::Result<()> {
-    use rustix::net::{
-        AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketType,
-    };
-    let sock =
-        rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
-            .ctx("socket", "")?;
-    let addr = SocketAddrUnix::new(path).ctx("--console-socket", path.display())?;
-    rustix::net::connect(&sock, &addr).ctx("connect to the console socket", path.display())?;
-    let fds = [rustix::fd::AsFd::as_fd(master)];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    // runc sends the terminal's name as the payload; clients ignore it but need a byte.
-    rustix::net::sendmsg(&sock, &[std::io::IoSlice::new(b"/dev/pts/0")], &mut control, SendFlags::NOSIGNAL)
-        .ctx("send the terminal to", path.display())?;
-    Ok(())
+/// The caller's console socket, connected before husk enters a container (its path is
+/// the host's): the terminal's master goes over it as SCM_RIGHTS.
+pub struct ConsoleSocket {
+    sock: OwnedFd,
+    path: PathBuf,
 }
 
-/// Writes `text` to `path` as a whole (write, rename), as the clients read pid files.
-pub fn write_file_atomically(path: &std::path::Path, text: &str) -> crate::error::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.husk-{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        rustix::process::getpid().as_raw_nonzero()
-    ));
-    std::fs::write(&tmp, text).ctx("write", tmp.display())?;
-    std::fs::rename(&tmp, path).ctx("rename onto", path.display())
+impl ConsoleSocket {
+    pub fn connect(path: &Path) -> crate::error::Result<ConsoleSocket> {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let sock = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+            .ctx("socket", "")?;
+        let addr = SocketAddrUnix::new(path).ctx("--console-socket", path.display())?;
+        rustix::net::connect(&sock, &addr).ctx("connect to the console socket", path.display())?;
+        Ok(ConsoleSocket { sock, path: path.to_path_buf() })
+    }
+
+    pub fn send(&self, master: &OwnedFd) -> crate::error::Result<()> {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let fds = [rustix::fd::AsFd::as_fd(master)];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        // runc sends the terminal's name as the payload; clients ignore it but need a byte.
+        rustix::net::sendmsg(&self.sock, &[std::io::IoSlice::new(b"/dev/pts/0")], &mut control, SendFlags::NOSIGNAL)
+            .ctx("send the terminal to", self.path.display())?;
+        Ok(())
+    }
+}
+
+/// A pid file, its directory opened before husk enters a container (the path is the
+/// host's); written whole (write, rename) as the clients read it: the pid in decimal,
+/// no newline.
+pub struct PidFile {
+    dir: OwnedFd,
+    name: String,
+    path: PathBuf,
+}
+
+impl PidFile {
+    pub fn open(path: &Path) -> crate::error::Result<PidFile> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let dir = rustix::fs::open(parent, flags, rustix::fs::Mode::empty()).ctx("--pid-file", parent.display())?;
+        Ok(PidFile { dir, name, path: path.to_path_buf() })
+    }
+
+    pub fn write(&self, pid: rustix::process::Pid) -> crate::error::Result<()> {
+        use rustix::fs::{Mode, OFlags};
+        let tmp = format!(".{}.husk-{}", self.name, rustix::process::getpid().as_raw_nonzero());
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, &tmp, flags, Mode::from(0o644)).ctx("create", self.path.display())?;
+        rustix::io::write(&fd, pid.as_raw_nonzero().to_string().as_bytes()).ctx("write", self.path.display())?;
+        rustix::fs::renameat(&self.dir, &tmp, &self.dir, &self.name).ctx("rename onto", self.path.display())
+    }
 }

@@ -260,13 +260,13 @@ impl Spec {
 /// Names become directory names and hostnames: keep them to a safe alphabet.
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= 63
+        && name.len() <= 128
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !ok {
         return Err(bad(
             format!("container name {name:?}"),
-            "use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            "use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
         ));
     }
     Ok(())
