@@ -1,0 +1,500 @@
+//! The OCI runtime interface on bundles of the Alpine image: the lifecycle (create,
+//! state, start, kill, delete) with the container's init re-parented to the caller,
+//! hooks, the console socket, config.json applied as written (checked from inside),
+//! exec --process, pause/resume, and bad bundles refused with nothing left behind.
+//! The test process is a child subreaper, as conmon and containerd's shim are.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A bundle: config.json beside a `rootfs` link to the Alpine tree.
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+fn setup(test: &str) -> Option<Bundle> {
+    if !common::can_run(test) {
+        return None;
+    }
+    // The init of a created container is re-parented to us when `husk create` exits.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let dir = common::temp_dir(test);
+    std::os::unix::fs::symlink(common::alpine(), dir.join("rootfs")).unwrap();
+    Some(Bundle { dir, root: common::state_root(test) })
+}
+
+fn json_strings(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{:?}", s)).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// A config.json as `runc spec` writes it (no terminal), running `args`, with extra
+/// members spliced into the top level, `process` and `linux`.
+fn config(args: &[&str], top: &str, process: &str, linux: &str) -> String {
+    format!(
+        r#"{{
+  "ociVersion": "1.0.2-dev",
+  "process": {{
+    "terminal": false, "user": {{"uid": 0, "gid": 0}}, "args": {args},
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "cwd": "/",
+    "capabilities": {{"bounding": ["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+      "effective": ["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+      "permitted": ["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"]}},
+    "noNewPrivileges": true {process}
+  }},
+  "root": {{"path": "rootfs", "readonly": true}},
+  "hostname": "oci",
+  "mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","strictatime","mode=755","size=65536k"]}},
+    {{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620","gid=5"]}},
+    {{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid","noexec","nodev","mode=1777","size=65536k"]}},
+    {{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid","noexec","nodev"]}},
+    {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid","noexec","nodev","ro"]}},
+    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid","nodev"]}}
+  ] {top},
+  "linux": {{
+    "resources": {{"devices": [{{"allow": false, "access": "rwm"}}]}},
+    "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}, {{"type": "cgroup"}}],
+    "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"] {linux}
+  }}
+}}"#,
+        args = json_strings(args),
+    )
+}
+
+impl Bundle {
+    fn write(&self, config: &str) {
+        std::fs::write(self.dir.join("config.json"), config).unwrap();
+    }
+
+    fn husk(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(common::husk());
+        cmd.arg("--root").arg(&self.root).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a verb; stdout and stderr through files, since the container's init keeps
+    /// the stdio `create` had (pipes would stay open as long as it lives).
+    fn verb(&self, args: &[&str]) -> (i32, String, String) {
+        let out = common::temp_dir("out");
+        let (o, e) = (out.join("o"), out.join("e"));
+        let status = self
+            .husk(args)
+            .stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap())
+            .status()
+            .unwrap();
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        (status.code().unwrap_or(-1), read(&o), read(&e))
+    }
+
+    fn create(&self, id: &str, extra: &[&str], stdout: &Path) -> (i32, String) {
+        let bundle = self.dir.to_str().unwrap();
+        let mut args = vec!["create", "--bundle", bundle];
+        args.extend_from_slice(extra);
+        args.push(id);
+        let err = self.dir.join(format!("{id}.create-err"));
+        let status = self
+            .husk(&args)
+            .stdout(std::fs::File::create(stdout).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        (status.code().unwrap_or(-1), std::fs::read_to_string(&err).unwrap_or_default())
+    }
+
+    fn status(&self, id: &str) -> String {
+        let (_, out, _) = self.verb(&["state", id]);
+        field(&out, "status")
+    }
+}
+
+/// A string or number member of a flat JSON object, as text.
+fn field(json: &str, key: &str) -> String {
+    let Some(at) = json.find(&format!("\"{key}\":")) else { return String::new() };
+    let rest = json[at + key.len() + 3..].trim_start();
+    match rest.strip_prefix('"') {
+        Some(s) => s[..s.find('"').unwrap_or(0)].to_string(),
+        None => rest.chars().take_while(|c| c.is_ascii_digit()).collect(),
+    }
+}
+
+/// Waits for our re-parented child `pid` and returns its exit code (128+N if killed).
+fn reap(pid: i32) -> i32 {
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
+    status.exit_status().map(|c| c as i32).or(status.terminating_signal().map(|s| 128 + s as i32)).unwrap()
+}
+
+fn wait_for(path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+fn bind(host: &Path, dest: &str) -> String {
+    format!(
+        r#", {{"destination": "{dest}", "type": "bind", "source": "{}", "options": ["rbind","rw"]}}"#,
+        host.display()
+    )
+}
+
+/// `config` with `extra` mount entries appended to its mounts.
+fn with_mounts(config: String, extra: &str) -> String {
+    let end = config.find("\n  ] ").unwrap();
+    format!("{}{extra}{}", &config[..end], &config[end..])
+}
+
+#[test]
+fn create_stops_before_the_command_and_start_kill_delete_follow_the_lifecycle() {
+    let Some(b) = setup("oci-lifecycle") else { return };
+    let out = common::temp_dir("lifecycle-out");
+    let cfg = config(&["sh", "-c", "echo started > /out/marker; exec sleep 100"], "", "", "");
+    b.write(&with_mounts(cfg, &bind(&out, "/out")));
+    let pid_file = b.dir.join("pid");
+    let (code, err) = b.create("life", &["--pid-file", pid_file.to_str().unwrap()], &out.join("stdout"));
+    assert_eq!(code, 0, "create: {err}");
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!pid_text.ends_with('\n'), "the pid file has no newline: {pid_text:?}");
+    let pid: i32 = pid_text.parse().unwrap();
+    let (_, state, _) = b.verb(&["state", "life"]);
+    assert_eq!(field(&state, "status"), "created", "{state}");
+    assert_eq!(field(&state, "pid"), pid_text);
+    assert_eq!(field(&state, "bundle"), b.dir.to_str().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!out.join("marker").exists(), "the command must not run before start");
+    // The init is our child now: `husk create` has gone.
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = ppid[ppid.rfind(')').unwrap() + 4..].split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(ppid, std::process::id() as i32, "the init is re-parented to the caller");
+    let (code, _, err) = b.verb(&["start", "life"]);
+    assert_eq!(code, 0, "start: {err}");
+    assert!(wait_for(&out.join("marker")), "the command ran after start");
+    assert_eq!(b.status("life"), "running");
+    let (code, _, err) = b.verb(&["start", "life"]);
+    assert_eq!(code, 1, "a second start fails: {err}");
+    let (code, _, err) = b.verb(&["delete", "life"]);
+    assert_eq!(code, 1, "a running container is not deleted without --force: {err}");
+    let (code, _, err) = b.verb(&["kill", "life", "TERM"]);
+    assert_eq!(code, 0, "kill: {err}");
+    assert_eq!(reap(pid), 128 + 15, "the command's end by SIGTERM is the init's status");
+    assert_eq!(b.status("life"), "stopped");
+    let (code, _, err) = b.verb(&["delete", "life"]);
+    assert_eq!(code, 0, "delete: {err}");
+    let (code, _, err) = b.verb(&["state", "life"]);
+    assert_eq!(code, 1, "gone after delete: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(b.verb(&["delete", "--force", "life"]).0, 0, "delete --force of a missing container is no error");
+    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "nothing is left in the state root");
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let Some(b) = setup("oci-hooks") else { return };
+    let logs = common::temp_dir("hooks-log");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = logs.join("log");
+    let hook = |name: &str| {
+        let script = format!("read -r state; echo \"{name} $state\" >> {}", log.display());
+        format!(r#"[{{"path": "/bin/sh", "args": ["sh", "-c", {script:?}], "timeout": 5}}]"#)
+    };
+    let kinds = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+    let hooks: Vec<String> = kinds.iter().map(|k| format!("{k:?}: {}", hook(k))).collect();
+    let top = format!(r#", "hooks": {{ {} }}"#, hooks.join(", "));
+    // The container's hooks write the same log: it is bound at the same path inside.
+    let cfg = config(&["true"], &top, "", "");
+    b.write(&with_mounts(cfg, &bind(&logs, logs.to_str().unwrap())));
+    let (code, err) = b.create("hooked", &[], &logs.join("out"));
+    assert_eq!(code, 0, "create: {err}");
+    let pid: i32 = field(&b.verb(&["state", "hooked"]).1, "pid").parse().unwrap();
+    assert_eq!(b.verb(&["start", "hooked"]).0, 0);
+    assert_eq!(reap(pid), 0);
+    assert_eq!(b.verb(&["delete", "hooked"]).0, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(order, kinds, "{text}");
+    for line in text.lines() {
+        assert!(line.contains(r#""id":"hooked""#) && line.contains(r#""ociVersion""#), "state on stdin: {line}");
+    }
+    assert!(text.lines().last().unwrap().contains(r#""status":"stopped""#), "{text}");
+}
+
+#[test]
+fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
+    let Some(b) = setup("oci-hook-fails") else { return };
+    let top = r#", "hooks": {"prestart": [{"path": "/bin/false"}]}"#;
+    b.write(&config(&["true"], top, "", ""));
+    let (code, err) = b.create("nohook", &[], &b.dir.join("out"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("prestart hook /bin/false"), "{err}");
+    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "nothing is left in the state root");
+}
+
+#[test]
+fn the_console_socket_receives_a_working_terminal() {
+    use rustix::net::{
+        AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketAddrUnix, SocketType,
+    };
+    let Some(b) = setup("oci-console") else { return };
+    b.write(
+        &config(&["sh", "-c", "tty; test -t 0 && echo is-a-tty"], "", r#", "terminal": true"#, "")
+            .replace(r#""terminal": false, "#, ""),
+    );
+    let sock_path = b.dir.join("console.sock");
+    let listener = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+    rustix::net::bind(&listener, &SocketAddrUnix::new(&sock_path).unwrap()).unwrap();
+    rustix::net::listen(&listener, 1).unwrap();
+    let accept = std::thread::spawn(move || {
+        let conn = rustix::net::accept(&listener).unwrap();
+        let mut buf = [0u8; 64];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        rustix::net::recvmsg(&conn, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::empty())
+            .unwrap();
+        control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        })
+    });
+    let (code, err) = b.create("tty", &["--console-socket", sock_path.to_str().unwrap()], &b.dir.join("out"));
+    assert_eq!(code, 0, "create: {err}");
+    let master = accept.join().unwrap().expect("a descriptor over SCM_RIGHTS");
+    let pid: i32 = field(&b.verb(&["state", "tty"]).1, "pid").parse().unwrap();
+    assert_eq!(b.verb(&["start", "tty"]).0, 0);
+    let mut text = String::new();
+    let mut file = std::fs::File::from(master);
+    let mut buf = [0u8; 256];
+    // EIO once the terminal's last user has gone.
+    while let Ok(n) = file.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if text.contains("is-a-tty") {
+            break;
+        }
+    }
+    assert_eq!(reap(pid), 0);
+    assert!(text.contains("/dev/pts/0") && text.contains("is-a-tty"), "{text:?}");
+    assert_eq!(b.verb(&["delete", "tty"]).0, 0);
+}
+
+#[test]
+fn run_runs_the_bundle_in_the_foreground_and_deletes_it() {
+    let Some(b) = setup("oci-run") else { return };
+    b.write(&config(&["sh", "-c", "echo ran; exit 7"], "", "", ""));
+    let out = b.dir.join("out");
+    let status = b
+        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "fg"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n");
+    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "run deletes the container");
+}
+
+#[test]
+fn exec_runs_a_process_json_detached_and_writes_its_pid() {
+    let Some(b) = setup("oci-exec") else { return };
+    let out = common::temp_dir("exec-out");
+    b.write(&with_mounts(config(&["sleep", "100"], "", "", ""), &bind(&out, "/out")));
+    let (code, err) = b.create("ex", &[], &b.dir.join("out"));
+    assert_eq!(code, 0, "create: {err}");
+    let init: i32 = field(&b.verb(&["state", "ex"]).1, "pid").parse().unwrap();
+    assert_eq!(b.verb(&["start", "ex"]).0, 0);
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        r#"{"args": ["sh", "-c", "id -u > /out/id; echo $FOO > /out/env; pwd > /out/cwd"], "env": ["FOO=bar", "PATH=/bin:/usr/bin"],
+            "cwd": "/tmp", "user": {"uid": 65534, "gid": 65534}, "terminal": false}"#,
+    )
+    .unwrap();
+    let pid_file = b.dir.join("exec.pid");
+    let args =
+        ["exec", "--process", process.to_str().unwrap(), "--detach", "--pid-file", pid_file.to_str().unwrap(), "ex"];
+    let (code, _, err) = b.verb(&args);
+    assert_eq!(code, 0, "exec: {err}");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(reap(pid), 0, "the exec'd process is the caller's child");
+    assert_eq!(std::fs::read_to_string(out.join("id")).unwrap(), "65534\n");
+    assert_eq!(std::fs::read_to_string(out.join("env")).unwrap(), "bar\n");
+    assert_eq!(std::fs::read_to_string(out.join("cwd")).unwrap(), "/tmp\n");
+    let (code, _, err) = b.verb(&["ps", "--format", "json", "ex"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(b.verb(&["ps", "--format", "json", "ex"]).1.contains(&init.to_string()));
+    assert_eq!(b.verb(&["kill", "--all", "ex", "KILL"]).0, 0);
+    assert_eq!(reap(init), 137);
+    assert_eq!(b.verb(&["delete", "ex"]).0, 0);
+}
+
+#[test]
+fn pause_freezes_the_container_and_resume_thaws_it() {
+    let Some(b) = setup("oci-pause") else { return };
+    let out = common::temp_dir("pause-out");
+    let counter = "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.05; done";
+    b.write(&with_mounts(config(&["sh", "-c", counter], "", "", ""), &bind(&out, "/out")));
+    let (code, err) = b.create("frozen", &[], &b.dir.join("out"));
+    assert_eq!(code, 0, "create: {err}");
+    let pid: i32 = field(&b.verb(&["state", "frozen"]).1, "pid").parse().unwrap();
+    assert_eq!(b.verb(&["start", "frozen"]).0, 0);
+    assert!(wait_for(&out.join("n")));
+    let (code, _, err) = b.verb(&["pause", "frozen"]);
+    assert_eq!(code, 0, "pause: {err}");
+    assert_eq!(b.status("frozen"), "paused");
+    let read = || std::fs::read_to_string(out.join("n")).unwrap();
+    let before = read();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(), before, "a paused container does not advance");
+    assert_eq!(b.verb(&["resume", "frozen"]).0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(read(), before, "a resumed container advances");
+    assert_eq!(b.verb(&["delete", "--force", "frozen"]).0, 0);
+    assert_eq!(reap(pid), 137);
+}
+
+#[test]
+fn bad_bundles_are_refused_in_one_line_and_leave_nothing() {
+    let Some(b) = setup("oci-bad") else { return };
+    let good = config(&["true"], "", "", "");
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing config.json", None, "config.json"),
+        ("invalid JSON", Some("{\"ociVersion\": ".into()), "config.json"),
+        ("unknown namespace", Some(good.replace(r#"{"type": "cgroup"}"#, r#"{"type": "bogus"}"#)), "bogus"),
+        (
+            "unknown mount option",
+            Some(good.replace(r#""options": ["nosuid","nodev"]"#, r#""options": ["nosuid","frobnicate"]"#)),
+            "frobnicate",
+        ),
+        ("unsupported ociVersion", Some(good.replace("1.0.2-dev", "2.0.0")), "2.0.0"),
+        ("missing root", Some(good.replace(r#""path": "rootfs""#, r#""path": "nowhere""#)), "nowhere"),
+    ];
+    for (what, text, named) in cases {
+        match &text {
+            Some(t) => b.write(t),
+            None => {
+                let _ = std::fs::remove_file(b.dir.join("config.json"));
+            }
+        }
+        let (code, err) = b.create("bad", &[], &b.dir.join("out"));
+        assert_eq!(code, 1, "{what}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
+        assert!(err.contains(named), "{what}: the line names {named:?}: {err}");
+        assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "{what}: nothing is left");
+    }
+}
+
+#[test]
+fn a_create_killed_midway_leaves_a_state_that_delete_force_cleans() {
+    let Some(b) = setup("oci-killed") else { return };
+    b.write(&config(&["sleep", "100"], "", "", ""));
+    for (i, delay) in [0u64, 2, 5, 10, 20].into_iter().enumerate() {
+        let id = format!("k{i}");
+        let mut child = b
+            .husk(&["create", "--bundle", b.dir.to_str().unwrap(), &id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        let (code, _, err) = b.verb(&["delete", "--force", &id]);
+        assert_eq!(code, 0, "delay {delay} ms: {err}");
+        assert!(b.verb(&["state", &id]).0 != 0, "delay {delay} ms: gone");
+        // Whatever init was made is killed: reap what was re-parented to us.
+        while let Ok(Some(_)) = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG) {}
+    }
+    let left = common::host("ls /sys/fs/cgroup/*/husk 2>/dev/null | grep -c '^k[0-9]$' || true");
+    assert_eq!(left.trim(), "0", "no cgroup is left");
+}
+
+#[test]
+fn features_and_spec_describe_what_husk_accepts() {
+    let Some(b) = setup("oci-features") else { return };
+    let (code, features, _) = b.verb(&["features"]);
+    assert_eq!(code, 0);
+    assert!(features.contains(r#""ociVersionMax":"1.2.0""#) && features.contains(r#""namespaces""#), "{features}");
+    let (code, version, _) = b.verb(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(version.starts_with("husk version ") && version.contains("\nspec: 1.2.0"), "{version}");
+    let (code, _, err) = b.verb(&["spec", "--bundle", b.dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    // The starting config, with `true` instead of an interactive shell, runs.
+    b.write(&text.replace(r#""terminal":true"#, r#""terminal":false"#).replace(r#"["sh"]"#, r#"["true"]"#));
+    let out: Output = b.husk(&["run", "--bundle", b.dir.to_str().unwrap(), "fromspec"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, _, _) = b.verb(&["spec", "--bundle", b.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "spec does not overwrite config.json");
+}
+
+#[test]
+fn config_json_is_applied_as_written_checked_from_inside() {
+    let Some(b) = setup("oci-applied") else { return };
+    let ns = format!("husk-oci-{}", std::process::id());
+    let made = Command::new("ip").args(["netns", "add", &ns]).status().is_ok_and(|s| s.success())
+        && Command::new("ip")
+            .args(["-n", &ns, "link", "add", "d0", "type", "dummy"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIPPED config_json_is_applied_as_written_checked_from_inside: ip netns add failed");
+        return;
+    }
+    let ro = common::temp_dir("applied-ro");
+    let script = "id; ulimit -n; cat /proc/sys/net/ipv4/ip_forward; \
+        (echo 1 > /proc/sys/net/ipv4/ip_forward) 2>/dev/null && echo procsys-rw || echo procsys-ro; \
+        echo kcore=$(wc -c < /proc/kcore); echo firmware=$(ls /sys/firmware | wc -l); \
+        touch /ro/f 2>/dev/null && echo bind-rw || echo bind-ro; \
+        echo data=$(stat -c %a /data) $(grep -c ' /data .*size=1024k' /proc/self/mountinfo); \
+        echo root=$(awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1); \
+        echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname)";
+    let process = r#", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1234, "hard": 1234}]"#;
+    let linux = format!(r#", "sysctl": {{"net.ipv4.ip_forward": "1"}}, "rootfsPropagation": "slave""#);
+    let mut cfg = config(&["sh", "-c", script], "", process, &linux)
+        .replace(r#""user": {"uid": 0, "gid": 0}"#, r#""user": {"uid": 0, "gid": 0, "additionalGids": [10, 20]}"#)
+        .replace(r#"{"type": "network"}"#, &format!(r#"{{"type": "network", "path": "/run/netns/{ns}"}}"#));
+    let data = r#", {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=700"]}"#;
+    let ro_bind = format!(
+        r#", {{"destination": "/ro", "type": "bind", "source": "{}", "options": ["bind", "ro"]}}"#,
+        ro.display()
+    );
+    cfg = with_mounts(cfg, &format!("{data}{ro_bind}"));
+    b.write(&cfg);
+    let out = b.dir.join("out");
+    let status = b
+        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "applied"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .status()
+        .unwrap();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    let has = |want: &str| assert!(text.contains(want), "expected {want:?} in:\n{text}");
+    has("uid=0(root) gid=0(root) groups=10(wheel),20(dialout)");
+    has("\n1234\n");
+    has("\n1\nprocsys-ro\n");
+    has("kcore=0");
+    has("firmware=0");
+    has("bind-ro");
+    has("data=700 1");
+    has("root=master:");
+    has("dummy=1");
+    has("host=oci");
+}
