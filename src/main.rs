@@ -42,7 +42,7 @@ Commands:
   run      Run a command in a new container (-d: in the background)
   create   Create a container stopped before its command runs
   start    Start created containers
-  ps       List containers
+  ps       List containers (ps ID: a container's processes)
   exec     Run a command in a running container
   logs     Print a detached container's output
   stop     Stop containers (SIGTERM, then SIGKILL)
@@ -55,10 +55,18 @@ Commands:
   init     Run a command under husk's PID-1 init (for other containers' images)
   network  Manage the bridges husk creates (ls, rm)
 
+OCI runtime commands (runc's; podman and containerd call them, see docs/OCI.md):
+  create --bundle DIR ID, run --bundle DIR ID, start ID, state ID, kill ID [SIGNAL],
+  delete [--force] ID, exec --process FILE ID, ps ID, pause ID, resume ID, list,
+  features, spec
+
 Global options:
-  --root DIR     State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
-  -h, --help     Show this help
-  -V, --version  Show the version
+  --root DIR         State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
+  --log FILE         Also write errors there (as runc; conmon and containerd read them)
+  --log-format FMT   text or json
+  --debug            Say what husk ignores of a config.json
+  -h, --help         Show this help
+  -V, --version      Show the version
 
 Run 'husk COMMAND --help' for a command's options.
 ";

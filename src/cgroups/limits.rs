@@ -7,7 +7,9 @@ use crate::spec::Resources;
 pub const CPU_PERIOD: u64 = 100_000;
 
 /// crun's quadratic fit from v1 shares [2, 262144] to v2 weight [1, 10000] that maps
-/// the default 1024 to the default 100 (youki's linear map gives 39).
+/// the default 1024 to the default 100 (youki's linear map gives 39):
+/// weight = ceil(10^((l^2 + 125 l - 126) / 612)) with l = log2(shares). Computed in
+/// fixed point: the floating-point pow and log2 would bring 10 KB of libm tables.
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
@@ -18,10 +20,40 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     if shares >= 262_144 {
         return 10_000;
     }
-    let l = (shares as f64).log2();
-    // (l^2 + 125 l) / 612 - 7/34, over one denominator so 1024 gives exactly 10^2.
-    let exponent = (l * l + 125.0 * l - 126.0) / 612.0;
-    10f64.powf(exponent).ceil() as u64
+    let l = log2_fixed(shares);
+    // 10^e <= w  <=>  e * log2(10) <= log2(w), all in 2^-48 units (l < 2^53 here).
+    let exponent_log2_10 = (l * l / ONE + 125 * l - 126 * ONE) * LOG2_10 / ONE / 612;
+    // The smallest weight reaching it; a little slack so that exact powers of ten
+    // (1024 shares: exactly 100) are not lost to rounding.
+    let (mut lo, mut hi) = (1u64, 10_000u64);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if log2_fixed(mid) + 16 >= exponent_log2_10 { hi = mid } else { lo = mid + 1 }
+    }
+    lo
+}
+
+/// 1 in the 48-bit fixed point of `log2_fixed`: enough that every shares value gives
+/// the weight the floating-point formula gives (checked for all of 3..262144).
+const ONE: i128 = 1 << 48;
+/// log2(10) in that fixed point.
+const LOG2_10: i128 = 935_039_633_142_894;
+
+/// log2(x) for x >= 1, with 48 fractional bits: the integer part from the leading
+/// zeros, then one fractional bit per squaring of the mantissa.
+fn log2_fixed(x: u64) -> i128 {
+    let int = 63 - i128::from(x.leading_zeros());
+    // The mantissa x / 2^int in [1, 2), with 62 fractional bits.
+    let mut m = (u128::from(x) << 62) >> int;
+    let mut frac = 0i128;
+    for bit in (0..48).rev() {
+        m = (m * m) >> 62;
+        if m >= 2 << 62 {
+            m >>= 1;
+            frac |= 1 << bit;
+        }
+    }
+    (int << 48) | frac
 }
 
 /// The swap total for the kernel: unset means docker's default of as much swap as
@@ -118,6 +150,15 @@ pub fn human_size(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_fixed_point_weight_is_the_floating_point_formula_for_every_shares_value() {
+        for shares in 3..262_144u64 {
+            let l = (shares as f64).log2();
+            let float = 10f64.powf((l * l + 125.0 * l - 126.0) / 612.0).ceil() as u64;
+            assert_eq!(shares_to_weight(shares), float, "shares {shares}");
+        }
+    }
 
     #[test]
     fn decimals_are_rounded_half_up_without_floats() {
