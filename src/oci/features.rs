@@ -3,8 +3,6 @@
 
 use crate::cli::{self, Command, flag, on};
 use crate::error::{Context, Error, Result};
-use crate::json::{Obj, Value};
-use crate::spec::NamespaceKind;
 use std::ffi::OsString;
 
 #[derive(Default)]
@@ -18,92 +16,14 @@ pub static FEATURES: Command<NoOpts> = Command {
     command_follows: false,
 };
 
-fn strings(items: &[&str]) -> Value {
-    Value::Arr(items.iter().map(|s| Value::str(*s)).collect())
-}
-
-/// Mount options config.json may use (oci/config.rs accepts these).
-const MOUNT_OPTIONS: &[&str] = &[
-    "async",
-    "atime",
-    "bind",
-    "defaults",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "mand",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "nosymfollow",
-    "private",
-    "rbind",
-    "relatime",
-    "remount",
-    "ro",
-    "rprivate",
-    "rshared",
-    "rslave",
-    "runbindable",
-    "rw",
-    "shared",
-    "slave",
-    "strictatime",
-    "suid",
-    "symfollow",
-    "sync",
-    "unbindable",
-];
+/// The features document, fixed at build time but for the seccomp architecture.
+const FEATURES_HEAD: &str = r#"{"ociVersionMin":"1.0.0","ociVersionMax":"1.2.0","hooks":["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],"mountOptions":["async","atime","bind","defaults","dev","diratime","dirsync","exec","mand","noatime","nodev","nodiratime","noexec","nomand","norelatime","nostrictatime","nosuid","nosymfollow","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","slave","strictatime","suid","symfollow","sync","unbindable"],"linux":{"namespaces":["pid","network","mount","ipc","uts","user","cgroup"],"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],"cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP"],"operators":["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],"archs":["#;
+const FEATURES_TAIL: &str = r#"]},"apparmor":{"enabled":false},"selinux":{"enabled":false},"intelRdt":{"enabled":false},"mountExtensions":{"idmap":{"enabled":false}}},"annotations":{}}"#;
 
 pub fn features(args: Vec<OsString>) -> Result<u8> {
     let Some(_) = cli::parse(&FEATURES, args)? else { return Ok(0) };
-    let namespaces: Vec<&str> = NamespaceKind::ALL.iter().map(|k| k.name()).collect();
-    let caps: Vec<String> = (0..=40).filter_map(crate::spec::capability_name).map(|c| format!("CAP_{c}")).collect();
-    let arch = if cfg!(target_arch = "x86_64") { "SCMP_ARCH_X86_64" } else { "SCMP_ARCH_AARCH64" };
-    let actions = [
-        "SCMP_ACT_ALLOW",
-        "SCMP_ACT_ERRNO",
-        "SCMP_ACT_KILL",
-        "SCMP_ACT_KILL_PROCESS",
-        "SCMP_ACT_KILL_THREAD",
-        "SCMP_ACT_LOG",
-        "SCMP_ACT_TRAP",
-    ];
-    let ops: Vec<&str> = crate::spec::CmpOp::ALL.iter().map(|o| o.name()).collect();
-    let enabled = |on: bool| Value::from(Obj::new().put("enabled", on));
-    let linux = Obj::new()
-        .put("namespaces", strings(&namespaces))
-        .put("capabilities", Value::from(caps))
-        .put("cgroup", Obj::new().put("v1", true).put("v2", true).put("systemd", false).put("systemdUser", false))
-        .put(
-            "seccomp",
-            Obj::new()
-                .put("enabled", true)
-                .put("actions", strings(&actions))
-                .put("operators", strings(&ops))
-                .put("archs", strings(&[arch])),
-        )
-        .put("apparmor", enabled(false))
-        .put("selinux", enabled(false))
-        .put("intelRdt", enabled(false))
-        .put("mountExtensions", Obj::new().put("idmap", enabled(false)));
-    let doc = Obj::new()
-        .put("ociVersionMin", "1.0.0")
-        .put("ociVersionMax", super::SPEC_VERSION)
-        .put(
-            "hooks",
-            strings(&["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]),
-        )
-        .put("mountOptions", strings(MOUNT_OPTIONS))
-        .put("linux", linux)
-        .put("annotations", Obj::new());
-    println!("{}", Value::from(doc));
+    let arch = if cfg!(target_arch = "x86_64") { "\"SCMP_ARCH_X86_64\"" } else { "\"SCMP_ARCH_AARCH64\"" };
+    println!("{FEATURES_HEAD}{arch}{FEATURES_TAIL}");
     Ok(0)
 }
 
@@ -142,67 +62,72 @@ pub fn spec(args: Vec<OsString>) -> Result<u8> {
     Ok(0)
 }
 
-fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
-    Obj::new().put("destination", dest).put("type", kind).put("source", source).put("options", strings(options)).into()
-}
+/// `runc spec`'s starting point, in husk's words: the root read-only, docker's masked
+/// and read-only paths, the three capabilities runc starts with.
+const CONFIG: &str = r#"{
+  "ociVersion": "1.2.0",
+  "process": {
+    "terminal": true,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["sh"],
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    },
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+    "noNewPrivileges": true
+  },
+  "root": {"path": "rootfs", "readonly": true},
+  "hostname": "husk",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+  ],
+  "linux": {
+    "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+    "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}],
+    "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+  }
+}"#;
+const NETWORK_NS: &str = r#"{"type": "network"}"#;
+const USER_NS: &str = r#"{"type": "user"}"#;
+const SYSFS: &str =
+    r#"{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}"#;
+const SYSFS_BIND: &str = r#"{"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}"#;
+const CGROUP_MOUNT: &str = r#",
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}"#;
+const DEVICE_POLICY: &str = r#"
+    "resources": {"devices": [{"allow": false, "access": "rwm"}]},"#;
 
-fn default_config(rootless: bool) -> Value {
-    let caps = strings(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let cap_sets = Obj::new()
-        .put("bounding", caps.clone())
-        .put("effective", caps.clone())
-        .put("permitted", caps.clone())
-        .put("ambient", caps);
-    let process = Obj::new()
-        .put("terminal", true)
-        .put("user", Obj::new().put("uid", 0u32).put("gid", 0u32))
-        .put("args", strings(&["sh"]))
-        .put("env", strings(&[&format!("PATH={}", crate::spec::DEFAULT_PATH), "TERM=xterm"]))
-        .put("cwd", "/")
-        .put("capabilities", cap_sets)
-        .put(
-            "rlimits",
-            Value::Arr(vec![Obj::new().put("type", "RLIMIT_NOFILE").put("hard", 1024u32).put("soft", 1024u32).into()]),
-        )
-        .put("noNewPrivileges", true);
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &[]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-    ];
-    let mut namespaces = vec!["pid", "ipc", "uts", "mount", "cgroup"];
-    if rootless {
-        mounts.push(mount("/sys", "none", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]));
-        namespaces.push("user");
-    } else {
-        mounts.push(mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]));
-        mounts.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]));
-        namespaces.push("network");
+/// The rootless variant: a user namespace mapping the caller's ids instead of a network
+/// namespace and a device policy, /sys bound from the host (a new sysfs needs a network
+/// namespace owned by the user namespace), no cgroup mount.
+fn default_config(rootless: bool) -> String {
+    if !rootless {
+        return CONFIG.to_string();
     }
-    let namespaces: Vec<Value> = namespaces.iter().map(|n| Obj::new().put("type", *n).into()).collect();
-    let mut linux = Obj::new();
-    if rootless {
-        let map =
-            |id: u32| Value::Arr(vec![Obj::new().put("containerID", 0u32).put("hostID", id).put("size", 1u32).into()]);
-        linux = linux
-            .put("uidMappings", map(rustix::process::geteuid().as_raw()))
-            .put("gidMappings", map(rustix::process::getegid().as_raw()));
-    } else {
-        let deny = Obj::new().put("allow", false).put("access", "rwm");
-        linux = linux.put("resources", Obj::new().put("devices", Value::Arr(vec![deny.into()])));
-    }
-    let linux = linux
-        .put("namespaces", Value::Arr(namespaces))
-        .put("maskedPaths", strings(&crate::spec::DEFAULT_MASKED_PATHS))
-        .put("readonlyPaths", strings(&crate::spec::DEFAULT_READONLY_PATHS));
-    Obj::new()
-        .put("ociVersion", super::SPEC_VERSION)
-        .put("process", process)
-        .put("root", Obj::new().put("path", "rootfs").put("readonly", true))
-        .put("hostname", "husk")
-        .put("mounts", Value::Arr(mounts))
-        .put("linux", linux)
-        .into()
+    let map = |id: u32| format!(r#"[{{"containerID": 0, "hostID": {id}, "size": 1}}]"#);
+    let maps = format!(
+        r#""uidMappings": {},
+    "gidMappings": {},
+    "namespaces""#,
+        map(rustix::process::geteuid().as_raw()),
+        map(rustix::process::getegid().as_raw())
+    );
+    CONFIG
+        .replace(NETWORK_NS, USER_NS)
+        .replace(SYSFS, SYSFS_BIND)
+        .replace(CGROUP_MOUNT, "")
+        .replace(DEVICE_POLICY, "")
+        .replace(r#""namespaces""#, &maps)
 }
