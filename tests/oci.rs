@@ -437,7 +437,7 @@ fn features_and_spec_describe_what_husk_accepts() {
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
     // The starting config, with `true` instead of an interactive shell, runs.
-    b.write(&text.replace(r#""terminal":true"#, r#""terminal":false"#).replace(r#"["sh"]"#, r#"["true"]"#));
+    b.write(&text.replace(r#""terminal": true"#, r#""terminal": false"#).replace(r#"["sh"]"#, r#"["true"]"#));
     let out: Output = b.husk(&["run", "--bundle", b.dir.to_str().unwrap(), "fromspec"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let (code, _, _) = b.verb(&["spec", "--bundle", b.dir.to_str().unwrap()]);
