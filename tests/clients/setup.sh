@@ -9,7 +9,7 @@
 #         tests/clients/setup.sh podman DIR [RUNTIME]      private store + localhost/alpine:3.20.3
 #         tests/clients/setup.sh containerd-start DIR     private containerd + the image (needs podman DIR)
 #         tests/clients/setup.sh dockerd-start DIR [RUNTIME]
-#         tests/clients/setup.sh lxc DIR                  an Alpine tree and an lxc.conf
+#         tests/clients/setup.sh lxc DIR [ROOTFS]         an lxc.conf (and an Alpine tree)
 #         tests/clients/setup.sh watch DIR PID            clean DIR up once PID has exited
 #         tests/clients/setup.sh cleanup DIR              stop the daemons, unmount, remove DIR
 # Source: the same as functions clients_install, clients_podman, ... (see each one).
@@ -215,16 +215,21 @@ clients_dockerd_stop() {
   clients_kill_matching "$d/exec"
 }
 
-# clients_lxc DIR: DIR/lxc/rootfs (the Alpine tree) and DIR/lxc/lxc.conf: no network
+# clients_lxc DIR [ROOTFS]: DIR/lxc/lxc.conf for ROOTFS (default: the Alpine tree
+# extracted into DIR/lxc/rootfs): no network
 # (lxc.net.0.type = empty, so the lxcbr0 of the package's default.conf is never used),
 # no services; `lxc-execute -P DIR/lxc/path -n NAME -f DIR/lxc/lxc.conf -- CMD`.
 clients_lxc() {
-  local dir=$1 l
+  local dir=$1 rootfs=${2:-} l
   l=$dir/lxc
-  mkdir -p "$l"/{rootfs,path}
-  tar -xzf "$CLIENTS_TARBALL" -C "$l/rootfs"
+  mkdir -p "$l/path"
+  if [[ -z $rootfs ]]; then
+    rootfs=$l/rootfs
+    mkdir -p "$rootfs"
+    tar -xzf "$CLIENTS_TARBALL" -C "$rootfs"
+  fi
   cat >"$l/lxc.conf" <<EOF
-lxc.rootfs.path = dir:$l/rootfs
+lxc.rootfs.path = dir:$rootfs
 lxc.uts.name = husk-lxc
 lxc.net.0.type = empty
 lxc.mount.auto = proc:mixed sys:ro cgroup:mixed
