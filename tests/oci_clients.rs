@@ -22,9 +22,12 @@ use std::time::{Duration, Instant};
 const IMAGE: &str = "localhost/alpine:3.20.3";
 const MIB_64: &str = "67108864";
 
-/// The runtime the clients are given.
+/// The runtime the clients are given, as an absolute path (conmon and the shim run it
+/// from directories of their own).
 fn runtime() -> PathBuf {
-    std::env::var_os("HUSK_OCI_RUNTIME").map(PathBuf::from).unwrap_or_else(common::husk)
+    let rt = std::env::var_os("HUSK_OCI_RUNTIME").map(PathBuf::from).unwrap_or_else(common::husk);
+    // Not canonicalize: podman picks its flags by the file name, which a symlink keeps.
+    std::path::absolute(&rt).unwrap_or(rt)
 }
 
 fn setup_script() -> PathBuf {
