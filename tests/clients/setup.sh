@@ -66,9 +66,13 @@ clients_install() {
     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; } ||
     rc=$?
   [[ -n $made_policy ]] && rm -f "$policy"
-  local pid
+  # A daemon a postinst starts runs with the package's defaults; one with a private
+  # configuration (someone's test, started meanwhile) is left alone.
+  local pid args
   for pid in $(comm -13 <(echo "$before") <(pgrep -x "$(IFS='|'; echo "${CLIENTS_DAEMONS[*]}")" | sort)); do
-    clients_log "the install started $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null); stopping pid $pid"
+    args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+    [[ $args == *--config* || $args == *--data-root* || $args == */tmp/* ]] && continue
+    clients_log "the install started $args; stopping pid $pid"
     kill "$pid" 2>/dev/null || true
   done
   clients_log "install of ${need[*]}: exit $rc, $((SECONDS - t0)) s"
