@@ -273,12 +273,14 @@ clients_kill_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
-# clients_kill_matching PATH: processes whose command line names PATH, a path under our
-# scratch directory, so only ours (shims, conmons); killed by pid.
+# clients_kill_matching PATH: the clients' helper processes (shims, conmons, daemons)
+# whose command line names PATH, a path under our scratch directory, so only ours;
+# killed by pid. A shell whose script merely mentions PATH is not one of them.
 clients_kill_matching() {
-  local pid
+  local pid comm
   for pid in $(pgrep -f -- "$1"); do
-    [[ $pid != "$$" && $pid != "$BASHPID" ]] && kill -9 "$pid" 2>/dev/null
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+    [[ $comm =~ ^(containerd-shim.*|conmon|containerd|dockerd)$ ]] && kill -9 "$pid" 2>/dev/null
   done
   true
 }
