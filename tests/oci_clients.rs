@@ -154,6 +154,9 @@ fn ready(test: &str) -> Option<&'static Path> {
 fn podman(dir: &Path) -> Command {
     let env = std::fs::read_to_string(dir.join("podman/env")).unwrap();
     let mut cmd = Command::new("podman");
+    // conmon writes a file named "oom" into its working directory when the container is
+    // OOM-killed: not into the checkout.
+    cmd.current_dir(dir);
     for line in env.lines() {
         if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
             cmd.env(k, v);
@@ -384,6 +387,20 @@ fn ctr_task_exec_ps_and_kill_reach_a_running_task() {
     };
     assert_eq!(ok(exec("e1", &["echo", "hi"]), "ctr task exec"), "hi\n");
     assert_eq!(exec("e2", &["sh", "-c", "exit 5"]).status.code(), Some(5), "an exec's exit code");
+    // exec -t: the pty master comes back over --console-socket. ctr insists on a terminal
+    // of its own, which script(1) gives it.
+    if Path::new("/usr/bin/script").exists() {
+        let inner = format!(
+            "ctr --address {} task exec -t --fifo-dir {} --exec-id e3 {id} sh -c 'test -t 0 && tty; exit 4'",
+            sock.display(),
+            fifo.display()
+        );
+        let out = output_within(Command::new("script").args(["-qec", &inner, "/dev/null"]), 60);
+        assert!(text(&out.stdout).contains("/dev/pts/"), "exec -t gave no terminal: {}", text(&out.stdout));
+        assert_eq!(out.status.code(), Some(4), "exec -t's exit code: {}", text(&out.stdout));
+    } else {
+        eprintln!("SKIPPED (part of ctr_task_exec_ps_and_kill_reach_a_running_task): exec -t needs script(1)");
+    }
     // ps: the runtime's `ps --format json` lists the task's processes by host pid: the
     // main process and its background sleep at least.
     let ps = ok(output_within(ctr(&sock).args(["task", "ps", &id]), 30), "ctr task ps");
