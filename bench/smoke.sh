@@ -17,11 +17,11 @@ report=$out/BENCHMARKS.md
 for heading in "## Targets" "## Machine" "## Start-up" "## Size and memory" "### Binary size" \
   "### Launcher peak RSS" "### PID-1 init RSS" "### Detached supervisor RSS" \
   "## Run-time overhead (sysbench)" "## Side by side: inside husk, crun and the host" \
-  "## Image building"; do
+  "## Image building" "## Through OCI clients"; do
   grep -qxF -- "$heading" "$report" || { echo "FAIL: report lacks '$heading'"; exit 1; }
 done
 if grep -q 'FAILED TO RUN' "$report"; then echo "FAIL: a section failed to run"; exit 1; fi
-for png in startup parallel sizes rss overhead image; do
+for png in startup parallel sizes rss overhead image clients; do
   [[ -s $out/$png.png ]] || { echo "FAIL: no chart $png.png"; exit 1; }
 done
 echo "ok: bench/run --quick wrote every section"

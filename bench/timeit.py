@@ -7,12 +7,18 @@
   timeit.py parallel N RUNS OUT.tsv LABEL=CMD ...
                                               start N copies of each command at once and
                                               time until the last exits; RUNS rounds
+  timeit.py rounds --soft FAILS N OUT.tsv LABEL=CMD ...
+                                              as rounds, but a command that fails is dropped
+                                              from the later rounds and its error's last line
+                                              goes to FAILS (LABEL<TAB>LINE) instead of ending
+                                              the measurement: for contenders still in the
+                                              making, so the others are measured all the same
   timeit.py stats IN.tsv                      label, runs, median, min, max per label
 
 CMD is a shell-free argument string split with shlex; "{id}" in it becomes a unique id
 (crun and runc need a fresh container id per run). Samples are seconds, one per line:
-LABEL<TAB>SECONDS. Any command that exits non-zero fails the whole measurement, so a
-broken runtime cannot hide behind a fast error.
+LABEL<TAB>SECONDS. Any command that exits non-zero fails the whole measurement (or, with
+--soft, its own row), so a broken runtime cannot hide behind a fast error.
 """
 import os
 import shlex
@@ -51,14 +57,24 @@ def spawn(cmd):
                             stderr=subprocess.PIPE)
 
 
-def rounds(n, out, cmds):
+def rounds(n, out, cmds, fails=None):
+    failed = set()
     with open(out, "a") as f:
         for _ in range(n):
             for label, cmd in cmds:
+                if label in failed:
+                    continue
                 t0 = time.perf_counter_ns()
                 p = spawn(cmd)
                 p.wait()
                 dt = time.perf_counter_ns() - t0
+                if fails is not None and p.returncode != 0:
+                    failed.add(label)
+                    err = p.stderr.read().decode(errors="replace").strip().splitlines() if p.stderr else []
+                    line = err[-1][:300] if err else f"exit {p.returncode}, nothing on stderr"
+                    with open(fails, "a") as ff:
+                        ff.write(f"{label}\t{line} (exit {p.returncode})\n")
+                    continue
                 check(label, [p])
                 f.write(f"{label}\t{dt / 1e9:.6f}\n")
 
@@ -87,7 +103,9 @@ def stats(path):
 
 
 def main(a):
-    if a[0] == "rounds":
+    if a[0] == "rounds" and a[1] == "--soft":
+        rounds(int(a[3]), a[4], parse(a[5:]), fails=a[2])
+    elif a[0] == "rounds":
         rounds(int(a[1]), a[2], parse(a[3:]))
     elif a[0] == "parallel":
         parallel(int(a[1]), int(a[2]), a[3], parse(a[4:]))

@@ -196,3 +196,47 @@ pub fn build_static_c(name: &str) -> Option<PathBuf> {
         .is_ok_and(|s| s.success());
     built.then_some(out)
 }
+
+/// The machine-wide lock every suite that makes containers, mounts, cgroups or network
+/// namespaces shares with bench/run (`flock /tmp/husk-priv.lock`), held until the guard
+/// drops. Not taken again when an ancestor of this process already holds it (a run
+/// under `flock /tmp/husk-priv.lock cargo test ...`): that would wait forever.
+/// The descriptor is close-on-exec, so daemons a test starts do not inherit the lock.
+pub fn machine_lock() -> Option<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    const LOCK: &str = "/tmp/husk-priv.lock";
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(LOCK).unwrap();
+    let ino = file.metadata().unwrap().ino();
+    if held_by_an_ancestor(ino) {
+        return None;
+    }
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    Some(file)
+}
+
+/// Whether /proc/locks shows a granted flock on inode `ino` whose owner is an ancestor of
+/// this process. Not this process itself: there the holder is another test's thread,
+/// to be waited for.
+fn held_by_an_ancestor(ino: u64) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let holders: Vec<u32> = locks
+        .lines()
+        .filter(|l| !l.contains("->"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END"
+            (f.get(1) == Some(&"FLOCK") && f.get(5)?.rsplit(':').next()? == ino.to_string())
+                .then(|| f.get(4)?.parse().ok())?
+        })
+        .collect();
+    let mut pid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+    while pid > 1 {
+        if holders.contains(&pid) {
+            return true;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The parent pid is the second field after the parenthesised command name.
+        pid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0);
+    }
+    false
+}
