@@ -447,4 +447,30 @@ mod tests {
         let n = ops.len();
         assert_eq!(ops[n - 4..], ["mask /proc/kcore", "ro /proc/sys", "ro-root", "pivot /st/root"]);
     }
+
+    #[test]
+    fn an_oci_spec_keeps_the_engines_etc_files_and_writes_sysctls_before_read_only_paths() {
+        let mut s = spec();
+        s.network.image_etc = true;
+        s.sysctl = vec![("net.ipv4.ping_group_range".into(), "0 0".into())];
+        s.readonly_paths = vec!["/proc/sys".into()];
+        let mut shm = bind_mount(Path::new("/run/shm"), "/dev/shm", false);
+        (shm.options.recursive, shm.options.nosuid, shm.options.noexec) = (false, true, true);
+        shm.options.propagation = Some(Propagation::Slave);
+        s.mounts.push(shm);
+        let ops = plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), &view());
+        let text = render(&ops);
+        assert!(!text.iter().any(|o| o.starts_with("etc ")), "{text:?}");
+        let n = text.len();
+        assert_eq!(text[n - 3..], ["sysctl net.ipv4.ping_group_range=0 0", "ro /proc/sys", "pivot /st/root"]);
+        let Some(Op::Bind { flags, propagation, recursive, .. }) =
+            ops.iter().rev().find(|o| matches!(o, Op::Bind { .. }))
+        else {
+            panic!("no bind in {text:?}")
+        };
+        assert_eq!(
+            (*flags, *propagation, *recursive),
+            (MountFlags::NOSUID | MountFlags::NOEXEC, Some(Propagation::Slave), false)
+        );
+    }
 }
