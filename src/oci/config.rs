@@ -9,7 +9,6 @@
 use crate::error::{Error, Result};
 use crate::json::Value;
 use crate::spec::*;
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 #[path = "resources.rs"]
@@ -31,21 +30,21 @@ pub fn load(dir: &Path, id: &str) -> Result<Bundle> {
     let dir = std::path::absolute(dir).map_err(|_| Error::msg(format!("bundle {}", dir.display()), "bad path"))?;
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::sys("read", path.display(), errno(&e)))?;
-    let value = crate::json::parse(&text).map_err(bad)?;
-    parse(&value, &dir, id)
+    let value = crate::json::parse(&text).map_err(|e| Error::msg("config.json", e))?;
+    parse(&value, &dir, id).map_err(|e| Error::msg("config.json", e))
 }
 
-/// A config.json error: `config.json: WHAT`.
-fn bad(what: impl Display) -> Error {
-    Error::msg("config.json", what.to_string())
-}
+/// The parser's errors: the text after "config.json: ". A String, not `Error`, because
+/// it is moved through every `?` of a long parse, and the binary's size shows it.
+type Res<T> = std::result::Result<T, String>;
 
 fn errno(e: &std::io::Error) -> rustix::io::Errno {
     rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5))
 }
 
 /// An object of config.json and where it sits ("linux.resources"), for typed reads
-/// whose errors name the field. Absent and null fields read as None.
+/// whose errors name the field. Absent and null fields read as None. The reads are
+/// small and not generic, and errors are built in one place: the parser is size-bound.
 #[derive(Clone, Copy)]
 struct Node<'a> {
     v: &'a Value,
@@ -53,73 +52,128 @@ struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    pub fn new(v: &'a Value, at: &'a str) -> Result<Node<'a>> {
-        if v.as_object().is_none() {
-            return Err(bad(format!("{}: expected an object", if at.is_empty() { "the file" } else { at })));
+    fn new(v: &'a Value, at: &'a str) -> Res<Node<'a>> {
+        match v {
+            Value::Obj(_) => Ok(Node { v, at }),
+            _ => Err(Node { v, at }.err("", "expected an object")),
         }
-        Ok(Node { v, at })
     }
 
-    pub fn field(&self, key: &str) -> String {
-        if self.at.is_empty() { key.to_string() } else { format!("{}.{key}", self.at) }
+    /// "AT.KEY: WHY" (just "AT: WHY" without a key).
+    #[inline(never)]
+    fn err(&self, key: &str, why: &str) -> String {
+        let mut s = self.at.to_string();
+        if !key.is_empty() {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(key);
+        }
+        s + ": " + why
     }
 
-    fn typed<T>(&self, key: &str, kind: &str, conv: impl Fn(&'a Value) -> Option<T>) -> Result<Option<T>> {
+    #[inline(never)]
+    fn get(&self, key: &str, kind: &str, ok: fn(&Value) -> bool) -> Res<Option<&'a Value>> {
         match self.v.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => conv(v).map(Some).ok_or_else(|| bad(format!("{}: expected {kind}", self.field(key)))),
+            Some(v) if ok(v) => Ok(Some(v)),
+            Some(_) => Err(self.err(key, kind)),
         }
     }
 
-    pub fn has(&self, key: &str) -> bool {
+    #[inline(never)]
+    fn has(&self, key: &str) -> bool {
         !matches!(self.v.get(key), None | Some(Value::Null))
     }
 
-    pub fn str(&self, key: &str) -> Result<Option<&'a str>> {
-        self.typed(key, "a string", Value::as_str)
+    #[inline(never)]
+    fn str(&self, key: &str) -> Res<Option<&'a str>> {
+        Ok(self.get(key, "expected a string", |v| v.as_str().is_some())?.and_then(Value::as_str))
     }
 
-    pub fn bool(&self, key: &str) -> Result<bool> {
-        Ok(self.typed(key, "true or false", Value::as_bool)?.unwrap_or(false))
+    /// A string that must be there.
+    #[inline(never)]
+    fn need(&self, key: &str) -> Res<&'a str> {
+        self.str(key)?.ok_or_else(|| self.err(key, "missing"))
     }
 
-    pub fn u64(&self, key: &str) -> Result<Option<u64>> {
-        self.typed(key, "a whole number of at least 0", Value::as_u64)
+    #[inline(never)]
+    fn bool(&self, key: &str) -> Res<bool> {
+        Ok(self.get(key, "expected true or false", |v| v.as_bool().is_some())?.and_then(Value::as_bool) == Some(true))
     }
 
-    pub fn i64(&self, key: &str) -> Result<Option<i64>> {
-        self.typed(key, "a whole number", Value::as_i64)
+    #[inline(never)]
+    fn u64(&self, key: &str) -> Res<Option<u64>> {
+        Ok(self.get(key, "expected a whole number of at least 0", |v| v.as_u64().is_some())?.and_then(Value::as_u64))
     }
 
-    pub fn u32(&self, key: &str) -> Result<Option<u32>> {
-        self.typed(key, "a whole number from 0 to 4294967295", |v| v.as_u64()?.try_into().ok())
+    #[inline(never)]
+    fn i64(&self, key: &str) -> Res<Option<i64>> {
+        Ok(self.get(key, "expected a whole number", |v| v.as_i64().is_some())?.and_then(Value::as_i64))
     }
 
-    pub fn array(&self, key: &str) -> Result<&'a [Value]> {
-        Ok(self.typed(key, "a list", Value::as_array)?.unwrap_or_default())
+    #[inline(never)]
+    fn u32(&self, key: &str) -> Res<Option<u32>> {
+        let small = |v: &Value| v.as_u64().is_some_and(|n| n <= u64::from(u32::MAX));
+        Ok(self
+            .get(key, "expected a whole number from 0 to 4294967295", small)?
+            .and_then(Value::as_u64)
+            .map(|n| n as u32))
     }
 
-    pub fn strings(&self, key: &str) -> Result<Vec<String>> {
-        let conv = |v: &Value| v.as_array()?.iter().map(|s| s.as_str().map(str::to_string)).collect();
-        Ok(self.typed(key, "a list of strings", conv)?.unwrap_or_default())
+    #[inline(never)]
+    fn array(&self, key: &str) -> Res<&'a [Value]> {
+        Ok(self.get(key, "expected a list", |v| v.as_array().is_some())?.and_then(Value::as_array).unwrap_or_default())
     }
 
-    /// The object at `key`, with its path in `at` (which the caller keeps alive).
-    pub fn obj(&self, key: &str, at: &'a str) -> Result<Option<Node<'a>>> {
-        self.v.get(key).filter(|v| **v != Value::Null).map(|v| Node::new(v, at)).transpose()
+    #[inline(never)]
+    fn strings(&self, key: &str) -> Res<Vec<String>> {
+        let all = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(|s| s.as_str().is_some()));
+        let list = self.get(key, "expected a list of strings", all)?.and_then(Value::as_array).unwrap_or_default();
+        Ok(list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+    }
+
+    /// An object of strings (sysctl, annotations), in order.
+    #[inline(never)]
+    fn pairs(&self, key: &str) -> Res<Vec<(String, String)>> {
+        let all = |v: &Value| v.as_object().is_some_and(|o| o.iter().all(|(_, s)| s.as_str().is_some()));
+        let o = self.get(key, "expected an object of strings", all)?.and_then(Value::as_object).unwrap_or_default();
+        Ok(o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+    }
+
+    /// The object at `key`, named `at` (which the caller keeps alive).
+    #[inline(never)]
+    fn obj(&self, key: &str, at: &'a str) -> Res<Option<Node<'a>>> {
+        self.get(key, "expected an object", |v| v.as_object().is_some()).map(|v| v.map(|v| Node { v, at }))
+    }
+
+    /// Calls `f` with each object of the list at `key`, named "AT.KEY[i]".
+    fn each(&self, key: &str, f: &mut dyn FnMut(Node) -> Res<()>) -> Res<()> {
+        let field = self.err(key, "");
+        for (i, v) in self.array(key)?.iter().enumerate() {
+            let at = format!("{}[{i}]", &field[..field.len() - 2]);
+            f(Node::new(v, &at)?)?;
+        }
+        Ok(())
     }
 
     /// Refuses a field husk cannot honour when it is set (not empty, not zero).
-    pub fn refuse(&self, key: &str, why: &str) -> Result<()> {
+    #[inline(never)]
+    fn refuse(&self, key: &str, why: &str) -> Res<()> {
         let set = match self.v.get(key) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            None | Some(Value::Null | Value::Bool(false)) => false,
             Some(Value::Arr(a)) => !a.is_empty(),
             Some(Value::Obj(o)) => !o.is_empty(),
             Some(Value::Str(s)) => !s.is_empty(),
             Some(Value::Num(n)) => n != "0",
             Some(Value::Bool(true)) => true,
         };
-        if set { Err(bad(format!("{} is not supported{why}", self.field(key)))) } else { Ok(()) }
+        if !set {
+            return Ok(());
+        }
+        let mut field = self.err(key, "");
+        field.truncate(field.len() - 2);
+        Err(field + " is not supported" + why)
     }
 }
 
@@ -141,218 +195,168 @@ fn supported_version(v: &str) -> bool {
     }
 }
 
-fn parse(v: &Value, dir: &Path, id: &str) -> Result<Bundle> {
+/// The Spec is built in place, field by field: one value alive across every `?`.
+fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
     let top = Node::new(v, "")?;
-    let version = top.str("ociVersion")?.ok_or_else(|| bad("ociVersion is missing"))?;
+    let version = top.need("ociVersion")?;
     if !supported_version(version) {
-        return Err(bad(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
+        return Err(format!("ociVersion {version:?} is not supported (1.0 to 1.2)"));
     }
-    let linux_v = Value::Obj(Vec::new());
-    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &linux_v, at: "linux" });
-    let process = process(&top.obj("process", "process")?.ok_or_else(|| bad("process is missing"))?, &linux)?;
-    let root = root(&top.obj("root", "root")?.ok_or_else(|| bad("root is missing"))?, dir)?;
-    let mut mounts = Vec::new();
-    for (i, m) in top.array("mounts")?.iter().enumerate() {
-        mounts.push(mount(m, i, dir)?);
+    let mut b =
+        Bundle { spec: empty(id), dir: dir.to_path_buf(), oci_version: version.to_string(), annotations: vec![] };
+    let s = &mut b.spec;
+    let no_linux = Value::Obj(Vec::new());
+    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &no_linux, at: "linux" });
+    let Some(p) = top.obj("process", "process")? else { return Err(top.err("process", "missing")) };
+    process(&p, &linux, &mut s.process)?;
+    let Some(r) = top.obj("root", "root")? else { return Err(top.err("root", "missing")) };
+    let path = dir.join(r.need("path")?);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(r.err("path", &format!("{} is not a directory", path.display()))),
+        Err(e) => return Err(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e)))),
     }
-    let (namespaces, mode) = namespaces(&linux)?;
-    let maps = |key: &str| -> Result<Vec<IdMap>> {
-        let mut out = Vec::new();
-        for (i, m) in linux.array(key)?.iter().enumerate() {
-            let at = format!("linux.{key}[{i}]");
-            let m = Node::new(m, &at)?;
-            let n = |k: &str| m.u32(k)?.ok_or_else(|| bad(format!("{}: missing", m.field(k))));
-            out.push(IdMap { inside: n("containerID")?, outside: n("hostID")?, count: n("size")? });
-        }
-        Ok(out)
-    };
-    let (uid_mappings, gid_mappings) = (maps("uidMappings")?, maps("gidMappings")?);
-    let nodes = resources::devices(&linux)?;
-    let resources = resources::resources(&linux, &nodes)?;
-    let mut resources = resources;
-    let cgroups_path = resources::cgroups_path(&linux)?;
-    resources.exact_cgroup = cgroups_path.is_some();
-    let sysctl = match linux.obj("sysctl", "linux.sysctl")? {
-        None => Vec::new(),
-        Some(s) => {
-            s.v.as_object()
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, val)| match val.as_str() {
-                    Some(val) => Ok((k.clone(), val.to_string())),
-                    None => Err(bad(format!("linux.sysctl.{k}: expected a string"))),
-                })
-                .collect::<Result<_>>()?
-        }
-    };
-    let bounding = process.capabilities.as_ref().map(|c| c.bounding.clone()).unwrap_or_default();
-    let seccomp = match linux.obj("seccomp", "linux.seccomp")? {
-        None => Seccomp::Unconfined,
-        Some(s) => {
-            s.refuse("listenerPath", " (husk has no seccomp notify support)")?;
-            let cx = crate::seccomp::profile::Context {
-                capabilities: &bounding,
-                kernel: crate::seccomp::profile::kernel_version(),
-            };
-            Seccomp::Profile(
-                crate::seccomp::profile::from_value(s.v, &cx).map_err(|why| bad(format!("linux.seccomp: {why}")))?,
-            )
-        }
-    };
+    s.root =
+        Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? };
+    top.each("mounts", &mut |m| mount(m, dir).map(|m| s.mounts.push(m)))?;
+    namespaces(&linux, s)?;
+    for (key, maps) in [("uidMappings", &mut s.uid_mappings), ("gidMappings", &mut s.gid_mappings)] {
+        linux.each(key, &mut |m| {
+            let n = |k: &str| m.u32(k)?.ok_or_else(|| m.err(k, "missing"));
+            maps.push(IdMap { inside: n("containerID")?, outside: n("hostID")?, count: n("size")? });
+            Ok(())
+        })?;
+    }
+    resources::devices(&linux, &mut s.devices)?;
+    resources::resources(&linux, &s.devices, &mut s.resources)?;
+    s.cgroups_path = resources::cgroups_path(&linux)?;
+    s.resources.exact_cgroup = s.cgroups_path.is_some();
+    s.sysctl = linux.pairs("sysctl")?;
+    s.masked_paths = linux.strings("maskedPaths")?;
+    s.readonly_paths = linux.strings("readonlyPaths")?;
+    if let Some(sc) = linux.obj("seccomp", "linux.seccomp")? {
+        sc.refuse("listenerPath", " (husk has no seccomp notify support)")?;
+        let bounding = s.process.capabilities.as_ref().map(|c| c.bounding.as_slice()).unwrap_or_default();
+        let cx = crate::seccomp::profile::Context {
+            capabilities: bounding,
+            kernel: crate::seccomp::profile::kernel_version(),
+        };
+        let profile = crate::seccomp::profile::from_value(sc.v, &cx).map_err(|why| sc.err("", &why))?;
+        s.seccomp = Seccomp::Profile(profile);
+    }
     linux_refusals(&linux)?;
     // Without a hostname the new UTS namespace keeps the host's, as runc leaves it.
-    let hostname = match top.str("hostname")? {
+    s.hostname = match top.str("hostname")? {
         Some(h) if !h.is_empty() => h.to_string(),
         _ => rustix::system::uname().nodename().to_string_lossy().into_owned(),
     };
-    let domainname = top.str("domainname")?.filter(|d| !d.is_empty()).map(str::to_string);
-    let hooks = hooks(&top)?;
-    let annotations = match top.obj("annotations", "annotations")? {
-        None => Vec::new(),
-        Some(a) => {
-            a.v.as_object()
-                .unwrap_or_default()
-                .iter()
-                .map(|(k, val)| match val.as_str() {
-                    Some(val) => Ok((k.clone(), val.to_string())),
-                    None => Err(bad(format!("annotations.{k}: expected a string"))),
-                })
-                .collect::<Result<_>>()?
-        }
-    };
-    let spec = Spec {
-        name: id.to_string(),
-        hostname,
-        process,
-        root,
-        mounts,
-        namespaces,
-        uid_mappings,
-        gid_mappings,
-        resources,
-        accounting: false,
-        cgroups_path,
-        network: Network { mode, image_etc: true, domainname, ..Default::default() },
-        devices: nodes,
-        masked_paths: linux.strings("maskedPaths")?,
-        readonly_paths: linux.strings("readonlyPaths")?,
-        sysctl,
-        hooks,
-        seccomp,
-    };
-    Ok(Bundle { spec, dir: dir.to_path_buf(), oci_version: version.to_string(), annotations })
+    s.network.domainname = top.str("domainname")?.filter(|d| !d.is_empty()).map(str::to_string);
+    if let Some(h) = top.obj("hooks", "hooks")? {
+        hooks(&h, &mut s.hooks)?;
+    }
+    b.annotations = top.pairs("annotations")?;
+    Ok(b)
 }
 
-fn process(p: &Node, linux: &Node) -> Result<Process> {
-    let args = p.strings("args")?;
-    if args.is_empty() {
-        return Err(bad("process.args: the command is missing"));
+/// The Spec before config.json fills it: what husk run sets and OCI does not have (no
+/// accounting, the engine's /etc files), and the network of a config without a network
+/// namespace (the host's).
+fn empty(id: &str) -> Spec {
+    Spec {
+        name: id.to_string(),
+        hostname: String::new(),
+        process: Process::default(),
+        root: Root {
+            source: RootSource::Dir(PathBuf::new()),
+            layers: vec![],
+            write: RootWrite::Direct,
+            readonly: false,
+        },
+        mounts: vec![],
+        namespaces: vec![],
+        uid_mappings: vec![],
+        gid_mappings: vec![],
+        resources: Resources::default(),
+        accounting: false,
+        cgroups_path: None,
+        network: Network { mode: NetworkMode::Host, image_etc: true, ..Default::default() },
+        devices: vec![],
+        masked_paths: vec![],
+        readonly_paths: vec![],
+        sysctl: vec![],
+        hooks: Hooks::default(),
+        seccomp: Seccomp::Unconfined,
     }
-    let cwd = p.str("cwd")?.ok_or_else(|| bad("process.cwd is missing"))?.to_string();
-    let user = match p.obj("user", "process.user")? {
-        Some(u) => u,
-        None => return Err(bad("process.user is missing")),
-    };
-    let gids = user.array("additionalGids")?;
-    let additional_gids = gids
-        .iter()
-        .map(|g| g.as_u64().and_then(|g| g.try_into().ok()))
-        .collect::<Option<Vec<u32>>>()
-        .ok_or_else(|| bad("process.user.additionalGids: expected group numbers"))?;
-    let capabilities = match p.obj("capabilities", "process.capabilities")? {
-        None => None,
-        Some(c) => Some(Capabilities {
-            bounding: c.strings("bounding")?,
-            effective: c.strings("effective")?,
-            inheritable: c.strings("inheritable")?,
-            permitted: c.strings("permitted")?,
-            ambient: c.strings("ambient")?,
-        }),
-    };
-    let mut rlimits = Vec::new();
-    for (i, r) in p.array("rlimits")?.iter().enumerate() {
-        let at = format!("process.rlimits[{i}]");
-        let r = Node::new(r, &at)?;
-        let missing = |k: &str| bad(format!("{}: missing", r.field(k)));
-        let kind = r.str("type")?.ok_or_else(|| missing("type"))?.to_string();
-        rlimits.push(Rlimit { kind, soft: r.u64("soft")?.unwrap_or(0), hard: r.u64("hard")?.unwrap_or(0) });
+}
+
+fn process(p: &Node, linux: &Node, out: &mut Process) -> Res<()> {
+    out.args = p.strings("args")?;
+    if out.args.is_empty() {
+        return Err(p.err("args", "the command is missing"));
     }
-    let console_size = match p.obj("consoleSize", "process.consoleSize")? {
-        None => None,
-        Some(c) => {
-            let n = |k: &str| -> Result<u16> {
-                c.u64(k)?.unwrap_or(0).try_into().map_err(|_| bad(format!("{}: too large", c.field(k))))
-            };
-            Some((n("height")?, n("width")?))
+    out.env = p.strings("env")?;
+    out.cwd = p.need("cwd")?.to_string();
+    out.terminal = p.bool("terminal")?;
+    out.no_new_privileges = p.bool("noNewPrivileges")?;
+    // The engine hands the container its stdio as it is: nothing to relay (stdin false).
+    let Some(u) = p.obj("user", "process.user")? else { return Err(p.err("user", "missing")) };
+    out.user.uid = u.u32("uid")?.unwrap_or(0);
+    out.user.gid = u.u32("gid")?.unwrap_or(0);
+    out.umask = u.u32("umask")?;
+    for g in u.array("additionalGids")? {
+        let g = g.as_u64().filter(|&g| g <= u64::from(u32::MAX));
+        out.user.additional_gids.push(g.ok_or_else(|| u.err("additionalGids", "expected group numbers"))? as u32);
+    }
+    if let Some(c) = p.obj("capabilities", "process.capabilities")? {
+        let mut caps = Capabilities::default();
+        for (key, set) in [
+            ("bounding", &mut caps.bounding),
+            ("effective", &mut caps.effective),
+            ("inheritable", &mut caps.inheritable),
+            ("permitted", &mut caps.permitted),
+            ("ambient", &mut caps.ambient),
+        ] {
+            *set = c.strings(key)?;
         }
-    };
-    let oom_score_adj = match p.i64("oomScoreAdj")? {
-        Some(n) => Some(i32::try_from(n).map_err(|_| bad("process.oomScoreAdj: expected -1000 to 1000"))?),
-        None => None,
-    };
+        out.capabilities = Some(caps);
+    }
+    p.each("rlimits", &mut |r| {
+        let kind = r.need("type")?.to_string();
+        out.rlimits.push(Rlimit { kind, soft: r.u64("soft")?.unwrap_or(0), hard: r.u64("hard")?.unwrap_or(0) });
+        Ok(())
+    })?;
+    if let Some(c) = p.obj("consoleSize", "process.consoleSize")? {
+        let n = |k: &str| c.u64(k).map(|n| n.unwrap_or(0).min(u64::from(u16::MAX)) as u16);
+        out.console_size = Some((n("height")?, n("width")?));
+    }
+    // Out of i32's range stays out of Spec::validate's -1000..=1000.
+    out.oom_score_adj = p.i64("oomScoreAdj")?.map(|n| n.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
     // runtime-spec 1.2's scheduling knobs: refused rather than silently not applied.
     for key in ["scheduler", "ioPriority", "execCPUAffinity"] {
         p.refuse(key, "")?;
     }
-    let personality = match linux.obj("personality", "linux.personality")? {
-        None => None,
-        Some(per) => {
-            per.refuse("flags", " (none are defined)")?;
-            match per.str("domain")? {
-                Some("LINUX") => Some(0),
-                Some("LINUX32") => Some(8),
-                other => return Err(bad(format!("linux.personality.domain {other:?}: expected LINUX or LINUX32"))),
-            }
-        }
-    };
-    Ok(Process {
-        args,
-        env: p.strings("env")?,
-        cwd,
-        terminal: p.bool("terminal")?,
-        // The engine hands the container its stdio as it is; nothing is relayed.
-        stdin: false,
-        user: User {
-            uid: user.u32("uid")?.unwrap_or(0),
-            gid: user.u32("gid")?.unwrap_or(0),
-            additional_gids,
-            name: None,
-            extra_groups: Vec::new(),
-        },
-        rlimits,
-        capabilities,
-        no_new_privileges: p.bool("noNewPrivileges")?,
-        umask: user.u32("umask")?,
-        oom_score_adj,
-        console_size,
-        personality,
-    })
-}
-
-fn root(r: &Node, dir: &Path) -> Result<Root> {
-    let given = r.str("path")?.ok_or_else(|| bad("root.path is missing"))?;
-    let path = dir.join(given);
-    match std::fs::metadata(&path) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(bad(format!("root.path {}: is not a directory", path.display()))),
-        Err(e) => return Err(Error::sys("config.json: root.path", path.display(), errno(&e))),
+    if let Some(per) = linux.obj("personality", "linux.personality")? {
+        per.refuse("flags", " (none are defined)")?;
+        out.personality = Some(match per.str("domain")? {
+            Some("LINUX") => 0,
+            Some("LINUX32") => 8,
+            _ => return Err(per.err("domain", "expected LINUX or LINUX32")),
+        });
     }
-    Ok(Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? })
+    Ok(())
 }
 
-fn mount(v: &Value, i: usize, dir: &Path) -> Result<Mount> {
-    let at = format!("mounts[{i}]");
-    let m = Node::new(v, &at)?;
-    let destination = m.str("destination")?.ok_or_else(|| bad(format!("{at}: destination is missing")))?;
-    let at = format!("{at} ({destination})");
-    let fail = |why: String| bad(format!("{at}: {why}"));
-    let options = m.strings("options").map_err(|_| fail("options: expected a list of strings".into()))?;
+fn mount(m: Node, dir: &Path) -> Res<Mount> {
+    let destination = m.need("destination")?;
+    let at = format!("{} ({destination})", m.at);
+    let options = m.strings("options")?;
+    let m = Node { v: m.v, at: &at };
     let fstype = m.str("type")?;
     let bind = fstype == Some("bind") || options.iter().any(|o| o == "bind" || o == "rbind");
     let kind = match fstype {
         _ if bind => MountKind::Bind,
         Some(t) if !t.is_empty() && t != "none" => MountKind::from_fstype(t),
-        _ => return Err(fail("type is missing (and it is no bind mount)".into())),
+        _ => return Err(m.err("", "type is missing (and it is no bind mount)")),
     };
     let mut o = MountOptions::default();
     for opt in &options {
@@ -372,30 +376,33 @@ fn mount(v: &Value, i: usize, dir: &Path) -> Result<Mount> {
             o.propagation = propagation;
             continue;
         }
-        match opt {
-            "bind" => {}
-            "rbind" => o.recursive = true,
+        let why = match opt {
+            "bind" => continue,
+            "rbind" => {
+                o.recursive = true;
+                continue;
+            }
             // Asked of a fresh mount, a remount is the mount itself; nomand is the default.
-            "remount" | "defaults" | "nomand" | "notmpcopyup" => {}
-            "mand" => return Err(fail("option \"mand\": mandatory locks are gone from Linux (5.15)".into())),
-            "idmap" | "ridmap" => return Err(fail(format!("option {opt:?}: idmapped mounts are not supported"))),
-            "tmpcopyup" => return Err(fail("option \"tmpcopyup\" is not supported".into())),
+            "remount" | "defaults" | "nomand" | "notmpcopyup" => continue,
+            "mand" => "mandatory locks are gone from Linux (5.15)",
+            "idmap" | "ridmap" => "idmapped mounts are not supported",
+            "tmpcopyup" => "copying the image's files up is not supported",
             // Filesystem data (size=, mode=, newinstance...): a bind has none.
-            _ if bind => return Err(fail(format!("unknown option {opt:?}"))),
-            _ => o.data.push(opt.to_string()),
-        }
+            _ if bind => return Err(m.err("", &format!("unknown option {opt:?}"))),
+            _ => {
+                o.data.push(opt.to_string());
+                continue;
+            }
+        };
+        return Err(m.err("", &format!("option {opt:?}: {why}")));
     }
     let source = m.str("source")?.unwrap_or_default();
     // A bind's relative source is relative to the bundle.
-    let source = if bind && !source.starts_with('/') {
-        if source.is_empty() {
-            return Err(fail("a bind mount needs a source".into()));
-        }
-        dir.join(source).display().to_string()
-    } else if source.is_empty() {
-        kind.fstype().to_string()
-    } else {
-        source.to_string()
+    let source = match source {
+        "" if bind => return Err(m.err("", "a bind mount needs a source")),
+        "" => kind.fstype().to_string(),
+        s if bind && !s.starts_with('/') => dir.join(s).display().to_string(),
+        s => s.to_string(),
     };
     Ok(Mount { kind, source, destination: destination.to_string(), options: o })
 }
@@ -403,67 +410,62 @@ fn mount(v: &Value, i: usize, dir: &Path) -> Result<Mount> {
 /// The namespace list, and the network mode it implies: a new network namespace is
 /// `none` (lo up), one joined by path `ns:PATH` (network.rs joins it), none listed the
 /// host's network.
-fn namespaces(linux: &Node) -> Result<(Vec<Namespace>, NetworkMode)> {
-    let mut out = Vec::new();
-    let mut mode = NetworkMode::Host;
-    for (i, n) in linux.array("namespaces")?.iter().enumerate() {
-        let at = format!("linux.namespaces[{i}]");
-        let n = Node::new(n, &at)?;
+fn namespaces(linux: &Node, s: &mut Spec) -> Res<()> {
+    linux.each("namespaces", &mut |n| {
         let name = n.str("type")?.unwrap_or_default();
-        let kind = NamespaceKind::from_name(name).ok_or_else(|| {
-            bad(format!("{at}: unknown type {name:?} (pid, network, mount, ipc, uts, user, cgroup, time)"))
-        })?;
+        let Some(kind) = NamespaceKind::from_name(name) else {
+            return Err(
+                n.err("type", &format!("unknown type {name:?} (pid, network, mount, ipc, uts, user, cgroup, time)"))
+            );
+        };
         let path = n.str("path")?.filter(|p| !p.is_empty()).map(PathBuf::from);
         match (kind, path) {
-            (NamespaceKind::Network, Some(p)) => mode = NetworkMode::Path(p),
-            (NamespaceKind::Network, None) => {
-                mode = NetworkMode::None;
-                out.push(Namespace { kind, path: None });
+            (NamespaceKind::Network, Some(p)) => s.network.mode = NetworkMode::Path(p),
+            (kind, path) => {
+                if kind == NamespaceKind::Network {
+                    s.network.mode = NetworkMode::None;
+                }
+                s.namespaces.push(Namespace { kind, path });
             }
-            (kind, path) => out.push(Namespace { kind, path }),
         }
+        Ok(())
+    })?;
+    if !s.namespaces.iter().any(|n| n.kind == NamespaceKind::Mount) {
+        return Err(linux.err("namespaces", "husk needs a mount namespace"));
     }
-    if !out.iter().any(|n| n.kind == NamespaceKind::Mount) {
-        return Err(bad("linux.namespaces: husk needs a mount namespace"));
-    }
-    Ok((out, mode))
+    Ok(())
 }
 
 /// linux fields husk does not implement: refused when set.
-fn linux_refusals(linux: &Node) -> Result<()> {
-    linux.refuse("intelRdt", "")?;
-    linux.refuse("memoryPolicy", "")?;
-    linux.refuse("netDevices", "")?;
+fn linux_refusals(linux: &Node) -> Res<()> {
+    for key in ["intelRdt", "memoryPolicy", "netDevices"] {
+        linux.refuse(key, "")?;
+    }
     linux.refuse("timeOffsets", " (a time namespace starts at the host's clocks)")?;
     match linux.str("rootfsPropagation")? {
         None | Some("" | "private" | "rprivate") => Ok(()),
-        Some(p) => Err(bad(format!(
-            "linux.rootfsPropagation {p:?} is not supported (the container's mounts are always private)"
-        ))),
+        Some(p) => Err(linux
+            .err("rootfsPropagation", &format!("{p:?} is not supported (the container's mounts are always private)"))),
     }
 }
 
-fn hooks(top: &Node) -> Result<Hooks> {
-    let Some(h) = top.obj("hooks", "hooks")? else { return Ok(Hooks::default()) };
-    let list = |key: &str| -> Result<Vec<Hook>> {
-        let mut out = Vec::new();
-        for (i, v) in h.array(key)?.iter().enumerate() {
-            let at = format!("hooks.{key}[{i}]");
-            let hook = Node::new(v, &at)?;
-            let path = hook.str("path")?.ok_or_else(|| bad(format!("{at}: path is missing")))?.to_string();
-            let timeout = hook.u32("timeout")?;
-            out.push(Hook { path, args: hook.strings("args")?, env: hook.strings("env")?, timeout });
-        }
-        Ok(out)
-    };
-    Ok(Hooks {
-        prestart: list("prestart")?,
-        create_runtime: list("createRuntime")?,
-        create_container: list("createContainer")?,
-        start_container: list("startContainer")?,
-        poststart: list("poststart")?,
-        poststop: list("poststop")?,
-    })
+fn hooks(h: &Node, out: &mut Hooks) -> Res<()> {
+    for (key, list) in [
+        ("prestart", &mut out.prestart),
+        ("createRuntime", &mut out.create_runtime),
+        ("createContainer", &mut out.create_container),
+        ("startContainer", &mut out.start_container),
+        ("poststart", &mut out.poststart),
+        ("poststop", &mut out.poststop),
+    ] {
+        h.each(key, &mut |hook| {
+            let path = hook.need("path")?.to_string();
+            let (args, env, timeout) = (hook.strings("args")?, hook.strings("env")?, hook.u32("timeout")?);
+            list.push(Hook { path, args, env, timeout });
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ fn each_error_names_its_field_on_one_line() {
     assert!(err("json", Some("{\"ociVersion\": ".into())).0.starts_with("config.json: "));
     let cases = [
         (swap("\"1.0.2-dev\"", "\"2.0.0\""), "ociVersion \"2.0.0\" is not supported (1.0 to 1.2)"),
-        (swap("{\"type\":\"ipc\"}", "{\"type\":\"ipcx\"}"), "linux.namespaces[1]: unknown type \"ipcx\""),
+        (swap("{\"type\":\"ipc\"}", "{\"type\":\"ipcx\"}"), "linux.namespaces[1].type: unknown type \"ipcx\""),
         (swap("{\"type\":\"mount\"},", ""), "linux.namespaces: husk needs a mount namespace"),
         (
             swap(
@@ -151,12 +151,15 @@ fn each_error_names_its_field_on_one_line() {
         (swap("\"linux\":{", "\"linux\":{\"intelRdt\":{\"closID\":\"x\"},"), "linux.intelRdt is not supported"),
         (
             swap("\"/default/c1\"", "\"system.slice:ctr:c1\""),
-            "linux.cgroupsPath \"system.slice:ctr:c1\": systemd cgroup paths need --systemd-cgroup",
+            "linux.cgroupsPath: \"system.slice:ctr:c1\": systemd cgroup paths need --systemd-cgroup",
         ),
-        (swap("\"linux\":{", "\"linux\":{\"rootfsPropagation\":\"rshared\", "), "linux.rootfsPropagation \"rshared\""),
+        (
+            swap("\"linux\":{", "\"linux\":{\"rootfsPropagation\":\"rshared\", "),
+            "linux.rootfsPropagation: \"rshared\" is not supported",
+        ),
         (swap("\"args\":[\"echo\",\"hello\"]", "\"args\":[]"), "process.args: the command is missing"),
         (swap("\"hard\":1024", "\"hard\":-1"), "process.rlimits[0].hard: expected a whole number of at least 0"),
-        (swap("\"allow\":false,", ""), "linux.resources.devices[0]: allow is missing"),
+        (swap("\"allow\":false,", ""), "linux.resources.devices[0].allow: missing"),
     ];
     for (i, (config, want)) in cases.into_iter().enumerate() {
         let (e, _) = err(&format!("case{i}"), config);
@@ -179,7 +182,7 @@ fn versions_1_0_to_1_2_are_accepted() {
 #[test]
 fn mount_options_set_flags_clear_them_and_pass_data_on() {
     let dir = Path::new("/b");
-    let parse = |text: &str| mount(&crate::json::parse(text).unwrap(), 0, dir);
+    let parse = |text: &str| mount(Node::new(&crate::json::parse(text).unwrap(), "mounts[0]").unwrap(), dir);
     let m = parse(r#"{"destination": "/t", "type": "tmpfs", "options": ["ro", "rw", "noatime", "atime", "nosymfollow", "sync", "rshared", "size=1m", "remount"]}"#)
         .unwrap();
     let o = &m.options;

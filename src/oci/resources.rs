@@ -4,25 +4,19 @@
 //! standard nodes, and for each listed device, follow the config's rules (the last
 //! matching rule wins), as runc and crun add theirs.
 
-use super::{Node, bad};
-use crate::error::Result;
+use super::{Node, Res};
 use crate::spec::{DeviceNode, DeviceRule, Resources, access_bits, default_device_rules};
 
-pub fn resources(linux: &Node, nodes: &[DeviceNode]) -> Result<Resources> {
-    let mut res = Resources::default();
-    let Some(r) = linux.obj("resources", "linux.resources")? else {
-        res.devices = device_rules(Vec::new(), nodes);
-        return Ok(res);
-    };
+pub fn resources(linux: &Node, nodes: &[DeviceNode], res: &mut Resources) -> Res<()> {
+    let Some(r) = linux.obj("resources", "linux.resources")? else { return Ok(()) };
     // Every limit reads 0 or -1 (where signed) as "none", as runc does.
     let positive = |n: Option<i64>| n.filter(|&n| n > 0).map(|n| n as u64);
     if let Some(m) = r.obj("memory", "linux.resources.memory")? {
         res.memory = positive(m.i64("limit")?);
         res.memory_reservation = positive(m.i64("reservation")?);
         res.memory_swap = m.i64("swap")?.filter(|&s| s != 0);
-        // kernel and kernelTCP are gone from the kernel (5.16 / cgroup v2), swappiness is
-        // v1 only and disableOOMKiller lets a container hang the host's memory: none of
-        // them is a limit husk can keep, and engines write them only when asked.
+        // kernel and kernelTCP are gone from the kernel (5.16 / cgroup v2) and swappiness
+        // is v1 only: skipped. An OOM killer turned off lets a container hang the host.
         m.refuse("disableOOMKiller", "")?;
     }
     if let Some(c) = r.obj("cpu", "linux.resources.cpu")? {
@@ -55,92 +49,71 @@ pub fn resources(linux: &Node, nodes: &[DeviceNode]) -> Result<Resources> {
     r.refuse("unified", "")?;
     // network (net_cls/net_prio) and rdma: absent from cgroup v2, and engines set them
     // only on request; skipped.
-    let mut rules = Vec::new();
-    for (i, d) in r.array("devices")?.iter().enumerate() {
-        let at = format!("linux.resources.devices[{i}]");
-        let d = Node::new(d, &at)?;
+    r.each("devices", &mut |d| {
         if !d.has("allow") {
-            return Err(bad(format!("{at}: allow is missing")));
+            return Err(d.err("allow", "missing"));
         }
-        let allow = d.bool("allow")?;
         let kind = match d.str("type")?.unwrap_or("a") {
             "a" => 'a',
             "c" | "u" => 'c',
             "b" => 'b',
-            other => return Err(bad(format!("{at}: type {other:?}: expected a, b or c"))),
+            _ => return Err(d.err("type", "expected a, b or c")),
         };
         // -1 is every number, as is an absent one.
-        let number = |k: &str| -> Result<Option<u32>> { Ok(d.i64(k)?.filter(|&n| n >= 0).map(|n| n as u32)) };
+        let number = |k: &str| d.i64(k).map(|n| n.filter(|&n| n >= 0).map(|n| n as u32));
         let access = d.str("access")?.unwrap_or("rwm");
         if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
-            return Err(bad(format!("{at}: access {access:?}: expected letters of rwm")));
+            return Err(d.err("access", "expected letters of rwm"));
         }
-        rules.push(DeviceRule {
-            allow,
-            kind,
-            major: number("major")?,
-            minor: number("minor")?,
-            access: access_bits(access),
-        });
+        let (major, minor) = (number("major")?, number("minor")?);
+        res.devices.push(DeviceRule { allow: d.bool("allow")?, kind, major, minor, access: access_bits(access) });
+        Ok(())
+    })?;
+    // The standard nodes' and each listed node's allow rules, after the config's (no
+    // rules: no policy, nothing to allow).
+    if !res.devices.is_empty() {
+        res.devices.extend(default_device_rules().into_iter().filter(|r| r.allow));
+        let allow = |n: &DeviceNode| DeviceRule {
+            allow: true,
+            kind: n.kind,
+            major: Some(n.major),
+            minor: Some(n.minor),
+            access: 7,
+        };
+        res.devices.extend(nodes.iter().map(allow));
     }
-    res.devices = device_rules(rules, nodes);
-    Ok(res)
-}
-
-/// The config's rules, then the standard nodes' and each listed node's allow rules.
-fn device_rules(mut rules: Vec<DeviceRule>, nodes: &[DeviceNode]) -> Vec<DeviceRule> {
-    if rules.is_empty() {
-        // No policy at all was asked for: nothing is denied, so nothing needs allowing.
-        return rules;
-    }
-    rules.extend(default_device_rules().into_iter().filter(|r| r.allow));
-    rules.extend(nodes.iter().map(|n| DeviceRule {
-        allow: true,
-        kind: n.kind,
-        major: Some(n.major),
-        minor: Some(n.minor),
-        access: 7,
-    }));
-    rules
+    Ok(())
 }
 
 /// linux.devices: nodes made in the container's /dev. The host's node of the same path,
 /// when there is one, is what a user namespace binds instead (mknod is refused there).
-pub fn devices(linux: &Node) -> Result<Vec<DeviceNode>> {
-    let mut out = Vec::new();
-    for (i, d) in linux.array("devices")?.iter().enumerate() {
-        let at = format!("linux.devices[{i}]");
-        let d = Node::new(d, &at)?;
-        let path = d.str("path")?.ok_or_else(|| bad(format!("{at}: path is missing")))?.to_string();
+pub fn devices(linux: &Node, out: &mut Vec<DeviceNode>) -> Res<()> {
+    linux.each("devices", &mut |d| {
+        let path = d.need("path")?.to_string();
         let kind = match d.str("type")? {
             Some("c" | "u") => 'c',
             Some("b") => 'b',
-            other => return Err(bad(format!("{at} ({path}): type {other:?}: expected c, u or b (no FIFOs)"))),
+            _ => return Err(d.err("type", "expected c, u or b (no FIFOs)")),
         };
-        let number = |k: &str| d.u32(k)?.ok_or_else(|| bad(format!("{at} ({path}): {k} is missing")));
+        let number = |k: &str| d.u32(k)?.ok_or_else(|| d.err(k, "missing"));
         // uid and gid are left to the container's root, who owns the node.
         let source = if std::path::Path::new(&path).exists() { path.clone() } else { String::new() };
-        out.push(DeviceNode {
-            kind,
-            major: number("major")?,
-            minor: number("minor")?,
-            mode: d.u32("fileMode")?.unwrap_or(0o666),
-            source,
-            path,
-        });
-    }
-    Ok(out)
+        let (major, minor, mode) = (number("major")?, number("minor")?, d.u32("fileMode")?.unwrap_or(0o666));
+        out.push(DeviceNode { kind, major, minor, mode, source, path });
+        Ok(())
+    })
 }
 
 /// linux.cgroupsPath, the container's own cgroup, as given: absolute from each
 /// hierarchy's root, relative below husk's own cgroup. systemd's slice:prefix:name form
 /// needs systemd's manager, which husk does not drive.
-pub fn cgroups_path(linux: &Node) -> Result<Option<String>> {
+pub fn cgroups_path(linux: &Node) -> Res<Option<String>> {
     match linux.str("cgroupsPath")? {
         None | Some("") => Ok(None),
-        Some(p) if p.contains(':') => Err(bad(format!(
-            "linux.cgroupsPath {p:?}: systemd cgroup paths need --systemd-cgroup, which husk does not implement"
-        ))),
+        Some(p) if p.contains(':') => Err(linux.err(
+            "cgroupsPath",
+            &format!("{p:?}: systemd cgroup paths need --systemd-cgroup, which husk does not implement"),
+        )),
         Some(p) => Ok(Some(p.to_string())),
     }
 }
