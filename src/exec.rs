@@ -125,7 +125,7 @@ fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -
         })?;
     }
     if let Some(persona) = process.personality {
-        husk_init::sys::personality(persona).ctx("personality", format!("{persona:#x}"))?;
+        husk_init::sys::personality(persona).ctx("personality", persona)?;
     }
     // Whatever else is open (a caller's leaked descriptors, husk's own) closes at exec:
     // the command gets stdio only.

@@ -31,12 +31,24 @@ pub fn load(dir: &Path, id: &str) -> Result<Bundle> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::sys("read", path.display(), errno(&e)))?;
     let value = crate::json::parse(&text).map_err(|e| Error::msg("config.json", e))?;
-    parse(&value, &dir, id).map_err(|e| Error::msg("config.json", e))
+    parse(&value, &dir, id).map_err(|Bad| Error::msg("config.json", LAST.take()))
 }
 
-/// The parser's errors: the text after "config.json: ". A String, not `Error`, because
-/// it is moved through every `?` of a long parse, and the binary's size shows it.
-type Res<T> = std::result::Result<T, String>;
+/// A parse error: its text (what follows "config.json: ") waits in LAST, so that the
+/// error moved through every `?` of a long parse is empty: the binary's size shows it.
+#[derive(Debug)]
+struct Bad;
+type Res<T> = std::result::Result<T, Bad>;
+
+thread_local! {
+    static LAST: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+#[inline(never)]
+fn fail(text: String) -> Bad {
+    LAST.set(text);
+    Bad
+}
 
 fn errno(e: &std::io::Error) -> rustix::io::Errno {
     rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5))
@@ -59,17 +71,20 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// "AT.KEY: WHY" (just "AT: WHY" without a key).
+    /// "AT.KEY" (just "AT" without a key).
     #[inline(never)]
-    fn err(&self, key: &str, why: &str) -> String {
-        let mut s = self.at.to_string();
-        if !key.is_empty() {
-            if !s.is_empty() {
-                s.push('.');
-            }
-            s.push_str(key);
+    fn field(&self, key: &str) -> String {
+        match (self.at, key) {
+            (at, "") => at.to_string(),
+            ("", key) => key.to_string(),
+            (at, key) => format!("{at}.{key}"),
         }
-        s + ": " + why
+    }
+
+    /// Fails with "AT.KEY: WHY".
+    #[inline(never)]
+    fn err(&self, key: &str, why: &str) -> Bad {
+        fail(self.field(key) + ": " + why)
     }
 
     #[inline(never)]
@@ -149,9 +164,9 @@ impl<'a> Node<'a> {
 
     /// Calls `f` with each object of the list at `key`, named "AT.KEY[i]".
     fn each(&self, key: &str, f: &mut dyn FnMut(Node) -> Res<()>) -> Res<()> {
-        let field = self.err(key, "");
+        let field = self.field(key);
         for (i, v) in self.array(key)?.iter().enumerate() {
-            let at = format!("{}[{i}]", &field[..field.len() - 2]);
+            let at = format!("{field}[{i}]");
             f(Node::new(v, &at)?)?;
         }
         Ok(())
@@ -171,9 +186,7 @@ impl<'a> Node<'a> {
         if !set {
             return Ok(());
         }
-        let mut field = self.err(key, "");
-        field.truncate(field.len() - 2);
-        Err(field + " is not supported" + why)
+        Err(fail(self.field(key) + " is not supported" + why))
     }
 }
 
@@ -200,7 +213,7 @@ fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
     let top = Node::new(v, "")?;
     let version = top.need("ociVersion")?;
     if !supported_version(version) {
-        return Err(format!("ociVersion {version:?} is not supported (1.0 to 1.2)"));
+        return Err(fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
     }
     let mut b =
         Bundle { spec: empty(id), dir: dir.to_path_buf(), oci_version: version.to_string(), annotations: vec![] };
@@ -214,7 +227,7 @@ fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(r.err("path", &format!("{} is not a directory", path.display()))),
-        Err(e) => return Err(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e)))),
+        Err(e) => return Err(fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
     }
     s.root =
         Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? };

@@ -117,14 +117,15 @@ impl Spec {
             }
         }
         if let Some(mask) = p.umask.filter(|&m| m > 0o777) {
-            return Err(bad(format!("umask {mask:o}"), "expected an octal mask of at most 777"));
+            // In decimal: octal formatting would cost the binary its own code.
+            return Err(bad(format!("umask {mask}"), "expected at most 511 (octal 777)"));
         }
         if let Some(adj) = p.oom_score_adj.filter(|a| !(-1000..=1000).contains(a)) {
             return Err(bad(format!("oom_score_adj {adj}"), "expected -1000 to 1000"));
         }
         // PER_LINUX and PER_LINUX32: the domains config.json names.
         if let Some(persona) = p.personality.filter(|&d| d != 0 && d != 8) {
-            return Err(bad(format!("personality {persona:#x}"), "expected LINUX or LINUX32"));
+            return Err(bad(format!("personality {persona}"), "expected LINUX (0) or LINUX32 (8)"));
         }
         if let Some(caps) = &p.capabilities {
             for name in [&caps.bounding, &caps.effective, &caps.inheritable, &caps.permitted, &caps.ambient]
@@ -380,7 +381,7 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
         ));
     }
     if let Some(w) = res.blkio_weight.filter(|w| !(10..=1000).contains(w)) {
-        return Err(bad(format!("block I/O weight {w}"), "expected 10 to 1000"));
+        return Err(bad(format!("block I/O weight {}", u32::from(w)), "expected 10 to 1000"));
     }
     if let (Some(r), Some(m)) = (res.memory_reservation, res.memory)
         && r > m
@@ -523,9 +524,9 @@ pub(super) mod tests {
             ("masked or read-only path", |s| s.masked_paths = vec!["proc/kcore".into()]),
             ("sysctl", |s| s.sysctl = vec![("../x".into(), "1".into())]),
             ("hook", |s| s.hooks.prestart = vec![Hook { path: "x".into(), args: vec![], env: vec![], timeout: None }]),
-            ("umask 1000", |s| s.process.umask = Some(0o1000)),
+            ("umask 512", |s| s.process.umask = Some(0o1000)),
             ("oom_score_adj 1001", |s| s.process.oom_score_adj = Some(1001)),
-            ("personality 0x1", |s| s.process.personality = Some(1)),
+            ("personality 1", |s| s.process.personality = Some(1)),
             ("block I/O weight 5", |s| s.resources.blkio_weight = Some(5)),
             ("above the memory limit", |s| {
                 s.resources.memory = Some(1 << 20);
