@@ -557,4 +557,13 @@ mod tests {
         let back = Spec::from_json(&crate::json::parse(&text).unwrap()).unwrap();
         assert_eq!(back, spec);
     }
+
+    #[test]
+    fn a_spec_saved_before_the_oci_fields_existed_still_reads() {
+        let spec = super::super::validate::tests::spec();
+        let text = spec.to_json().to_string();
+        let old = text.replace(r#","imageEtc":false"#, "").replace(r#""exactCgroup":false,"#, "");
+        assert!(!old.contains("imageEtc") && !old.contains("exactCgroup"));
+        assert_eq!(Spec::from_json(&crate::json::parse(&old).unwrap()), Some(spec));
+    }
 }
