@@ -114,7 +114,7 @@ impl Command {
 }
 
 fn strerror(e: rustix::io::Errno) -> String {
-    crate::error::strerror(e).to_lowercase()
+    crate::error::strerror(e).to_ascii_lowercase()
 }
 
 fn exec(argv: &CArgs, envp: &CArgs) -> (u8, String) {
@@ -151,7 +151,24 @@ fn prepare(process: &Process, own_group: bool, filter: Option<&[sock_filter]>) -
     } else if own_group {
         rustix::process::setpgid(None, None).ctx("setpgid", "")?;
     }
+    if let (true, Some((rows, cols))) = (process.terminal, process.console_size) {
+        let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        rustix::termios::tcsetwinsize(rustix::stdio::stdin(), size).ctx("set the terminal size", "")?;
+    }
     rustix::process::chdir(&process.cwd).ctx("chdir", &process.cwd).map_err(|e| e.with_code(126))?;
+    if let Some(mask) = process.umask {
+        rustix::process::umask(rustix::fs::Mode::from(mask & 0o777));
+    }
+    // While the capabilities are whole: lowering the score needs CAP_SYS_RESOURCE.
+    if let Some(adj) = process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            let errno = rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5));
+            Error::sys("write", format!("/proc/self/oom_score_adj ({adj})"), errno)
+        })?;
+    }
+    if let Some(persona) = process.personality {
+        husk_init::sys::personality(persona).ctx("personality", persona)?;
+    }
     // Whatever else is open (a caller's leaked descriptors, husk's own) closes at exec:
     // the command gets stdio only.
     crate::compat::cloexec_from(3)?;

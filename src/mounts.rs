@@ -23,12 +23,20 @@ pub fn bind(source: &Path, target: &Path, recursive: bool) -> Result<()> {
     result.ctx(&format!("bind-mount {} on", source.display()), target.display())
 }
 
-/// Makes a bind mount read-only. The flags the mount already has (nosuid, nodev, ...)
-/// are kept: inside a user namespace they are locked and dropping one is EPERM.
+/// Makes a bind mount read-only (see `remount_bind`).
 pub fn remount_readonly(target: &Path) -> Result<()> {
+    remount_bind(target, MountFlags::RDONLY)
+}
+
+/// Remounts a bind mount with `flags` (ro, nosuid, noatime...) added. The flags the
+/// mount already has (nosuid, nodev, ...) are kept: inside a user namespace they are
+/// locked and dropping one is EPERM; its atime flags too, unless `flags` sets one.
+pub fn remount_bind(target: &Path, flags: MountFlags) -> Result<()> {
     let current = fs::statvfs(target).ctx("statvfs", target.display())?.f_flag;
-    let mut flags = MountFlags::BIND | MountFlags::RDONLY;
+    let atime = MountFlags::NOATIME | MountFlags::RELATIME | MountFlags::STRICTATIME;
+    let mut flags = flags | MountFlags::BIND;
     for (st, ms) in [
+        (fs::StatVfsMountFlags::RDONLY, MountFlags::RDONLY),
         (fs::StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
         (fs::StatVfsMountFlags::NODEV, MountFlags::NODEV),
         (fs::StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
@@ -36,11 +44,24 @@ pub fn remount_readonly(target: &Path) -> Result<()> {
         (fs::StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
         (fs::StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
     ] {
-        if current.contains(st) {
+        if current.contains(st) && !(atime.contains(ms) && flags.intersects(atime)) {
             flags |= ms;
         }
     }
-    mount::mount_remount(target, flags, "").ctx("remount read-only", target.display())
+    let what = if flags.contains(MountFlags::RDONLY) { "remount read-only" } else { "remount" };
+    mount::mount_remount(target, flags, "").ctx(what, target.display())
+}
+
+/// Gives a mount (and the mounts below it) the propagation type `p`.
+pub fn propagate(target: &Path, p: crate::spec::Propagation) -> Result<()> {
+    use crate::spec::Propagation as P;
+    let kind = match p {
+        P::Private => MountPropagationFlags::PRIVATE,
+        P::Shared => MountPropagationFlags::SHARED,
+        P::Slave => MountPropagationFlags::DOWNSTREAM,
+        P::Unbindable => MountPropagationFlags::UNBINDABLE,
+    };
+    mount::mount_change(target, kind | MountPropagationFlags::REC).ctx("change the propagation of", target.display())
 }
 
 pub fn detach(target: &Path) -> Result<()> {

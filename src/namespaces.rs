@@ -27,6 +27,7 @@ pub fn clone_flags(spec: &Spec) -> u64 {
             NamespaceKind::Network => g::CLONE_NEWNET,
             NamespaceKind::User => g::CLONE_NEWUSER,
             NamespaceKind::Cgroup => 0,
+            NamespaceKind::Time => g::CLONE_NEWTIME,
         } as u64;
     }
     flags
@@ -41,6 +42,13 @@ pub fn clone_flags(spec: &Spec) -> u64 {
 pub fn clone(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Clone> {
     let forced = std::env::var_os(FORCE_CLONE_ENV).is_some();
     let first = if forced { Err(Errno::NOSYS) } else { sys::clone3(flags, cgroup) };
+    // clone(2) reads the low byte of its flags as the exit signal: CLONE_NEWTIME (0x80)
+    // exists for clone3 and unshare only, so a time namespace has no fallback.
+    let time = flags & u64::from(g::CLONE_NEWTIME) != 0;
+    if let (true, Err(e @ (Errno::NOSYS | Errno::PERM | Errno::TOOBIG | Errno::INVAL))) = (time, &first) {
+        let why = format!("clone3: {}; clone(2) cannot make one (Linux 5.6 or later)", crate::error::strerror(*e));
+        return Err(Error::msg("time namespace", why));
+    }
     let (forked, placed) = match first {
         Err(e @ (Errno::NOSYS | Errno::PERM | Errno::TOOBIG | Errno::INVAL)) => match sys::clone_legacy(flags) {
             Ok(forked) => (forked, false),
@@ -104,4 +112,10 @@ pub fn enter_cgroup_namespace() -> Result<()> {
 
 pub fn set_hostname(name: &str) -> Result<()> {
     rustix::system::sethostname(name.as_bytes()).ctx("sethostname", name)
+}
+
+/// The NIS domain name beside the hostname (config.json's domainname), in the
+/// container's own UTS namespace.
+pub fn set_domainname(name: &str) -> Result<()> {
+    rustix::system::setdomainname(name.as_bytes()).ctx("setdomainname", name)
 }

@@ -466,7 +466,13 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
         namespaces::enter_cgroup_namespace()?;
     }
     if spec.new_namespace(NamespaceKind::Uts) {
-        namespaces::set_hostname(&spec.hostname)?;
+        // config.json may leave the hostname out: the namespace keeps the host's then.
+        if !spec.hostname.is_empty() {
+            namespaces::set_hostname(&spec.hostname)?;
+        }
+        if let Some(domain) = &spec.network.domainname {
+            namespaces::set_domainname(domain)?;
+        }
     }
     net.configure_inside()?;
     // C4

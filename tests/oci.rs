@@ -313,6 +313,8 @@ fn run_runs_the_bundle_in_the_foreground_and_deletes_it() {
 fn exec_runs_a_process_json_detached_and_writes_its_pid() {
     let Some(b) = setup("oci-exec") else { return };
     let out = common::temp_dir("exec-out");
+    // The exec'd process runs as nobody.
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
     b.write(&with_mounts(config(&["sleep", "100"], "", "", ""), &bind(&out, "/out")));
     let (code, err) = b.create("ex", &[], &b.dir.join("out"));
     assert_eq!(code, 0, "create: {err}");
@@ -377,7 +379,15 @@ fn bad_bundles_are_refused_in_one_line_and_leave_nothing() {
         ("invalid JSON", Some("{\"ociVersion\": ".into()), "config.json"),
         ("unknown namespace", Some(good.replace(r#"{"type": "cgroup"}"#, r#"{"type": "bogus"}"#)), "bogus"),
         (
-            "unknown mount option",
+            "unknown bind option",
+            Some(good.replace(
+                r#""type": "tmpfs", "source": "tmpfs", "options": ["nosuid","nodev"]"#,
+                r#""type": "bind", "source": "/tmp", "options": ["rbind","frobnicate"]"#,
+            )),
+            "frobnicate",
+        ),
+        (
+            "unknown tmpfs option",
             Some(good.replace(r#""options": ["nosuid","nodev"]"#, r#""options": ["nosuid","frobnicate"]"#)),
             "frobnicate",
         ),

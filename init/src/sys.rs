@@ -327,6 +327,14 @@ pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, program: BorrowedFd<'_>
     check(ret).map(|_| ())
 }
 
+/// personality(2): the execution domain (PER_LINUX32 for a 32-bit userland's uname),
+/// which rustix does not wrap.
+pub fn personality(persona: u32) -> Result<(), Errno> {
+    // SAFETY: integer argument only.
+    let ret = unsafe { syscall6(g::__NR_personality, [persona as usize, 0, 0, 0, 0, 0]) };
+    check(ret).map(|_| ())
+}
+
 /// unshare(2). rustix marks it unsafe because CLONE_FILES could invalidate descriptors
 /// borrowed by other threads; husk calls it only single-threaded.
 pub fn unshare(flags: rustix::thread::UnshareFlags) -> Result<(), Errno> {

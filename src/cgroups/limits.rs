@@ -69,6 +69,10 @@ fn swap_total(res: &Resources) -> Option<i64> {
 /// A cgroup file and the value to write, in the order they must be written.
 pub type Setting = (&'static str, &'static str, String);
 
+/// Files that only some kernels or I/O schedulers have: a weight is a hint, so where
+/// the host lacks the file it is skipped rather than refused.
+pub const OPTIONAL: [&str; 2] = ["blkio.weight", "io.weight"];
+
 /// v1 settings as (controller, file, value). `memsw` says whether swap accounting is
 /// on; an explicit --memory-swap without it is refused by the caller.
 pub fn v1_settings(res: &Resources, memsw: bool) -> Vec<Setting> {
@@ -85,6 +89,12 @@ pub fn v1_settings(res: &Resources, memsw: bool) -> Vec<Setting> {
     }
     if let Some(s) = res.cpu_shares {
         out.push(("cpu", "cpu.shares", s.to_string()));
+    }
+    if let Some(r) = res.memory_reservation {
+        out.push(("memory", "memory.soft_limit_in_bytes", r.to_string()));
+    }
+    if let Some(w) = res.blkio_weight {
+        out.push(("blkio", "blkio.weight", w.to_string()));
     }
     same_in_both(res, &mut out);
     out
@@ -105,6 +115,14 @@ pub fn v2_settings(res: &Resources, swap_file: bool) -> Vec<Setting> {
     }
     if let Some(s) = res.cpu_shares {
         out.push(("cpu", "cpu.weight", shares_to_weight(s).to_string()));
+    }
+    if let Some(r) = res.memory_reservation {
+        out.push(("memory", "memory.low", r.to_string()));
+    }
+    // blkio.weight's 10..=1000 is within io.weight's 1..=10000, with the same default 100
+    // at the same place in the range's proportions that runc and crun keep.
+    if let Some(w) = res.blkio_weight {
+        out.push(("io", "io.weight", w.to_string()));
     }
     same_in_both(res, &mut out);
     out
@@ -193,6 +211,17 @@ mod tests {
         assert!(v2_settings(&unlimited, true).contains(&("memory", "memory.swap.max", "max".into())));
         let unset = Resources { memory: Some(1 << 20), ..Default::default() };
         assert!(v2_settings(&unset, true).contains(&("memory", "memory.swap.max", (1u64 << 20).to_string())));
+    }
+
+    #[test]
+    fn reservation_and_io_weight_go_to_each_versions_file() {
+        let res = Resources { memory_reservation: Some(1 << 20), blkio_weight: Some(500), ..Default::default() };
+        let v2 = v2_settings(&res, false);
+        assert!(v2.contains(&("memory", "memory.low", (1u64 << 20).to_string())));
+        assert!(v2.contains(&("io", "io.weight", "500".into())));
+        let v1 = v1_settings(&res, false);
+        assert!(v1.contains(&("memory", "memory.soft_limit_in_bytes", (1u64 << 20).to_string())));
+        assert!(v1.contains(&("blkio", "blkio.weight", "500".into())));
     }
 
     #[test]

@@ -165,8 +165,11 @@ impl Cgroups {
             let rules: Vec<DeviceRule> = res.devices.iter().chain(loop_rules).cloned().collect();
             v1::write_device_rules(dir, &rules)?;
         }
+        let skip = |path: &Path| limits::OPTIONAL.iter().any(|f| path.ends_with(f)) && !path.exists();
         for (controller, file, value) in limits::v1_settings(res, memsw) {
-            if let Some(dir) = cg.v1_dir(controller) {
+            if let Some(dir) = cg.v1_dir(controller)
+                && !skip(&dir.join(file))
+            {
                 write(&dir.join(file), &value)?;
             }
         }
@@ -179,7 +182,7 @@ impl Cgroups {
                 ));
             }
             for (controller, file, value) in limits::v2_settings(res, swap_file) {
-                if !v1_served(controller) {
+                if !v1_served(controller) && !skip(&dir.join(file)) {
                     write(&dir.join(file), &value)?;
                 }
             }
@@ -331,10 +334,18 @@ fn requested(res: &crate::spec::Resources) -> [(&'static str, &'static str, bool
 
 /// One target per hierarchy husk uses.
 fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
-    let parent_of = |h: &Hierarchy| match spec.cgroups_path.as_deref() {
-        Some(p) if p.starts_with('/') => detect::join(&h.mount, p),
-        Some(p) => detect::join(&h.current, p),
-        None => h.current.join(PARENT),
+    let given = |h: &Hierarchy, p: &str| {
+        if p.starts_with('/') { detect::join(&h.mount, p) } else { detect::join(&h.current, p) }
+    };
+    // (parent, the container's cgroup): config.json's cgroupsPath is the container's
+    // own; --cgroup-parent the parent of one named after the container.
+    let paths = |h: &Hierarchy| match spec.cgroups_path.as_deref() {
+        Some(p) if spec.resources.exact_cgroup => {
+            let path = given(h, p);
+            (path.parent().unwrap_or(&h.mount).to_path_buf(), path)
+        }
+        Some(p) => (given(h, p), given(h, p).join(&spec.name)),
+        None => (h.current.join(PARENT), h.current.join(PARENT).join(&spec.name)),
     };
     // A v1 hierarchy costs a migration (cgroup.procs after the clone), and the first one
     // waits for an RCU grace period (about 8 ms here): only hierarchies whose controller a
@@ -351,6 +362,7 @@ fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
             || (h.has("cpuacct") && accounting)
             || (h.has("cpuset") && (res.cpuset_cpus.is_some() || res.cpuset_mems.is_some()))
             || (h.has("pids") && (res.pids_limit.is_some() || accounting))
+            || (h.has("blkio") && res.blkio_weight.is_some())
     };
     let mut v1: Vec<&Hierarchy> = layout.v1.iter().filter(|h| wanted(h)).collect();
     if !v1.is_empty()
@@ -361,17 +373,20 @@ fn plan(spec: &Spec, layout: &Layout) -> Result<Vec<Target>> {
     }
     let mut out = Vec::new();
     for h in v1 {
-        let parent = parent_of(h);
-        out.push(Target { path: parent.join(&spec.name), parent, hierarchy: h.clone(), enable: Vec::new() });
+        let (parent, path) = paths(h);
+        out.push(Target { path, parent, hierarchy: h.clone(), enable: Vec::new() });
     }
     if let Some(h) = &layout.unified {
-        let parent = parent_of(h);
+        let (parent, path) = paths(h);
         let avail = v2::available(&nearest_existing(&parent));
+        // io only for a weight: enabling it costs every container a little for nothing.
+        let io = res.blkio_weight.map(|_| "io");
         let enable = detect::V2_CONTROLLERS
             .into_iter()
+            .chain(io)
             .filter(|c| layout.v1_with(c).is_none() && avail.iter().any(|a| a == c))
             .collect();
-        out.push(Target { path: parent.join(&spec.name), parent, hierarchy: h.clone(), enable });
+        out.push(Target { path, parent, hierarchy: h.clone(), enable });
     }
     Ok(out)
 }

@@ -81,6 +81,9 @@ pub static EXEC: Command<ExecOpts> = Command {
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let Some((mut opts, mut rest)) = cli::parse(&EXEC, args)? else { return Ok(0) };
+    if opts.process.is_some() {
+        crate::oci::set_runtime_call();
+    }
     let wanted = if opts.process.is_some() { 1 } else { 2 };
     if rest.len() < wanted || (opts.process.is_some() && rest.len() > 1) {
         let expected = if wanted == 1 { "expected ID only with --process" } else { "expected NAME COMMAND" };
@@ -96,7 +99,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let detached = opts.detach;
     let (caps, no_new_privs) = (std::mem::take(&mut opts.caps), opts.no_new_privs);
     let mut process = match opts.process.take() {
-        Some(file) => crate::oci::exec::process_file(&file, &container)?,
+        Some(file) => crate::oci::exec::process_file(&file)?,
         None => process(&container, opts, rest),
     };
     if !caps.is_empty() {

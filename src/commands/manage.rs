@@ -247,6 +247,7 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
     let Some((_, names)) = named(&START, args)? else { return Ok(0) };
     if names.iter().any(|n| ContainerDir::open(n).and_then(|d| d.load()).is_ok_and(|st| st.oci())) {
         // OCI containers, as runc starts them: silently, the first failure ends it.
+        crate::oci::set_runtime_call();
         for name in &names {
             crate::oci::create::start(name)?;
         }

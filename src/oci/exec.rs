@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::exec;
-use crate::spec::{Process, Spec};
+use crate::spec::Process;
 use crate::terminal::Pty;
 use linux_raw_sys::ptrace::sock_filter;
 use rustix::fd::AsFd;
@@ -12,11 +12,11 @@ use std::path::Path;
 
 /// The process a process.json describes. The container's seccomp filter applies to it,
 /// as to every exec.
-pub fn process_file(path: &Path, container: &Spec) -> Result<Process> {
+pub fn process_file(path: &Path) -> Result<Process> {
     let text = std::fs::read_to_string(path).ctx("read", path.display())?;
     let value = crate::json::parse(&text).map_err(|e| Error::msg(format!("{}", path.display()), e))?;
-    let mut process = super::config::process(&value, container)
-        .map_err(|e| Error::msg(format!("{}", path.display()), e.to_string()))?;
+    let mut process =
+        super::config::process_json(&value).map_err(|e| Error::msg(format!("{}", path.display()), e.to_string()))?;
     process.stdin = false;
     Ok(process)
 }

@@ -61,7 +61,17 @@ pub fn make_node(root: &OwnedFd, shown: &Path, node: &crate::spec::DeviceNode, b
     let kind = if node.kind == 'b' { fs::FileType::BlockDevice } else { fs::FileType::CharacterDevice };
     let mode = Mode::from(node.mode & 0o7777);
     if !bind {
-        match fs::mknodat(&parent, file, kind, mode, fs::makedev(node.major, node.minor)) {
+        let mknod = || fs::mknodat(&parent, file, kind, mode, fs::makedev(node.major, node.minor));
+        let made = match mknod() {
+            // config.json may list a standard node (/dev/null) again, with its own mode:
+            // the spec's node replaces the one `populate` made.
+            Err(rustix::io::Errno::EXIST) => {
+                fs::unlinkat(&parent, file, fs::AtFlags::empty()).ctx("replace", target.display())?;
+                mknod()
+            }
+            other => other,
+        };
+        match made {
             Ok(()) => return fs::chmodat(&parent, file, mode, fs::AtFlags::empty()).ctx("chmod", target.display()),
             Err(rustix::io::Errno::PERM) => {}
             Err(e) => return Err(crate::error::Error::sys("mknod", target.display(), e)),

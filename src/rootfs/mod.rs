@@ -51,7 +51,7 @@ pub fn execute(ops: &[Op]) -> Result<()> {
 /// The operations whose targets are resolved inside the root.
 fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
     match op {
-        Op::Mount { kind, source, destination, flags, data } => {
+        Op::Mount { kind, source, destination, flags, data, propagation } => {
             let target = if matches!(kind, MountKind::Proc | MountKind::Sysfs) {
                 real_dir(root, name, destination)?
             } else {
@@ -68,17 +68,25 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
                     mounts::remount_readonly(Path::new(&mounts::fd_path(&reopen(root, destination, name)?)))
                 }
                 other => other,
-            }
+            }?;
+            propagate(root, destination, name, *propagation)
         }
-        Op::Bind { source, destination, recursive, readonly } => {
+        Op::Bind { source, destination, recursive, flags, propagation } => {
             let kind = if source.is_dir() { Kind::Dir } else { Kind::File };
             let target = mounts::open_in_root(root, destination, kind, name)?;
             mounts::bind(source, Path::new(&mounts::fd_path(&target)), *recursive)?;
-            if *readonly {
+            if !flags.is_empty() {
                 // Re-resolve so the path names the new bind mount, not what it covers.
-                mounts::remount_readonly(Path::new(&mounts::fd_path(&reopen(root, destination, name)?)))?;
+                mounts::remount_bind(Path::new(&mounts::fd_path(&reopen_as(root, destination, name, kind)?)), *flags)?;
             }
-            Ok(())
+            propagate(root, destination, name, *propagation)
+        }
+        Op::Sysctl { key, value } => {
+            let rel = format!("proc/sys/{}", key.replace('.', "/"));
+            let shown = || format!("sysctl {key} ({}/{rel})", name.display());
+            let at = crate::resolve::open(root, &rel, crate::resolve::How::InRoot).ctx("open", shown())?;
+            std::fs::write(mounts::fd_path(&at), value)
+                .map_err(|e| Error::sys("write", shown(), Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5))))
         }
         Op::DeviceNodes { destination, bind } => {
             let dev = mounts::open_in_root(root, destination, Kind::Dir, name)?;
@@ -131,6 +139,13 @@ fn mount(fstype: &str, source: &str, target: &Path, flags: MountFlags, data: &st
                 "this kernel cannot mount one (Linux 5.11 or later can); use --rootfs-rw, or run as root without --userns",
             ))
         }
+        // The filesystem's own options (config.json passes unknown ones through, as
+        // runc does): name them, since the kernel's EINVAL does not say which.
+        Err(Errno::INVAL) if !data.is_empty() => {
+            let mut e = Error::sys(mount_what(fstype, source), shown.display(), Errno::INVAL);
+            e.why = Some(format!("the options {:?} are refused", data.to_string_lossy()));
+            Err(e)
+        }
         other => other.ctx(&mount_what(fstype, source), shown.display()),
     }
 }
@@ -148,7 +163,19 @@ fn mount_what(fstype: &str, source: &str) -> String {
 }
 
 fn reopen(root: &OwnedFd, path: &str, name: &Path) -> Result<OwnedFd> {
-    mounts::open_in_root(root, path, Kind::Dir, name)
+    reopen_as(root, path, name, Kind::Dir)
+}
+
+fn reopen_as(root: &OwnedFd, path: &str, name: &Path, kind: Kind) -> Result<OwnedFd> {
+    mounts::open_in_root(root, path, kind, name)
+}
+
+/// A mount's own propagation, when it asks for one: the tree is private already.
+fn propagate(root: &OwnedFd, path: &str, name: &Path, p: Option<crate::spec::Propagation>) -> Result<()> {
+    match p {
+        None | Some(crate::spec::Propagation::Private) => Ok(()),
+        Some(p) => mounts::propagate(Path::new(&mounts::fd_path(&reopen_as(root, path, name, Kind::File)?)), p),
+    }
 }
 
 /// A path inside the root if it exists: masks and read-only paths skip missing ones.

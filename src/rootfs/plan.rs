@@ -6,7 +6,7 @@
 
 use crate::etc_files::EtcFiles;
 use crate::image::Layer;
-use crate::spec::{MountKind, MountOptions, RootWrite, Spec};
+use crate::spec::{MountKind, Propagation, RootWrite, Spec};
 use rustix::mount::MountFlags;
 use std::path::{Path, PathBuf};
 
@@ -43,13 +43,16 @@ pub enum Op {
         destination: String,
         flags: MountFlags,
         data: String,
+        propagation: Option<Propagation>,
     },
-    /// Bind a host path at a path inside the root (a file or directory, as the source).
+    /// Bind a host path at a path inside the root (a file or directory, as the source),
+    /// then remount it with `flags` (ro, nosuid, ...) when there are any.
     Bind {
         source: PathBuf,
         destination: String,
         recursive: bool,
-        readonly: bool,
+        flags: MountFlags,
+        propagation: Option<Propagation>,
     },
     /// The standard device nodes and links in the /dev at `destination` (mknod as real
     /// root, binds of the host's nodes in a user namespace).
@@ -77,6 +80,11 @@ pub enum Op {
         destination: String,
         view: crate::cgroups::View,
         readonly: bool,
+    },
+    /// Write a namespaced kernel parameter (net.ipv4.ip_forward) under the root's /proc/sys.
+    Sysctl {
+        key: String,
+        value: String,
     },
     /// Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.
     Mask(String),
@@ -116,7 +124,8 @@ pub fn plan(
                 source: PathBuf::from(&m.source),
                 destination: m.destination.clone(),
                 recursive: m.options.recursive,
-                readonly: m.options.readonly,
+                flags: m.options.flags(),
+                propagation: m.options.propagation,
             });
             continue;
         }
@@ -132,11 +141,12 @@ pub fn plan(
             continue;
         }
         ops.push(Op::Mount {
-            kind: m.kind,
+            kind: m.kind.clone(),
             source: m.source.clone(),
             destination: m.destination.clone(),
-            flags: flags(&m.options),
+            flags: m.options.flags(),
             data: m.options.data.join(","),
+            propagation: m.options.propagation,
         });
         if m.kind == MountKind::Tmpfs && m.destination.trim_end_matches('/') == "/dev" {
             ops.push(Op::DeviceNodes { destination: m.destination.clone(), bind: spec.user_namespace() });
@@ -144,9 +154,17 @@ pub fn plan(
             ops.extend(spec.devices.iter().map(|node| Op::Node { node: node.clone(), bind }));
         }
     }
-    for (name, text) in [("hostname", &files.hostname), ("hosts", &files.hosts), ("resolv.conf", &files.resolv_conf)] {
-        ops.push(Op::EtcFile { staged: staging.join(name), text: text.clone(), destination: format!("/etc/{name}") });
+    // An OCI engine binds its own /etc files (among the mounts above): husk's would cover them.
+    if !spec.network.image_etc {
+        for (name, text) in
+            [("hostname", &files.hostname), ("hosts", &files.hosts), ("resolv.conf", &files.resolv_conf)]
+        {
+            let destination = format!("/etc/{name}");
+            ops.push(Op::EtcFile { staged: staging.join(name), text: text.clone(), destination });
+        }
     }
+    // Before the read-only paths, which usually include /proc/sys.
+    ops.extend(spec.sysctl.iter().map(|(key, value)| Op::Sysctl { key: key.clone(), value: value.clone() }));
     ops.extend(spec.masked_paths.iter().map(|p| Op::Mask(p.clone())));
     ops.extend(spec.readonly_paths.iter().map(|p| Op::ReadOnly(p.clone())));
     if spec.root.readonly {
@@ -220,22 +238,6 @@ fn ext4(device: &str, target: &Path, readonly: bool, clean: bool) -> Op {
     }
 }
 
-fn flags(o: &MountOptions) -> MountFlags {
-    let mut f = MountFlags::empty();
-    for (set, flag) in [
-        (o.readonly, MountFlags::RDONLY),
-        (o.nosuid, MountFlags::NOSUID),
-        (o.nodev, MountFlags::NODEV),
-        (o.noexec, MountFlags::NOEXEC),
-        (o.strictatime, MountFlags::STRICTATIME),
-    ] {
-        if set {
-            f |= flag;
-        }
-    }
-    f
-}
-
 /// Overlay options are split on ',' and lowerdir on ':'; both may be escaped.
 fn escape(path: &Path) -> String {
     let mut out = String::new();
@@ -280,9 +282,11 @@ mod tests {
                 Op::Mount { kind, destination, data, .. } => {
                     format!("mount {} {destination} {data}", kind.fstype()).trim_end().to_string()
                 }
-                Op::Bind { source, destination, readonly, .. } => {
-                    format!("bind {} {destination}{}", source.display(), if *readonly { " ro" } else { "" })
+                Op::Bind { source, destination, flags, .. } => {
+                    let ro = if flags.contains(MountFlags::RDONLY) { " ro" } else { "" };
+                    format!("bind {} {destination}{ro}", source.display())
                 }
+                Op::Sysctl { key, value } => format!("sysctl {key}={value}"),
                 Op::DeviceNodes { destination, bind } => format!("devices {destination} bind={bind}"),
                 Op::Node { node, .. } => format!("node {}", node.path),
                 Op::EtcFile { destination, .. } => format!("etc {destination}"),
@@ -442,5 +446,31 @@ mod tests {
         let ops = render(&plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), &view()));
         let n = ops.len();
         assert_eq!(ops[n - 4..], ["mask /proc/kcore", "ro /proc/sys", "ro-root", "pivot /st/root"]);
+    }
+
+    #[test]
+    fn an_oci_spec_keeps_the_engines_etc_files_and_writes_sysctls_before_read_only_paths() {
+        let mut s = spec();
+        s.network.image_etc = true;
+        s.sysctl = vec![("net.ipv4.ping_group_range".into(), "0 0".into())];
+        s.readonly_paths = vec!["/proc/sys".into()];
+        let mut shm = bind_mount(Path::new("/run/shm"), "/dev/shm", false);
+        (shm.options.recursive, shm.options.nosuid, shm.options.noexec) = (false, true, true);
+        shm.options.propagation = Some(Propagation::Slave);
+        s.mounts.push(shm);
+        let ops = plan(&s, &[Layer::Dir("/r".into())], Path::new("/st"), &files(), &view());
+        let text = render(&ops);
+        assert!(!text.iter().any(|o| o.starts_with("etc ")), "{text:?}");
+        let n = text.len();
+        assert_eq!(text[n - 3..], ["sysctl net.ipv4.ping_group_range=0 0", "ro /proc/sys", "pivot /st/root"]);
+        let Some(Op::Bind { flags, propagation, recursive, .. }) =
+            ops.iter().rev().find(|o| matches!(o, Op::Bind { .. }))
+        else {
+            panic!("no bind in {text:?}")
+        };
+        assert_eq!(
+            (*flags, *propagation, *recursive),
+            (MountFlags::NOSUID | MountFlags::NOEXEC, Some(Propagation::Slave), false)
+        );
     }
 }

@@ -58,7 +58,13 @@ const NOT_OURS: &str = if cfg!(target_arch = "x86_64") {
 /// Reads a profile; errors name the field. Unknown call names are skipped (profiles list
 /// other architectures' calls), as libseccomp does.
 pub fn parse(text: &str, cx: &Context) -> Result<SeccompProfile, String> {
-    let v = crate::json::parse(text)?;
+    from_value(&crate::json::parse(text)?, cx)
+}
+
+/// A profile already parsed: Docker's file, or config.json's linux.seccomp (the same
+/// fields; its `flags` only tune the kernel's logging and thread sync, so they are left
+/// out, and includes/excludes never appear there).
+pub fn from_value(v: &Value, cx: &Context) -> Result<SeccompProfile, String> {
     let default_errno = v.get("defaultErrnoRet").and_then(Value::as_u64);
     let default_name = v.get("defaultAction").and_then(Value::as_str).ok_or("defaultAction is missing")?;
     let default =

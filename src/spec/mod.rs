@@ -72,6 +72,15 @@ pub struct Process {
     /// None: the capabilities husk's caller has (today's default).
     pub capabilities: Option<Capabilities>,
     pub no_new_privileges: bool,
+    /// The file mode creation mask the command starts with (None: inherited, 022).
+    pub umask: Option<u32>,
+    /// Written to /proc/self/oom_score_adj before exec (-1000..=1000).
+    pub oom_score_adj: Option<i32>,
+    /// The terminal's (rows, columns) when it is made; None: the caller's terminal size.
+    pub console_size: Option<(u16, u16)>,
+    /// personality(2) set before exec (config.json's linux.personality: PER_LINUX or
+    /// PER_LINUX32), for 32-bit userlands.
+    pub personality: Option<u32>,
 }
 
 /// runtime-spec's process.user, plus a docker-style `USER[:GROUP]` that is resolved in
@@ -141,7 +150,7 @@ pub struct Mount {
     pub options: MountOptions,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
     Proc,
     Sysfs,
@@ -149,11 +158,15 @@ pub enum MountKind {
     Devpts,
     Mqueue,
     Bind,
+    /// The container's own cgroups (config.json's cgroup or cgroup2): see rootfs/plan.rs.
     Cgroup,
+    /// Any other filesystem (overlay, ramfs, securityfs...), mounted by its type name
+    /// with the mount's data, as config.json lists it.
+    Other(String),
 }
 
 impl MountKind {
-    pub const ALL: [MountKind; 7] = [
+    const KNOWN: [MountKind; 7] = [
         MountKind::Proc,
         MountKind::Sysfs,
         MountKind::Tmpfs,
@@ -164,7 +177,7 @@ impl MountKind {
     ];
 
     /// The filesystem type the kernel knows it by (config.json's `type`).
-    pub fn fstype(self) -> &'static str {
+    pub fn fstype(&self) -> &str {
         match self {
             MountKind::Proc => "proc",
             MountKind::Sysfs => "sysfs",
@@ -173,11 +186,16 @@ impl MountKind {
             MountKind::Mqueue => "mqueue",
             MountKind::Bind => "bind",
             MountKind::Cgroup => "cgroup",
+            MountKind::Other(name) => name,
         }
     }
 
-    pub fn from_fstype(name: &str) -> Option<MountKind> {
-        MountKind::ALL.into_iter().find(|k| k.fstype() == name)
+    /// cgroup2 is the container's cgroups as well; unknown names are other filesystems.
+    pub fn from_fstype(name: &str) -> MountKind {
+        if name == "cgroup2" {
+            return MountKind::Cgroup;
+        }
+        MountKind::KNOWN.into_iter().find(|k| k.fstype() == name).unwrap_or_else(|| MountKind::Other(name.into()))
     }
 }
 
@@ -188,6 +206,12 @@ pub struct MountOptions {
     pub nodev: bool,
     pub noexec: bool,
     pub strictatime: bool,
+    pub noatime: bool,
+    pub nodiratime: bool,
+    pub relatime: bool,
+    pub sync: bool,
+    pub dirsync: bool,
+    pub nosymfollow: bool,
     /// rbind: the submounts of a bind's source come along.
     pub recursive: bool,
     pub propagation: Option<Propagation>,
@@ -195,6 +219,38 @@ pub struct MountOptions {
     pub data: Vec<String>,
 }
 
+/// A mount flag option of config.json: the name that sets it, the one that clears it,
+/// its field and its mount(2) flag.
+pub type FlagOption = (&'static str, &'static str, fn(&mut MountOptions) -> &mut bool, rustix::mount::MountFlags);
+
+/// Every flag option, in the order they are written back.
+pub const FLAG_OPTIONS: [FlagOption; 11] = {
+    use rustix::mount::MountFlags as F;
+    [
+        ("ro", "rw", |o| &mut o.readonly, F::RDONLY),
+        ("nosuid", "suid", |o| &mut o.nosuid, F::NOSUID),
+        ("nodev", "dev", |o| &mut o.nodev, F::NODEV),
+        ("noexec", "exec", |o| &mut o.noexec, F::NOEXEC),
+        ("strictatime", "nostrictatime", |o| &mut o.strictatime, F::STRICTATIME),
+        ("noatime", "atime", |o| &mut o.noatime, F::NOATIME),
+        ("nodiratime", "diratime", |o| &mut o.nodiratime, F::NODIRATIME),
+        ("relatime", "norelatime", |o| &mut o.relatime, F::RELATIME),
+        ("sync", "async", |o| &mut o.sync, F::SYNCHRONOUS),
+        ("dirsync", "nodirsync", |o| &mut o.dirsync, F::DIRSYNC),
+        ("nosymfollow", "symfollow", |o| &mut o.nosymfollow, F::NOSYMFOLLOW),
+    ]
+};
+
+impl MountOptions {
+    /// The mount(2) flags the options set.
+    pub fn flags(&self) -> rustix::mount::MountFlags {
+        let mut copy = self.clone();
+        FLAG_OPTIONS.iter().filter(|f| *(f.2)(&mut copy)).fold(rustix::mount::MountFlags::empty(), |a, f| a | f.3)
+    }
+}
+
+/// Applied to the mount and everything below it (config.json's private and rprivate
+/// alike: a fresh mount has nothing below it yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Propagation {
     Private,
@@ -212,10 +268,12 @@ pub enum NamespaceKind {
     Uts,
     User,
     Cgroup,
+    /// Created by clone3 only (clone(2) has no bit left for it): Linux 5.6 or later.
+    Time,
 }
 
 impl NamespaceKind {
-    pub const ALL: [NamespaceKind; 7] = [
+    pub const ALL: [NamespaceKind; 8] = [
         NamespaceKind::Pid,
         NamespaceKind::Network,
         NamespaceKind::Mount,
@@ -223,6 +281,7 @@ impl NamespaceKind {
         NamespaceKind::Uts,
         NamespaceKind::User,
         NamespaceKind::Cgroup,
+        NamespaceKind::Time,
     ];
 
     /// config.json's name for it.
@@ -235,6 +294,7 @@ impl NamespaceKind {
             NamespaceKind::Uts => "uts",
             NamespaceKind::User => "user",
             NamespaceKind::Cgroup => "cgroup",
+            NamespaceKind::Time => "time",
         }
     }
 
@@ -261,6 +321,9 @@ pub struct IdMap {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
     pub memory: Option<u64>,
+    /// The soft limit reclaim pushes back to under memory pressure (v2 memory.low, v1
+    /// memory.soft_limit_in_bytes).
+    pub memory_reservation: Option<u64>,
     /// Memory plus swap; -1 means unlimited swap.
     pub memory_swap: Option<i64>,
     /// Microseconds of CPU time per `cpu_period`.
@@ -270,6 +333,12 @@ pub struct Resources {
     pub pids_limit: Option<u64>,
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
+    /// The block I/O weight, 10..=1000 (v2 io.weight, v1 blkio.weight), where the host has it.
+    pub blkio_weight: Option<u16>,
+    /// `Spec::cgroups_path` is the container's own cgroup (config.json's cgroupsPath)
+    /// rather than the parent its named cgroup goes in (`husk run --cgroup-parent`).
+    /// Here, not in `Spec`, so that every front end's Spec stays as it was.
+    pub exact_cgroup: bool,
     /// The device policy (last matching rule wins; none matching: denied). Empty: no
     /// policy at all.
     pub devices: Vec<DeviceRule>,
@@ -278,7 +347,7 @@ pub struct Resources {
 impl Resources {
     /// Whether no limit is asked for (the device policy is not a limit).
     pub fn is_empty(&self) -> bool {
-        Resources { devices: Vec::new(), ..self.clone() } == Resources::default()
+        Resources { devices: Vec::new(), exact_cgroup: false, ..self.clone() } == Resources::default()
     }
 }
 
@@ -312,6 +381,11 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// Nameservers for /etc/resolv.conf (default: the host's).
     pub dns: Vec<IpAddr>,
+    /// Leave /etc/hostname, /etc/hosts and /etc/resolv.conf as the image and the mounts
+    /// have them: an OCI engine binds its own there. `husk run` writes them.
+    pub image_etc: bool,
+    /// The NIS domain name set in the container's UTS namespace beside its hostname.
+    pub domainname: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -407,7 +481,7 @@ pub fn default_mounts(user_namespace: bool, writable_sys: bool) -> Vec<Mount> {
     let m = |kind: MountKind, dest: &str, data: &[&str], set: fn(&mut MountOptions)| {
         let mut options = MountOptions { data: data.iter().map(|s| s.to_string()).collect(), ..Default::default() };
         set(&mut options);
-        Mount { kind, source: kind.fstype().to_string(), destination: dest.to_string(), options }
+        Mount { source: kind.fstype().to_string(), kind, destination: dest.to_string(), options }
     };
     let pts: &[&str] = if user_namespace {
         &["newinstance", "ptmxmode=0666", "mode=0620"]
@@ -478,7 +552,7 @@ pub fn env_key(kv: &str) -> &str {
 }
 
 /// A small valid spec for unit tests: Alpine in a directory, `true`, default mounts.
-#[allow(dead_code)]
+#[cfg(test)]
 pub fn example() -> Spec {
     Spec {
         name: "web".into(),

@@ -34,7 +34,14 @@ impl Spec {
                     .map(|r| Obj::new().put("type", r.kind.as_str()).put("soft", r.soft).put("hard", r.hard).into())
                     .collect::<Vec<Value>>(),
             )
-            .put("noNewPrivileges", p.no_new_privileges);
+            .put("noNewPrivileges", p.no_new_privileges)
+            .put_opt("umask", p.umask)
+            .put_opt("oomScoreAdj", p.oom_score_adj)
+            .put_opt(
+                "consoleSize",
+                p.console_size.map(|(h, w)| Obj::new().put("height", h as u32).put("width", w as u32)),
+            )
+            .put_opt("personality", p.personality);
         let process = match &p.capabilities {
             Some(c) => process.put(
                 "capabilities",
@@ -69,10 +76,13 @@ impl Spec {
             .put_opt("subnet", net.subnet.map(|c| c.to_string()))
             .put_opt("mac", net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
             .put_opt("mtu", net.mtu)
-            .put("dns", net.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+            .put("dns", net.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+            .put("imageEtc", net.image_etc)
+            .put_opt("domainname", net.domainname.as_deref());
         let r = &self.resources;
         let resources = Obj::new()
             .put_opt("memory", r.memory)
+            .put_opt("memoryReservation", r.memory_reservation)
             .put_opt("memorySwap", r.memory_swap)
             .put_opt("cpuQuota", r.cpu_quota)
             .put_opt("cpuPeriod", r.cpu_period)
@@ -80,6 +90,8 @@ impl Spec {
             .put_opt("pidsLimit", r.pids_limit)
             .put_opt("cpusetCpus", r.cpuset_cpus.as_deref())
             .put_opt("cpusetMems", r.cpuset_mems.as_deref())
+            .put_opt("blkioWeight", r.blkio_weight.map(u32::from))
+            .put("exactCgroup", r.exact_cgroup)
             .put(
                 "devices",
                 r.devices
@@ -194,6 +206,13 @@ impl Spec {
                 .collect::<Option<_>>()?,
             capabilities: caps,
             no_new_privileges: b(p, "noNewPrivileges"),
+            umask: p.get("umask").and_then(Value::as_u64).map(|m| m as u32),
+            oom_score_adj: p.get("oomScoreAdj").and_then(Value::as_i64).map(|n| n as i32),
+            console_size: p.get("consoleSize").and_then(|c| {
+                let n = |k: &str| c.get(k).and_then(Value::as_u64).map(|n| n as u16);
+                Some((n("height")?, n("width")?))
+            }),
+            personality: p.get("personality").and_then(Value::as_u64).map(|n| n as u32),
         };
         let r = v.get("root")?;
         let path = PathBuf::from(s(r, "path")?);
@@ -232,11 +251,14 @@ impl Spec {
             },
             mtu: n.get("mtu").and_then(Value::as_u64).map(|m| m as u32),
             dns: list(n, "dns")?.iter().map(|d| d.parse().ok()).collect::<Option<_>>()?,
+            image_etc: b(n, "imageEtc"),
+            domainname: s(n, "domainname"),
         };
         let res = v.get("resources")?;
         let num = |k: &str| res.get(k).and_then(Value::as_u64);
         let resources = Resources {
             memory: num("memory"),
+            memory_reservation: num("memoryReservation"),
             memory_swap: res.get("memorySwap").and_then(Value::as_i64),
             cpu_quota: num("cpuQuota"),
             cpu_period: num("cpuPeriod"),
@@ -244,6 +266,8 @@ impl Spec {
             pids_limit: num("pidsLimit"),
             cpuset_cpus: s(res, "cpusetCpus"),
             cpuset_mems: s(res, "cpusetMems"),
+            blkio_weight: num("blkioWeight").map(|w| w as u16),
+            exact_cgroup: b(res, "exactCgroup"),
             devices: res.get("devices")?.as_array()?.iter().map(device_from).collect::<Option<_>>()?,
         };
         let maps = |k: &str| -> Option<Vec<IdMap>> {
@@ -320,20 +344,14 @@ impl Spec {
 fn mount_json(m: &Mount) -> Value {
     let o = &m.options;
     let mut options: Vec<String> = Vec::new();
-    for (set, name) in [
-        (o.recursive, "rbind"),
-        (o.readonly, "ro"),
-        (o.nosuid, "nosuid"),
-        (o.nodev, "nodev"),
-        (o.noexec, "noexec"),
-        (o.strictatime, "strictatime"),
-    ] {
-        if set {
+    if m.kind == MountKind::Bind {
+        options.push(if o.recursive { "rbind" } else { "bind" }.into());
+    }
+    let mut copy = o.clone();
+    for (name, _, field, _) in FLAG_OPTIONS {
+        if *field(&mut copy) {
             options.push(name.into());
         }
-    }
-    if m.kind == MountKind::Bind && !o.recursive {
-        options.insert(0, "bind".into());
     }
     if let Some(p) = o.propagation {
         options.push(
@@ -436,14 +454,14 @@ fn mount_from(v: &Value) -> Option<Mount> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let mut options = MountOptions::default();
     for opt in v.get("options")?.as_array()? {
-        match opt.as_str()? {
+        let opt = opt.as_str()?;
+        if let Some((_, _, field, _)) = FLAG_OPTIONS.iter().find(|f| f.0 == opt) {
+            *field(&mut options) = true;
+            continue;
+        }
+        match opt {
             "bind" => {}
             "rbind" => options.recursive = true,
-            "ro" => options.readonly = true,
-            "nosuid" => options.nosuid = true,
-            "nodev" => options.nodev = true,
-            "noexec" => options.noexec = true,
-            "strictatime" => options.strictatime = true,
             "rprivate" => options.propagation = Some(Propagation::Private),
             "rshared" => options.propagation = Some(Propagation::Shared),
             "rslave" => options.propagation = Some(Propagation::Slave),
@@ -452,7 +470,7 @@ fn mount_from(v: &Value) -> Option<Mount> {
         }
     }
     Some(Mount {
-        kind: MountKind::from_fstype(&s("type")?)?,
+        kind: MountKind::from_fstype(&s("type")?),
         source: s("source")?,
         destination: s("destination")?,
         options,
@@ -484,9 +502,27 @@ mod tests {
         spec.resources = Resources {
             memory: Some(64 << 20),
             memory_swap: Some(-1),
+            memory_reservation: Some(32 << 20),
+            blkio_weight: Some(300),
+            exact_cgroup: true,
             devices: default_device_rules(),
             ..Default::default()
         };
+        spec.cgroups_path = Some("/default/web".into());
+        let mut tmp = MountOptions { noatime: true, nosymfollow: true, sync: true, ..Default::default() };
+        tmp.data = vec!["size=1m".into()];
+        tmp.propagation = Some(Propagation::Slave);
+        spec.mounts.push(Mount {
+            kind: MountKind::Other("ramfs".into()),
+            source: "none".into(),
+            destination: "/r".into(),
+            options: tmp,
+        });
+        spec.process.umask = Some(0o027);
+        spec.process.oom_score_adj = Some(-500);
+        spec.process.console_size = Some((40, 120));
+        spec.process.personality = Some(8);
+        spec.namespaces.push(Namespace { kind: NamespaceKind::Time, path: None });
         spec.network = Network {
             mode: NetworkMode::Bridge("husk0".into()),
             ip: Some(Cidr { addr: [10, 88, 0, 9].into(), prefix: 16 }),
@@ -494,6 +530,8 @@ mod tests {
             mac: Some([2, 0x42, 0, 0, 0, 1]),
             mtu: Some(1400),
             dns: vec!["9.9.9.9".parse().unwrap()],
+            image_etc: true,
+            domainname: Some("example.org".into()),
         };
         spec.masked_paths = vec!["/proc/kcore".into()];
         spec.devices = vec![DeviceNode {
@@ -518,5 +556,14 @@ mod tests {
         let text = spec.to_json().to_string();
         let back = Spec::from_json(&crate::json::parse(&text).unwrap()).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn a_spec_saved_before_the_oci_fields_existed_still_reads() {
+        let spec = super::super::validate::tests::spec();
+        let text = spec.to_json().to_string();
+        let old = text.replace(r#","imageEtc":false"#, "").replace(r#""exactCgroup":false,"#, "");
+        assert!(!old.contains("imageEtc") && !old.contains("exactCgroup"));
+        assert_eq!(Spec::from_json(&crate::json::parse(&old).unwrap()), Some(spec));
     }
 }

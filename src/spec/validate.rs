@@ -51,7 +51,9 @@ impl Spec {
         self.check_network(host)?;
         for node in &self.devices {
             check_inside_path("device", &node.path)?;
-            if !matches!(node.kind, 'c' | 'b') || !node.source.starts_with('/') {
+            // Without a host node to bind, mknod must work: not in a user namespace.
+            let source_ok = node.source.starts_with('/') || (node.source.is_empty() && !self.user_namespace());
+            if !matches!(node.kind, 'c' | 'b') || !source_ok {
                 return Err(bad(
                     format!("device {}", node.path),
                     "expected a character or block device with a host path",
@@ -69,27 +71,24 @@ impl Spec {
                 ));
             }
         }
-        if let Some((key, _)) = self.sysctl.first() {
-            return Err(bad(format!("sysctl {key:?}"), "setting kernel parameters is not supported yet"));
-        }
         let hooks = &self.hooks;
-        let mut all = [
+        let all = [
             &hooks.prestart,
             &hooks.create_runtime,
             &hooks.create_container,
             &hooks.start_container,
             &hooks.poststart,
             &hooks.poststop,
-        ]
-        .into_iter()
-        .flatten();
-        if let Some(hook) = all.next() {
-            let why = if hook.path.starts_with('/') {
-                "running hooks is not supported yet"
-            } else {
-                "the path must be absolute"
-            };
-            return Err(bad(format!("hook {:?}", hook.path), why));
+        ];
+        if let Some(hook) = all.into_iter().flatten().find(|h| !h.path.starts_with('/')) {
+            return Err(bad(format!("hook {:?}", hook.path), "the path must be absolute"));
+        }
+        if let Some(name) = &self.network.domainname {
+            check_hostname(name)
+                .map_err(|_| bad(format!("domainname {name:?}"), "use 1-64 letters, digits, '-' or '.'"))?;
+            if !self.new_namespace(NamespaceKind::Uts) {
+                return Err(bad(format!("domainname {name:?}"), "needs a UTS namespace of the container's own"));
+            }
         }
         Ok(())
     }
@@ -116,6 +115,17 @@ impl Spec {
             if r.soft > r.hard {
                 return Err(bad(format!("rlimit {}", r.kind), format!("soft {} is above hard {}", r.soft, r.hard)));
             }
+        }
+        if let Some(mask) = p.umask.filter(|&m| m > 0o777) {
+            // In decimal: octal formatting would cost the binary its own code.
+            return Err(bad(format!("umask {mask}"), "expected at most 511 (octal 777)"));
+        }
+        if let Some(adj) = p.oom_score_adj.filter(|a| !(-1000..=1000).contains(a)) {
+            return Err(bad(format!("oom_score_adj {adj}"), "expected -1000 to 1000"));
+        }
+        // PER_LINUX and PER_LINUX32: the domains config.json names.
+        if let Some(persona) = p.personality.filter(|&d| d != 0 && d != 8) {
+            return Err(bad(format!("personality {persona}"), "expected LINUX (0) or LINUX32 (8)"));
         }
         if let Some(caps) = &p.capabilities {
             for name in [&caps.bounding, &caps.effective, &caps.inheritable, &caps.permitted, &caps.ambient]
@@ -257,7 +267,8 @@ impl Spec {
     }
 }
 
-/// Names become directory names and hostnames: keep them to a safe alphabet.
+/// Names become directory names and hostnames: keep them to a safe alphabet. Long
+/// enough for the 64-hex-digit ids podman and Kubernetes give.
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
@@ -368,6 +379,14 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
             format!("device rule of type {:?}", rule.kind),
             "expected a type a, b or c and access of m, r, w",
         ));
+    }
+    if let Some(w) = res.blkio_weight.filter(|w| !(10..=1000).contains(w)) {
+        return Err(bad(format!("block I/O weight {}", u32::from(w)), "expected 10 to 1000"));
+    }
+    if let (Some(r), Some(m)) = (res.memory_reservation, res.memory)
+        && r > m
+    {
+        return Err(bad(format!("memory reservation {r}"), format!("is above the memory limit ({m})")));
     }
     if res.pids_limit == Some(0) {
         return Err(bad("pids limit 0", "must be more than 0"));
@@ -505,6 +524,32 @@ pub(super) mod tests {
             ("masked or read-only path", |s| s.masked_paths = vec!["proc/kcore".into()]),
             ("sysctl", |s| s.sysctl = vec![("../x".into(), "1".into())]),
             ("hook", |s| s.hooks.prestart = vec![Hook { path: "x".into(), args: vec![], env: vec![], timeout: None }]),
+            ("umask 512", |s| s.process.umask = Some(0o1000)),
+            ("oom_score_adj 1001", |s| s.process.oom_score_adj = Some(1001)),
+            ("personality 1", |s| s.process.personality = Some(1)),
+            ("block I/O weight 5", |s| s.resources.blkio_weight = Some(5)),
+            ("above the memory limit", |s| {
+                s.resources.memory = Some(1 << 20);
+                s.resources.memory_reservation = Some(2 << 20);
+            }),
+            ("domainname", |s| s.network.domainname = Some("bad name".into())),
+            ("UTS namespace", |s| {
+                s.network.domainname = Some("example.org".into());
+                s.namespaces.retain(|n| n.kind != NamespaceKind::Uts);
+            }),
+            ("device /dev/fuse", |s| {
+                s.namespaces.push(Namespace { kind: NamespaceKind::User, path: None });
+                s.uid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
+                s.gid_mappings = vec![IdMap { inside: 0, outside: 1000, count: 1 }];
+                s.devices = vec![DeviceNode {
+                    path: "/dev/fuse".into(),
+                    kind: 'c',
+                    major: 10,
+                    minor: 229,
+                    mode: 0o666,
+                    source: "".into(),
+                }];
+            }),
         ];
         for (expect, change) in cases {
             let mut s = spec();
@@ -518,11 +563,13 @@ pub(super) mod tests {
     #[test]
     fn what_the_model_holds_but_does_not_apply_yet_is_refused() {
         let mut s = spec();
-        s.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
-        assert!(s.validate(&host()).unwrap_err().to_string().contains("not supported yet"));
-        let mut s = spec();
         s.namespaces.push(Namespace { kind: NamespaceKind::User, path: Some("/proc/1/ns/user".into()) });
         assert!(s.validate(&host()).unwrap_err().to_string().contains("not supported yet"));
+        let mut s = spec();
+        s.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
+        s.hooks.poststop = vec![Hook { path: "/bin/true".into(), args: vec![], env: vec![], timeout: Some(5) }];
+        s.name = "a".repeat(64);
+        assert!(s.validate(&host()).is_ok(), "sysctls, hooks and podman's 64-digit ids are taken");
     }
 
     #[test]
