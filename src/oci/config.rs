@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::json::Value;
 use crate::spec::*;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 #[path = "resources.rs"]
@@ -31,24 +32,16 @@ pub fn load(dir: &Path, id: &str) -> Result<Bundle> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::sys("read", path.display(), errno(&e)))?;
     let value = crate::json::parse(&text).map_err(|e| Error::msg("config.json", e))?;
-    parse(&value, &dir, id).map_err(|Bad| Error::msg("config.json", LAST.take()))
+    let last = Cell::new(String::new());
+    parse(Node { v: &value, at: "", last: &last }, &dir, id).map_err(|Bad| Error::msg("config.json", last.take()))
 }
 
-/// A parse error: its text (what follows "config.json: ") waits in LAST, so that the
-/// error moved through every `?` of a long parse is empty: the binary's size shows it.
+/// A parse error: its text (what follows "config.json: ") waits in the parse's `last`
+/// cell, which every Node shares, so that the error moved through every `?` of a long
+/// parse is empty: the binary's size shows it.
 #[derive(Debug)]
 struct Bad;
 type Res<T> = std::result::Result<T, Bad>;
-
-thread_local! {
-    static LAST: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
-}
-
-#[inline(never)]
-fn fail(text: String) -> Bad {
-    LAST.set(text);
-    Bad
-}
 
 fn errno(e: &std::io::Error) -> rustix::io::Errno {
     rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5))
@@ -61,14 +54,23 @@ fn errno(e: &std::io::Error) -> rustix::io::Errno {
 struct Node<'a> {
     v: &'a Value,
     at: &'a str,
+    last: &'a Cell<String>,
 }
 
 impl<'a> Node<'a> {
-    fn new(v: &'a Value, at: &'a str) -> Res<Node<'a>> {
+    /// `v` under the name `at`, which must be an object.
+    fn child(&self, v: &'a Value, at: &'a str) -> Res<Node<'a>> {
+        let node = Node { v, at, last: self.last };
         match v {
-            Value::Obj(_) => Ok(Node { v, at }),
-            _ => Err(Node { v, at }.err("", "expected an object")),
+            Value::Obj(_) => Ok(node),
+            _ => Err(node.err("", "expected an object")),
         }
+    }
+
+    #[inline(never)]
+    fn fail(&self, text: String) -> Bad {
+        self.last.set(text);
+        Bad
     }
 
     /// "AT.KEY" (just "AT" without a key).
@@ -84,7 +86,7 @@ impl<'a> Node<'a> {
     /// Fails with "AT.KEY: WHY".
     #[inline(never)]
     fn err(&self, key: &str, why: &str) -> Bad {
-        fail(self.field(key) + ": " + why)
+        self.fail(self.field(key) + ": " + why)
     }
 
     #[inline(never)]
@@ -159,7 +161,8 @@ impl<'a> Node<'a> {
     /// The object at `key`, named `at` (which the caller keeps alive).
     #[inline(never)]
     fn obj(&self, key: &str, at: &'a str) -> Res<Option<Node<'a>>> {
-        self.get(key, "expected an object", |v| v.as_object().is_some()).map(|v| v.map(|v| Node { v, at }))
+        self.get(key, "expected an object", |v| v.as_object().is_some())
+            .map(|v| v.map(|v| Node { v, at, last: self.last }))
     }
 
     /// Calls `f` with each object of the list at `key`, named "AT.KEY[i]".
@@ -167,7 +170,7 @@ impl<'a> Node<'a> {
         let field = self.field(key);
         for (i, v) in self.array(key)?.iter().enumerate() {
             let at = format!("{field}[{i}]");
-            f(Node::new(v, &at)?)?;
+            f(self.child(v, &at)?)?;
         }
         Ok(())
     }
@@ -186,7 +189,7 @@ impl<'a> Node<'a> {
         if !set {
             return Ok(());
         }
-        Err(fail(self.field(key) + " is not supported" + why))
+        Err(self.fail(self.field(key) + " is not supported" + why))
     }
 }
 
@@ -209,17 +212,17 @@ fn supported_version(v: &str) -> bool {
 }
 
 /// The Spec is built in place, field by field: one value alive across every `?`.
-fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
-    let top = Node::new(v, "")?;
+fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
+    let top = top.child(top.v, "")?;
     let version = top.need("ociVersion")?;
     if !supported_version(version) {
-        return Err(fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
+        return Err(top.fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
     }
     let mut b =
         Bundle { spec: empty(id), dir: dir.to_path_buf(), oci_version: version.to_string(), annotations: vec![] };
     let s = &mut b.spec;
     let no_linux = Value::Obj(Vec::new());
-    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &no_linux, at: "linux" });
+    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &no_linux, at: "linux", last: top.last });
     let Some(p) = top.obj("process", "process")? else { return Err(top.err("process", "missing")) };
     process(&p, &linux, &mut s.process)?;
     let Some(r) = top.obj("root", "root")? else { return Err(top.err("root", "missing")) };
@@ -227,7 +230,7 @@ fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(r.err("path", &format!("{} is not a directory", path.display()))),
-        Err(e) => return Err(fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
+        Err(e) => return Err(r.fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
     }
     s.root =
         Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? };
@@ -363,7 +366,7 @@ fn mount(m: Node, dir: &Path) -> Res<Mount> {
     let destination = m.need("destination")?;
     let at = format!("{} ({destination})", m.at);
     let options = m.strings("options")?;
-    let m = Node { v: m.v, at: &at };
+    let m = Node { at: &at, ..m };
     let fstype = m.str("type")?;
     let bind = fstype == Some("bind") || options.iter().any(|o| o == "bind" || o == "rbind");
     let kind = match fstype {

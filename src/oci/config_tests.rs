@@ -182,7 +182,8 @@ fn versions_1_0_to_1_2_are_accepted() {
 #[test]
 fn mount_options_set_flags_clear_them_and_pass_data_on() {
     let dir = Path::new("/b");
-    let parse = |text: &str| mount(Node::new(&crate::json::parse(text).unwrap(), "mounts[0]").unwrap(), dir);
+    let last = Cell::new(String::new());
+    let parse = |text: &str| mount(Node { v: &crate::json::parse(text).unwrap(), at: "mounts[0]", last: &last }, dir);
     let m = parse(r#"{"destination": "/t", "type": "tmpfs", "options": ["ro", "rw", "noatime", "atime", "nosymfollow", "sync", "rshared", "size=1m", "remount"]}"#)
         .unwrap();
     let o = &m.options;
