@@ -539,9 +539,13 @@ pub mod recorded {
 
     /// Every process in the container's cgroups (and cgroups made below them), once.
     pub fn pids(state_dir: &Path) -> Vec<i32> {
-        let mut all: Vec<i32> = recorded(state_dir).iter().flat_map(|d| subtree(d)).flat_map(|d| procs(&d)).collect();
-        all.sort_unstable();
-        all.dedup();
+        // A process is in one cgroup per hierarchy: listed once (few pids, no sort).
+        let mut all = Vec::new();
+        for pid in recorded(state_dir).iter().flat_map(|d| subtree(d)).flat_map(|d| procs(&d)) {
+            if !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
         all
     }
 

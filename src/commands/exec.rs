@@ -125,7 +125,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
 /// The exec'd process: the container command's process with the exec's arguments and
 /// overrides. The environment policy is the container's: its environment (which already
 /// holds the defaults), TERM for a terminal, then -e.
-fn process(container: &Spec, o: ExecOpts, args: Vec<String>) -> spec::Process {
+fn process(container: &spec::Saved, o: ExecOpts, args: Vec<String>) -> spec::Process {
     let mut p = container.process.clone();
     p.args = args;
     p.terminal = o.terminal;

@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::json::Value;
 use crate::spec::*;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 #[path = "resources.rs"]
@@ -20,7 +21,6 @@ pub struct Bundle {
     pub spec: Spec,
     /// The bundle directory, absolute.
     pub dir: PathBuf,
-    pub oci_version: String,
     /// config.json's annotations, in order.
     pub annotations: Vec<(String, String)>,
 }
@@ -31,35 +31,40 @@ pub fn load(dir: &Path, id: &str) -> Result<Bundle> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::sys("read", path.display(), errno(&e)))?;
     let value = crate::json::parse(&text).map_err(|e| Error::msg("config.json", e))?;
-    parse(&value, &dir, id).map_err(|Bad| Error::msg("config.json", LAST.take()))
+    let last = Cell::new(String::new());
+    parse(Node { v: &value, at: "", last: &last }, &dir, id).map_err(|Bad| Error::msg("config.json", last.take()))
 }
 
 /// A runtime-spec process object (`exec --process FILE`): the same reading as
 /// config.json's `process`, without linux.personality.
 pub fn process_json(v: &Value) -> Result<Process> {
+    let last = Cell::new(String::new());
     let no_linux = Value::Obj(Vec::new());
+    let top = Node { v, at: "process", last: &last };
     let mut out = Process::default();
-    Node::new(v, "process")
-        .and_then(|p| process(&p, &Node { v: &no_linux, at: "linux" }, &mut out))
-        .map_err(|Bad| Error::msg("process", LAST.take()))?;
+    top.child(v, "process")
+        .and_then(|p| process(&p, &Node { v: &no_linux, at: "linux", last: &last }, &mut out))
+        .map_err(|Bad| Error::msg("process", last.take()))?;
     Ok(out)
 }
 
-/// A parse error: its text (what follows "config.json: ") waits in LAST, so that the
-/// error moved through every `?` of a long parse is empty: the binary's size shows it.
+/// A config.json hooks object (the saved spec keeps one: spec/save.rs).
+pub fn hooks_json(v: &Value) -> Result<Hooks> {
+    let last = Cell::new(String::new());
+    let mut out = Hooks::default();
+    Node { v, at: "hooks", last: &last }
+        .child(v, "hooks")
+        .and_then(|h| hooks(&h, &mut out))
+        .map_err(|Bad| Error::msg("hooks", last.take()))?;
+    Ok(out)
+}
+
+/// A parse error: its text (what follows "config.json: ") waits in the parse's `last`
+/// cell, which every Node shares, so that the error moved through every `?` of a long
+/// parse is empty: the binary's size shows it.
 #[derive(Debug)]
 struct Bad;
 type Res<T> = std::result::Result<T, Bad>;
-
-thread_local! {
-    static LAST: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
-}
-
-#[inline(never)]
-fn fail(text: String) -> Bad {
-    LAST.set(text);
-    Bad
-}
 
 fn errno(e: &std::io::Error) -> rustix::io::Errno {
     rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5))
@@ -72,14 +77,23 @@ fn errno(e: &std::io::Error) -> rustix::io::Errno {
 struct Node<'a> {
     v: &'a Value,
     at: &'a str,
+    last: &'a Cell<String>,
 }
 
 impl<'a> Node<'a> {
-    fn new(v: &'a Value, at: &'a str) -> Res<Node<'a>> {
+    /// `v` under the name `at`, which must be an object.
+    fn child(&self, v: &'a Value, at: &'a str) -> Res<Node<'a>> {
+        let node = Node { v, at, last: self.last };
         match v {
-            Value::Obj(_) => Ok(Node { v, at }),
-            _ => Err(Node { v, at }.err("", "expected an object")),
+            Value::Obj(_) => Ok(node),
+            _ => Err(node.err("", "expected an object")),
         }
+    }
+
+    #[inline(never)]
+    fn fail(&self, text: String) -> Bad {
+        self.last.set(text);
+        Bad
     }
 
     /// "AT.KEY" (just "AT" without a key).
@@ -95,7 +109,7 @@ impl<'a> Node<'a> {
     /// Fails with "AT.KEY: WHY".
     #[inline(never)]
     fn err(&self, key: &str, why: &str) -> Bad {
-        fail(self.field(key) + ": " + why)
+        self.fail(self.field(key) + ": " + why)
     }
 
     #[inline(never)]
@@ -170,7 +184,8 @@ impl<'a> Node<'a> {
     /// The object at `key`, named `at` (which the caller keeps alive).
     #[inline(never)]
     fn obj(&self, key: &str, at: &'a str) -> Res<Option<Node<'a>>> {
-        self.get(key, "expected an object", |v| v.as_object().is_some()).map(|v| v.map(|v| Node { v, at }))
+        self.get(key, "expected an object", |v| v.as_object().is_some())
+            .map(|v| v.map(|v| Node { v, at, last: self.last }))
     }
 
     /// Calls `f` with each object of the list at `key`, named "AT.KEY[i]".
@@ -178,7 +193,7 @@ impl<'a> Node<'a> {
         let field = self.field(key);
         for (i, v) in self.array(key)?.iter().enumerate() {
             let at = format!("{field}[{i}]");
-            f(Node::new(v, &at)?)?;
+            f(self.child(v, &at)?)?;
         }
         Ok(())
     }
@@ -197,7 +212,7 @@ impl<'a> Node<'a> {
         if !set {
             return Ok(());
         }
-        Err(fail(self.field(key) + " is not supported" + why))
+        Err(self.fail(self.field(key) + " is not supported" + why))
     }
 }
 
@@ -220,17 +235,16 @@ fn supported_version(v: &str) -> bool {
 }
 
 /// The Spec is built in place, field by field: one value alive across every `?`.
-fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
-    let top = Node::new(v, "")?;
+fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
+    let top = top.child(top.v, "")?;
     let version = top.need("ociVersion")?;
     if !supported_version(version) {
-        return Err(fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
+        return Err(top.fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
     }
-    let mut b =
-        Bundle { spec: empty(id), dir: dir.to_path_buf(), oci_version: version.to_string(), annotations: vec![] };
+    let mut b = Bundle { spec: empty(id), dir: dir.to_path_buf(), annotations: vec![] };
     let s = &mut b.spec;
     let no_linux = Value::Obj(Vec::new());
-    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &no_linux, at: "linux" });
+    let linux = top.obj("linux", "linux")?.unwrap_or(Node { v: &no_linux, at: "linux", last: top.last });
     let Some(p) = top.obj("process", "process")? else { return Err(top.err("process", "missing")) };
     process(&p, &linux, &mut s.process)?;
     let Some(r) = top.obj("root", "root")? else { return Err(top.err("root", "missing")) };
@@ -238,7 +252,7 @@ fn parse(v: &Value, dir: &Path, id: &str) -> Res<Bundle> {
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(r.err("path", &format!("{} is not a directory", path.display()))),
-        Err(e) => return Err(fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
+        Err(e) => return Err(r.fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
     }
     s.root =
         Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? };
@@ -322,6 +336,12 @@ fn process(p: &Node, linux: &Node, out: &mut Process) -> Res<()> {
     out.cwd = p.need("cwd")?.to_string();
     out.terminal = p.bool("terminal")?;
     out.no_new_privileges = p.bool("noNewPrivileges")?;
+    // Security modules husk does not drive: said with --debug, as runc says it.
+    for key in ["apparmorProfile", "selinuxLabel"] {
+        if p.has(key) {
+            crate::oci::debug(&format!("process.{key} is ignored: husk applies no AppArmor or SELinux labels"));
+        }
+    }
     // The engine hands the container its stdio as it is: nothing to relay (stdin false).
     let Some(u) = p.obj("user", "process.user")? else { return Err(p.err("user", "missing")) };
     out.user.uid = u.u32("uid")?.unwrap_or(0);
@@ -374,7 +394,7 @@ fn mount(m: Node, dir: &Path) -> Res<Mount> {
     let destination = m.need("destination")?;
     let at = format!("{} ({destination})", m.at);
     let options = m.strings("options")?;
-    let m = Node { v: m.v, at: &at };
+    let m = Node { at: &at, ..m };
     let fstype = m.str("type")?;
     let bind = fstype == Some("bind") || options.iter().any(|o| o == "bind" || o == "rbind");
     let kind = match fstype {

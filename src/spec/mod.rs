@@ -14,6 +14,7 @@ mod save;
 mod security;
 pub mod validate;
 
+pub use save::Saved;
 pub use security::*;
 pub use validate::{Host, check_env, parse_list};
 

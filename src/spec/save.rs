@@ -24,6 +24,7 @@ impl Spec {
                     .put("uid", p.user.uid)
                     .put("gid", p.user.gid)
                     .put("additionalGids", p.user.additional_gids.iter().map(|&g| Value::from(g)).collect::<Vec<_>>())
+                    .put_opt("umask", p.umask)
                     .put_opt("name", p.user.name.as_deref())
                     .put("extraGroups", strings(&p.user.extra_groups)),
             )
@@ -35,7 +36,6 @@ impl Spec {
                     .collect::<Vec<Value>>(),
             )
             .put("noNewPrivileges", p.no_new_privileges)
-            .put_opt("umask", p.umask)
             .put_opt("oomScoreAdj", p.oom_score_adj)
             .put_opt(
                 "consoleSize",
@@ -157,187 +157,67 @@ impl Spec {
             .put("readonlyPaths", strings(&self.readonly_paths))
             .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
             .put("seccomp", seccomp_json(&self.seccomp))
+            .put("hooks", hooks_json(&self.hooks))
             .into()
     }
 
-    /// Reads back what `to_json` wrote (hooks are not saved: they run at create time).
-    pub fn from_json(v: &Value) -> Option<Spec> {
-        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let b = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let list = |v: &Value, k: &str| -> Option<Vec<String>> {
-            v.get(k)?.as_array()?.iter().map(|e| e.as_str().map(str::to_string)).collect()
-        };
-        let p = v.get("process")?;
-        let u = p.get("user")?;
-        let caps = p.get("capabilities").and_then(|c| {
-            Some(Capabilities {
-                bounding: list(c, "bounding")?,
-                effective: list(c, "effective")?,
-                inheritable: list(c, "inheritable")?,
-                permitted: list(c, "permitted")?,
-                ambient: list(c, "ambient")?,
-            })
-        });
-        let process = Process {
-            args: list(p, "args")?,
-            env: list(p, "env")?,
-            cwd: s(p, "cwd")?,
-            terminal: b(p, "terminal"),
-            stdin: b(p, "stdin"),
-            user: User {
-                uid: u.get("uid")?.as_u64()? as u32,
-                gid: u.get("gid")?.as_u64()? as u32,
-                additional_gids: u
-                    .get("additionalGids")?
-                    .as_array()?
-                    .iter()
-                    .map(|g| g.as_u64().map(|g| g as u32))
-                    .collect::<Option<_>>()?,
-                name: s(u, "name"),
-                extra_groups: list(u, "extraGroups")?,
-            },
-            rlimits: p
-                .get("rlimits")?
-                .as_array()?
-                .iter()
-                .map(|r| {
-                    Some(Rlimit { kind: s(r, "type")?, soft: r.get("soft")?.as_u64()?, hard: r.get("hard")?.as_u64()? })
-                })
-                .collect::<Option<_>>()?,
-            capabilities: caps,
-            no_new_privileges: b(p, "noNewPrivileges"),
-            umask: p.get("umask").and_then(Value::as_u64).map(|m| m as u32),
-            oom_score_adj: p.get("oomScoreAdj").and_then(Value::as_i64).map(|n| n as i32),
-            console_size: p.get("consoleSize").and_then(|c| {
-                let n = |k: &str| c.get(k).and_then(Value::as_u64).map(|n| n as u16);
-                Some((n("height")?, n("width")?))
-            }),
-            personality: p.get("personality").and_then(Value::as_u64).map(|n| n as u32),
-        };
-        let r = v.get("root")?;
-        let path = PathBuf::from(s(r, "path")?);
-        let write = match s(r, "write")?.as_str() {
-            "overlay" => RootWrite::Ephemeral,
-            "direct" => RootWrite::Direct,
-            other => RootWrite::Persist(PathBuf::from(other.strip_prefix("persist:")?)),
-        };
-        let root = Root {
-            source: if s(r, "kind")? == "image" { RootSource::Image(path) } else { RootSource::Dir(path) },
-            layers: list(r, "layers")?.into_iter().map(PathBuf::from).collect(),
-            write,
-            readonly: b(r, "readonly"),
-        };
-        let n = v.get("network")?;
-        let cidr = |k: &str| -> Option<Option<Cidr>> {
-            match s(n, k) {
-                None => Some(None),
-                Some(t) => Cidr::parse("", &t, None).ok().map(Some),
-            }
-        };
-        let mode = s(n, "mode")?;
-        let network = Network {
-            mode: match mode.split_once(':') {
-                None if mode == "host" => NetworkMode::Host,
-                None => NetworkMode::None,
-                Some(("bridge", name)) => NetworkMode::Bridge(name.into()),
-                Some(("ns", path)) => NetworkMode::Path(path.into()),
-                Some((_, name)) => NetworkMode::Container(name.into()),
-            },
-            ip: cidr("ip")?,
-            subnet: cidr("subnet")?,
-            mac: match s(n, "mac") {
-                None => None,
-                Some(t) => Some(crate::network::addr::parse_mac("mac", &t).ok()?),
-            },
-            mtu: n.get("mtu").and_then(Value::as_u64).map(|m| m as u32),
-            dns: list(n, "dns")?.iter().map(|d| d.parse().ok()).collect::<Option<_>>()?,
-            image_etc: b(n, "imageEtc"),
-            domainname: s(n, "domainname"),
-        };
-        let res = v.get("resources")?;
-        let num = |k: &str| res.get(k).and_then(Value::as_u64);
-        let resources = Resources {
-            memory: num("memory"),
-            memory_reservation: num("memoryReservation"),
-            memory_swap: res.get("memorySwap").and_then(Value::as_i64),
-            cpu_quota: num("cpuQuota"),
-            cpu_period: num("cpuPeriod"),
-            cpu_shares: num("cpuShares"),
-            pids_limit: num("pidsLimit"),
-            cpuset_cpus: s(res, "cpusetCpus"),
-            cpuset_mems: s(res, "cpusetMems"),
-            blkio_weight: num("blkioWeight").map(|w| w as u16),
-            exact_cgroup: b(res, "exactCgroup"),
-            devices: res.get("devices")?.as_array()?.iter().map(device_from).collect::<Option<_>>()?,
-        };
-        let maps = |k: &str| -> Option<Vec<IdMap>> {
-            v.get(k)?
-                .as_array()?
-                .iter()
-                .map(|m| {
-                    let n = |k: &str| m.get(k).and_then(Value::as_u64).map(|n| n as u32);
-                    Some(IdMap { inside: n("containerID")?, outside: n("hostID")?, count: n("size")? })
-                })
-                .collect()
-        };
-        Some(Spec {
-            name: s(v, "name")?,
-            hostname: s(v, "hostname")?,
-            process,
-            root,
-            mounts: v.get("mounts")?.as_array()?.iter().map(mount_from).collect::<Option<_>>()?,
-            namespaces: v
-                .get("namespaces")?
-                .as_array()?
-                .iter()
-                .map(|n| {
-                    Some(Namespace {
-                        kind: NamespaceKind::from_name(&s(n, "type")?)?,
-                        path: s(n, "path").map(PathBuf::from),
-                    })
-                })
-                .collect::<Option<_>>()?,
-            uid_mappings: maps("uidMappings")?,
-            gid_mappings: maps("gidMappings")?,
-            resources,
-            accounting: b(v, "accounting"),
-            cgroups_path: s(v, "cgroupsPath"),
-            network,
-            devices: v
-                .get("devices")?
-                .as_array()?
-                .iter()
-                .map(|d| {
-                    let n = |k: &str| d.get(k).and_then(Value::as_u64).map(|n| n as u32);
-                    Some(DeviceNode {
-                        path: s(d, "path")?,
-                        kind: s(d, "type")?.chars().next()?,
-                        major: n("major")?,
-                        minor: n("minor")?,
-                        mode: n("fileMode")?,
-                        source: s(d, "source")?,
-                    })
-                })
-                .collect::<Option<_>>()?,
-            masked_paths: list(v, "maskedPaths")?,
-            readonly_paths: list(v, "readonlyPaths")?,
-            sysctl: v
-                .get("sysctl")?
-                .as_object()?
-                .iter()
-                .map(|(k, val)| Some((k.clone(), val.as_str()?.to_string())))
-                .collect::<Option<_>>()?,
-            hooks: Hooks::default(),
-            seccomp: seccomp_from(v.get("seccomp")?)?,
-        })
-    }
-
-    /// The spec saved in container `name`'s state (`State::spec`).
-    pub fn load(name: &str, saved: &str) -> Result<Spec> {
+    /// What later commands read back from the spec saved in container `name`'s state
+    /// (`State::spec`): the process and seccomp choice (`husk exec`) and the hooks (an
+    /// OCI container's start and delete). The rest is saved for `inspect` only. The
+    /// process and the hooks are in config.json's shape and read by its reader.
+    pub fn load(name: &str, saved: &str) -> Result<Saved> {
         let bad = |why: String| Error::msg(format!("saved spec of container {name:?}"), why);
-        let value = crate::json::parse(saved).map_err(bad)?;
-        Spec::from_json(&value).ok_or_else(|| bad("a field is missing or malformed".into()))
+        let v = crate::json::parse(saved).map_err(bad)?;
+        let p = v.get("process").ok_or_else(|| bad("process is missing".into()))?;
+        let mut process = crate::oci::config::process_json(p).map_err(|e| bad(e.to_string()))?;
+        // husk's own fields beside config.json's.
+        process.stdin = p.get("stdin").and_then(Value::as_bool).unwrap_or(false);
+        let user = p.get("user");
+        process.user.name = user.and_then(|u| u.get("name")).and_then(Value::as_str).map(str::to_string);
+        process.user.extra_groups = user
+            .and_then(|u| u.get("extraGroups"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        process.personality = p.get("personality").and_then(Value::as_u64).map(|n| n as u32);
+        let hooks = match v.get("hooks") {
+            Some(h) => crate::oci::config::hooks_json(h).map_err(|e| bad(e.to_string()))?,
+            None => Hooks::default(),
+        };
+        let seccomp = v.get("seccomp").and_then(seccomp_from).ok_or_else(|| bad("seccomp is malformed".into()))?;
+        Ok(Saved { process, seccomp, hooks })
     }
+}
+
+/// The parts of a saved spec that later commands use (`Spec::load`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    pub process: Process,
+    pub seccomp: Seccomp,
+    pub hooks: Hooks,
+}
+
+/// config.json's hooks object (an OCI container's start and delete run them).
+fn hooks_json(h: &Hooks) -> Value {
+    let list = |hooks: &[Hook]| -> Value {
+        let one = |k: &Hook| -> Value {
+            Obj::new()
+                .put("path", k.path.as_str())
+                .put("args", Value::from(k.args.clone()))
+                .put("env", Value::from(k.env.clone()))
+                .put_opt("timeout", k.timeout)
+                .into()
+        };
+        Value::Arr(hooks.iter().map(one).collect())
+    };
+    Obj::new()
+        .put("prestart", list(&h.prestart))
+        .put("createRuntime", list(&h.create_runtime))
+        .put("createContainer", list(&h.create_container))
+        .put("startContainer", list(&h.start_container))
+        .put("poststart", list(&h.poststart))
+        .put("poststop", list(&h.poststop))
+        .into()
 }
 
 /// config.json's mount object: type, source, destination, options.
@@ -438,45 +318,6 @@ fn seccomp_from(v: &Value) -> Option<Seccomp> {
     Some(Seccomp::Profile(SeccompProfile { default_action: num(v, "defaultAction")? as u32, rules }))
 }
 
-fn device_from(v: &Value) -> Option<DeviceRule> {
-    let num = |k: &str| v.get(k).and_then(Value::as_u64).map(|n| n as u32);
-    let access = v.get("access")?.as_str()?;
-    Some(DeviceRule {
-        allow: v.get("allow")?.as_bool()?,
-        kind: v.get("type")?.as_str()?.chars().next()?,
-        major: num("major"),
-        minor: num("minor"),
-        access: access_bits(access),
-    })
-}
-
-fn mount_from(v: &Value) -> Option<Mount> {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let mut options = MountOptions::default();
-    for opt in v.get("options")?.as_array()? {
-        let opt = opt.as_str()?;
-        if let Some((_, _, field, _)) = FLAG_OPTIONS.iter().find(|f| f.0 == opt) {
-            *field(&mut options) = true;
-            continue;
-        }
-        match opt {
-            "bind" => {}
-            "rbind" => options.recursive = true,
-            "rprivate" => options.propagation = Some(Propagation::Private),
-            "rshared" => options.propagation = Some(Propagation::Shared),
-            "rslave" => options.propagation = Some(Propagation::Slave),
-            "runbindable" => options.propagation = Some(Propagation::Unbindable),
-            data => options.data.push(data.to_string()),
-        }
-    }
-    Some(Mount {
-        kind: MountKind::from_fstype(&s("type")?),
-        source: s("source")?,
-        destination: s("destination")?,
-        options,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,17 +394,18 @@ mod tests {
         });
         spec.process.capabilities = Some(Capabilities::uniform(vec!["CAP_CHOWN".into()]));
         spec.process.no_new_privileges = true;
+        spec.hooks.poststop.push(Hook { path: "/bin/x".into(), args: vec!["x".into()], env: vec![], timeout: Some(3) });
         let text = spec.to_json().to_string();
-        let back = Spec::from_json(&crate::json::parse(&text).unwrap()).unwrap();
-        assert_eq!(back, spec);
+        let back = Spec::load("t", &text).unwrap();
+        assert_eq!(back, Saved { process: spec.process, seccomp: spec.seccomp, hooks: spec.hooks });
     }
 
     #[test]
-    fn a_spec_saved_before_the_oci_fields_existed_still_reads() {
+    fn a_spec_saved_without_hooks_reads_with_none() {
         let spec = super::super::validate::tests::spec();
-        let text = spec.to_json().to_string();
-        let old = text.replace(r#","imageEtc":false"#, "").replace(r#""exactCgroup":false,"#, "");
-        assert!(!old.contains("imageEtc") && !old.contains("exactCgroup"));
-        assert_eq!(Spec::from_json(&crate::json::parse(&old).unwrap()), Some(spec));
+        let Value::Obj(mut fields) = spec.to_json() else { panic!("an object") };
+        fields.retain(|(k, _)| k != "hooks");
+        let back = Spec::load("t", &Value::Obj(fields).to_string()).unwrap();
+        assert_eq!((back.process, back.hooks), (spec.process, Hooks::default()));
     }
 }
