@@ -267,8 +267,16 @@ fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
     }
     resources::devices(&linux, &mut s.devices)?;
     resources::resources(&linux, &s.devices, &mut s.resources)?;
-    s.cgroups_path = resources::cgroups_path(&linux)?;
-    s.resources.exact_cgroup = s.cgroups_path.is_some();
+    // Without a cgroupsPath the container's cgroups go below husk's own cgroup, but
+    // not among husk run's (husk/NAME): once `husk create` has gone nothing holds their
+    // lock, and the garbage pass of a husk using another state root would take them for
+    // orphans there.
+    let path = resources::cgroups_path(&linux)?.unwrap_or_else(|| format!("husk-oci/{id}"));
+    s.cgroups_path = Some(path);
+    s.resources.exact_cgroup = true;
+    // As runc: the container joins every controller, so that the engine's stats (memory,
+    // CPU, pids) and pause (the freezer) find it.
+    s.accounting = true;
     s.sysctl = linux.pairs("sysctl")?;
     s.masked_paths = linux.strings("maskedPaths")?;
     s.readonly_paths = linux.strings("readonlyPaths")?;
