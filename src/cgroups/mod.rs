@@ -60,6 +60,8 @@ impl Dir {
 pub struct View {
     pub unified: bool,
     pub v1: Vec<String>,
+    /// The container has a cgroup namespace of its own (set by the rootfs plan).
+    pub own_namespace: bool,
 }
 
 pub struct Cgroups {
@@ -219,6 +221,7 @@ impl Cgroups {
         View {
             unified: self.unified_dir().is_some(),
             v1: self.dirs.iter().filter(|d| !d.unified()).map(|d| d.controllers.join(",")).collect(),
+            own_namespace: true,
         }
     }
 

@@ -14,6 +14,34 @@ use rustix::mount::MountFlags;
 use std::path::{Path, PathBuf};
 
 pub fn mount_cgroups(root: &OwnedFd, name: &Path, destination: &str, view: &View, readonly: bool) -> Result<()> {
+    if view.own_namespace {
+        return mount_all(root, name, destination, view, readonly);
+    }
+    // No cgroup namespace of its own (podman's config.json lists none on a cgroup v1
+    // host): the mounts are made in a namespace entered for them alone, so they still
+    // show the container's cgroups as their roots (what runc and crun bind there), and
+    // the init goes back to the namespace it was given. A mount keeps the root it was
+    // made with.
+    let own = |e| Error::sys("open", "/proc/self/ns/cgroup", e);
+    let given = rustix::fs::open(
+        "/proc/self/ns/cgroup",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(own)?;
+    crate::namespaces::enter_cgroup_namespace()?;
+    let mounted = mount_all(root, name, destination, view, readonly);
+    // In a user namespace the way back needs privilege over the host's namespace, which
+    // the container's root lacks: it then keeps the one made here, rooted at its own
+    // cgroups (more isolated than it asked, never less).
+    let _ = rustix::thread::move_into_link_name_space(
+        rustix::fd::AsFd::as_fd(&given),
+        Some(rustix::thread::LinkNameSpaceType::ControlGroup),
+    );
+    mounted
+}
+
+fn mount_all(root: &OwnedFd, name: &Path, destination: &str, view: &View, readonly: bool) -> Result<()> {
     let shown = name.join(destination.trim_start_matches('/'));
     let target = match real_dir(root, name, destination) {
         Ok(fd) => fd,

@@ -131,6 +131,7 @@ pub fn plan(
         }
         if m.kind == MountKind::Cgroup {
             let mut view = cgroups.clone();
+            view.own_namespace = spec.new_namespace(crate::spec::NamespaceKind::Cgroup);
             // v1 hierarchies cannot be mounted from a user namespace; cgroup2 can.
             if spec.user_namespace() {
                 view.v1.clear();
@@ -260,7 +261,7 @@ mod tests {
     }
 
     fn view() -> crate::cgroups::View {
-        crate::cgroups::View { unified: true, v1: vec!["memory".into()] }
+        crate::cgroups::View { unified: true, v1: vec!["memory".into()], own_namespace: true }
     }
 
     fn files() -> EtcFiles {
