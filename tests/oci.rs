@@ -133,7 +133,7 @@ fn field(json: &str, key: &str) -> String {
 fn reap(pid: i32) -> i32 {
     let pid = rustix::process::Pid::from_raw(pid).unwrap();
     let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap().unwrap();
-    status.exit_status().map(|c| c as i32).or(status.terminating_signal().map(|s| 128 + s as i32)).unwrap()
+    status.exit_status().or(status.terminating_signal().map(|s| 128 + s)).unwrap()
 }
 
 fn wait_for(path: &Path) -> bool {
@@ -460,24 +460,25 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     let ns = format!("husk-oci-{}", std::process::id());
     let made = Command::new("ip").args(["netns", "add", &ns]).status().is_ok_and(|s| s.success())
         && Command::new("ip")
-            .args(["-n", &ns, "link", "add", "d0", "type", "dummy"])
+            .args(["-n", &ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1"])
             .status()
             .is_ok_and(|s| s.success());
     if !made {
-        eprintln!("SKIPPED config_json_is_applied_as_written_checked_from_inside: ip netns add failed");
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        eprintln!("SKIPPED config_json_is_applied_as_written_checked_from_inside: ip netns add or a veth in it failed");
         return;
     }
     let ro = common::temp_dir("applied-ro");
     let script = "id; ulimit -n; cat /proc/sys/net/ipv4/ip_forward; \
         (echo 1 > /proc/sys/net/ipv4/ip_forward) 2>/dev/null && echo procsys-rw || echo procsys-ro; \
-        echo kcore=$(wc -c < /proc/kcore); echo firmware=$(ls /sys/firmware | wc -l); \
+        echo keys=$(wc -c < /proc/keys) timers=$(wc -c < /proc/timer_list); echo firmware=$(ls /sys/firmware | wc -l); \
         touch /ro/f 2>/dev/null && echo bind-rw || echo bind-ro; \
         echo data=$(stat -c %a /data) $(grep -c ' /data .*size=1024k' /proc/self/mountinfo); \
-        echo root=$(awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1); \
+        echo root=$(awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1)/; \
         echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname)";
     let process = r#", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1234, "hard": 1234}]"#;
-    let linux = format!(r#", "sysctl": {{"net.ipv4.ip_forward": "1"}}, "rootfsPropagation": "slave""#);
-    let mut cfg = config(&["sh", "-c", script], "", process, &linux)
+    let linux = r#", "sysctl": {"net.ipv4.ip_forward": "1"}, "rootfsPropagation": "rprivate""#;
+    let mut cfg = config(&["sh", "-c", script], "", process, linux)
         .replace(r#""user": {"uid": 0, "gid": 0}"#, r#""user": {"uid": 0, "gid": 0, "additionalGids": [10, 20]}"#)
         .replace(r#"{"type": "network"}"#, &format!(r#"{{"type": "network", "path": "/run/netns/{ns}"}}"#));
     let data = r#", {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=700"]}"#;
@@ -500,11 +501,12 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     has("uid=0(root) gid=0(root) groups=10(wheel),20(dialout)");
     has("\n1234\n");
     has("\n1\nprocsys-ro\n");
-    has("kcore=0");
+    has("keys=0 timers=0");
     has("firmware=0");
     has("bind-ro");
     has("data=700 1");
-    has("root=master:");
+    // rprivate: the root's mountinfo line has no shared: or master: tag.
+    has("root=-/");
     has("dummy=1");
     has("host=oci");
 }
