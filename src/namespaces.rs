@@ -105,6 +105,32 @@ fn write_once(path: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// In the child: the namespaces config.json names by path (ipc, uts, cgroup: what a
+/// pod's containers share), joined before the root is built while the host's paths
+/// still resolve.
+pub fn join_paths(spec: &Spec) -> Result<()> {
+    use rustix::thread::LinkNameSpaceType as Link;
+    for ns in &spec.namespaces {
+        let (Some(path), Some(link)) = (
+            &ns.path,
+            match ns.kind {
+                NamespaceKind::Ipc => Some(Link::InterProcessCommunication),
+                NamespaceKind::Uts => Some(Link::HostNameAndNISDomainName),
+                NamespaceKind::Cgroup => Some(Link::ControlGroup),
+                _ => None,
+            },
+        ) else {
+            continue;
+        };
+        let fd =
+            rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .ctx("open namespace", path.display())?;
+        rustix::thread::move_into_link_name_space(rustix::fd::AsFd::as_fd(&fd), Some(link))
+            .ctx(&format!("setns ({})", ns.kind.name()), path.display())?;
+    }
+    Ok(())
+}
+
 /// In the child: its own cgroup namespace, rooted at the cgroups it now sits in.
 pub fn enter_cgroup_namespace() -> Result<()> {
     sys::unshare(rustix::thread::UnshareFlags::NEWCGROUP).ctx("unshare", "the cgroup namespace")

@@ -462,6 +462,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     // terminal signals reach the launcher once (which forwards them), not everyone.
     rustix::process::setsid().ctx("setsid", "")?;
     net.enter()?;
+    namespaces::join_paths(spec)?;
     if spec.new_namespace(NamespaceKind::Cgroup) {
         namespaces::enter_cgroup_namespace()?;
     }

@@ -510,3 +510,37 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     has("dummy=1");
     has("host=oci");
 }
+
+#[test]
+fn ipc_and_uts_namespaces_named_by_path_are_joined() {
+    let Some(b) = setup("oci-join") else { return };
+    // A pod's sandbox, as containerd's CRI makes one: namespaces held by a process.
+    let mut holder = Command::new("unshare")
+        .args(["--ipc", "--uts", "sh", "-c", "hostname podhost; exec sleep 30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let ns = |kind: &str| format!("/proc/{}/ns/{kind}", holder.id());
+    let host_link = |kind: &str| std::fs::read_link(ns(kind)).unwrap().display().to_string();
+    let (ipc, uts) = (host_link("ipc"), host_link("uts"));
+    let cfg = config(&["sh", "-c", "hostname; readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts"], "", "", "")
+        .replace(
+            r#"  "hostname": "oci",
+"#,
+            "",
+        )
+        .replace(r#"{"type": "ipc"}"#, &format!(r#"{{"type": "ipc", "path": "{}"}}"#, ns("ipc")))
+        .replace(r#"{"type": "uts"}"#, &format!(r#"{{"type": "uts", "path": "{}"}}"#, ns("uts")));
+    b.write(&cfg);
+    let out = b.dir.join("out");
+    let status = b
+        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "joined"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .status()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(text, format!("podhost\n{ipc}\n{uts}\n"));
+}

@@ -172,11 +172,21 @@ impl Spec {
             if self.namespaces[..i].iter().any(|o| o.kind == ns.kind) {
                 return Err(bad(format!("namespace {}", ns.kind.name()), "is listed twice"));
             }
-            if ns.path.is_some() {
-                return Err(bad(
-                    format!("namespace {}", ns.kind.name()),
-                    "joining an existing namespace by path is not supported yet (networks: the network mode)",
-                ));
+            // Joined in the child before its root is built (plan.rs, C3): the ones a
+            // pod's containers share. Joining pid, mount, user or time namespaces would
+            // change what husk itself builds on.
+            let joinable = matches!(ns.kind, NamespaceKind::Ipc | NamespaceKind::Uts | NamespaceKind::Cgroup);
+            match &ns.path {
+                Some(path) if !joinable => {
+                    return Err(bad(
+                        format!("namespace {} {}", ns.kind.name(), path.display()),
+                        "husk joins ipc, uts, cgroup and network namespaces by path, not this one",
+                    ));
+                }
+                Some(path) if !path.is_absolute() => {
+                    return Err(bad(format!("namespace {} {}", ns.kind.name(), path.display()), "must be absolute"));
+                }
+                _ => {}
             }
         }
         for needed in [NamespaceKind::Mount, NamespaceKind::Pid] {
@@ -564,7 +574,7 @@ pub(super) mod tests {
     fn what_the_model_holds_but_does_not_apply_yet_is_refused() {
         let mut s = spec();
         s.namespaces.push(Namespace { kind: NamespaceKind::User, path: Some("/proc/1/ns/user".into()) });
-        assert!(s.validate(&host()).unwrap_err().to_string().contains("not supported yet"));
+        assert!(s.validate(&host()).unwrap_err().to_string().contains("not this one"));
         let mut s = spec();
         s.sysctl = vec![("net.ipv4.ip_forward".into(), "1".into())];
         s.hooks.poststop = vec![Hook { path: "/bin/true".into(), args: vec![], env: vec![], timeout: Some(5) }];
