@@ -1,7 +1,11 @@
 # Run-time overhead: sysbench inside husk (ext4 image through a loop device; overlay
-# over a directory), inside crun, and on the host, as host-relative ratios.
+# over a directory), inside crun, docker and LXC, and on the host, as host-relative
+# ratios. docker and LXC are set up privately by tests/clients/setup.sh (a dockerd of
+# the bench's own, an lxc.conf without network) and left out, said in the report, where
+# they cannot run.
 
-SB_ENVS=(host husk-image husk-dir crun)
+SB_ENVS=(host husk-image husk-dir crun docker lxc)
+SB_DOCKER_IMAGE=husk-bench/sysbench
 
 # sb_script ENV TEST: the shell script that runs TEST in ENV. fileio works in a
 # directory of the container's root (the host's: one beside the bench's files).
@@ -32,6 +36,8 @@ sb_argv() {
       printf '%s\n' -- sh -c "$s" ;;
     husk-dir) printf '%s\n' "$HUSK" run --rootfs "$SB_DIR" --persist "$BENCH_WORK/persist" -- sh -c "$s" ;;
     crun) printf '%s\n' crun --root "$BENCH_WORK/crun-state" run -b "$BENCH_WORK/bundle-sb-$2" "sb-$2-{id}" ;;
+    docker) printf '%s\n' "${DOCKER:-docker}" run --rm --network none "$SB_DOCKER_IMAGE" sh -c "$s" ;;
+    lxc) printf '%s\n' lxc-execute -P "$BENCH_WORK/sb-clients/lxc/path" -n "sb-$2-{id}" -f "$BENCH_WORK/sb-clients/lxc/lxc.conf" -- sh -c "$s" ;;
   esac
 }
 
@@ -45,8 +51,26 @@ sb_parse() {
   esac
 }
 
-# Runs inside the private mount namespace: every environment once per round.
+# Runs inside the private mount namespace: every environment once per round. docker's
+# daemon lives for one test, in this namespace; the sysbench tree is its image.
 overhead_measure() {
+  local test=$1 r env cl=$BENCH_WORK/sb-clients
+  # The environments section_overhead kept (this runs in a fresh bench/run process).
+  [[ -n ${SB_ENVS_LIST:-} ]] && read -ra SB_ENVS <<<"$SB_ENVS_LIST"
+  if [[ " ${SB_ENVS[*]} " == *" docker "* ]]; then
+    clients_dockerd_start "$cl" "$HUSK" >/dev/null 2>&1 || { echo "overhead: dockerd did not start" >&2; return 1; }
+    # shellcheck source=/dev/null
+    . "$cl/docker/env"
+    $DOCKER image inspect "$SB_DOCKER_IMAGE" >/dev/null 2>&1 ||
+      tar -C "$SB_DIR" -c . | $DOCKER import - "$SB_DOCKER_IMAGE" >/dev/null
+  fi
+  overhead_rounds "$test"
+  local status=$?
+  [[ " ${SB_ENVS[*]} " == *" docker "* ]] && clients_dockerd_stop "$cl"
+  return $status
+}
+
+overhead_rounds() {
   local test=$1 r env
   for ((r = 0; r < SB_RUNS; r++)); do
     for env in "${SB_ENVS[@]}"; do
@@ -64,7 +88,19 @@ overhead_measure() {
 
 section_overhead() {
   rm -f "$BENCH_DATA"/sb-*.tsv
-  local test env
+  local test env missing=()
+  # docker and LXC from Debian's packages, private: left out where they cannot run.
+  clients_install docker lxc >/dev/null 2>&1 || true
+  command -v dockerd >/dev/null || missing+=(docker)
+  if ! command -v lxc-execute >/dev/null || ! in_priv clients_lxc "$BENCH_WORK/sb-clients" "$SB_DIR" >/dev/null 2>&1; then
+    missing+=(lxc)
+  fi
+  for env in "${missing[@]}"; do
+    SB_ENVS=("${SB_ENVS[@]/$env/}")
+    log "overhead: $env left out (not installable or not runnable here)"
+  done
+  read -ra SB_ENVS <<<"${SB_ENVS[*]}"
+  export SB_ENVS_LIST="${SB_ENVS[*]}"
   for test in cpu memory threads fileio; do
     make_bundle "$BENCH_WORK/bundle-sb-$test" "$SB_DIR" sh -c "$(sb_script crun "$test")"
     for env in "${SB_ENVS[@]}"; do cmdline "$(sb_argv "$env" "$test" | sed 's/{id}/N/' | python3 -c 'import shlex,sys; print(shlex.join(sys.stdin.read().splitlines()))')"; done
@@ -74,12 +110,14 @@ section_overhead() {
   done
 
   md "## Run-time overhead (sysbench)"; md
-  md "sysbench $(sysbench --version | awk '{ print $2 }'): $SB_RUNS runs per environment, environments alternated per round (host, husk-image, husk-dir, crun), one lock hold per test. husk-image runs on the Alpine ext4 image (built with \`rootfs-builder --add-binary /usr/bin/sysbench\`) through a loop device, overlay on top (fileio: \`--rw-image\`, so the files go through the loop device into ext4); husk-dir runs on an overlay over an Alpine directory holding the same sysbench and libraries (\`--persist\` keeps the upper layer on disk); crun on that directory directly; the host in a directory on the same disk. fileio's seqrd reads files just written, mostly from the page cache (caches are not dropped on a shared machine). Higher is better; ratio = environment / host."
+  md "sysbench $(sysbench --version | awk '{ print $2 }'): $SB_RUNS runs per environment, environments alternated per round (${SB_ENVS[*]}), one lock hold per test. husk-image runs on the Alpine ext4 image (built with \`rootfs-builder --add-binary /usr/bin/sysbench\`) through a loop device, overlay on top (fileio: \`--rw-image\`, so the files go through the loop device into ext4); husk-dir runs on an overlay over an Alpine directory holding the same sysbench and libraries (\`--persist\` keeps the upper layer on disk); crun on that directory directly; docker (a private dockerd, \`docker run --rm --network none\`, default runtime runc, overlay2 on the same disk) on an image imported from that directory; LXC (\`lxc-execute\`, no network) on that directory directly; the host in a directory on the same disk.${missing[*]:+ Left out here: ${missing[*]}.} fileio's seqrd reads files just written, mostly from the page cache (caches are not dropped on a shared machine). Higher is better; ratio = environment / host."
   md
-  md "| test | unit | host | husk-image | husk-dir | crun |"
-  md "|---|---|---|---|---|---|"
+  local header="| test | unit |" rule="|---|---|"
+  for env in "${SB_ENVS[@]}"; do header+=" $env |" rule+="---|"; done
+  md "$header"
+  md "$rule"
   local name unit
-  echo "test husk-image husk-dir crun" >"$BENCH_DATA/overhead.dat"
+  echo "test ${SB_ENVS[*]/host/}" >"$BENCH_DATA/overhead.dat"
   for name in cpu memory threads seqwr seqrd; do
     local f=$BENCH_DATA/sb-$name.tsv
     case $name in cpu | threads) unit=events/s ;; *) unit=MiB/s ;; esac
