@@ -55,14 +55,13 @@ Commands:
   init     Run a command under husk's PID-1 init (for other containers' images)
   network  Manage the bridges husk creates (ls, rm)
 
-OCI runtime commands (runc's; podman and containerd call them, see docs/OCI.md):
-  create --bundle DIR ID, run --bundle DIR ID, start ID, state ID, kill ID [SIGNAL],
-  delete [--force] ID, exec --process FILE ID, ps ID, pause ID, resume ID, list,
-  features, spec
+OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
+  create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
+  resume, exec --process FILE ID, ps ID, list, features, spec
 
 Global options:
   --root DIR         State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
-  --log FILE         Also write errors there (as runc; conmon and containerd read them)
+  --log FILE         Also write errors there
   --log-format FMT   text or json
   --debug            Say what husk ignores of a config.json
   -h, --help         Show this help

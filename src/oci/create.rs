@@ -47,7 +47,7 @@ pub static CREATE: Command<CreateOpts> = Command {
 pub static RUN: Command<CreateOpts> = Command {
     name: "run",
     usage: "[--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--detach] [--keep] ID",
-    about: "Create and start an OCI bundle's container; wait for it and delete it unless --detach.",
+    about: "Create and start an OCI bundle's container (without --detach: wait, then delete it).",
     flags: &[
         flag("bundle", Some('b'), Some("DIR"), "The bundle: config.json and the root (default: .)", |o, v| {
             Ok(o.bundle = Some(v.into()))

@@ -3,6 +3,7 @@
 
 use crate::cli::{self, Command, flag, on};
 use crate::error::{Context, Error, Result};
+use crate::spec::NamespaceKind;
 use std::ffi::OsString;
 
 #[derive(Default)]
@@ -17,13 +18,20 @@ pub static FEATURES: Command<NoOpts> = Command {
 };
 
 /// The features document, fixed at build time but for the seccomp architecture.
-const FEATURES_HEAD: &str = r#"{"ociVersionMin":"1.0.0","ociVersionMax":"1.2.0","hooks":["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],"mountOptions":["async","atime","bind","defaults","dev","diratime","dirsync","exec","mand","noatime","nodev","nodiratime","noexec","nomand","norelatime","nostrictatime","nosuid","nosymfollow","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","slave","strictatime","suid","symfollow","sync","unbindable"],"linux":{"namespaces":["pid","network","mount","ipc","uts","user","cgroup"],"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],"cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP"],"operators":["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],"archs":["#;
+const FEATURES_HEAD: &str = r#"{"ociVersionMin":"1.0.0","ociVersionMax":"1.2.0","hooks":["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],"mountOptions":["async","atime","bind","defaults","dev","diratime","dirsync","exec","mand","noatime","nodev","nodiratime","noexec","nomand","norelatime","nostrictatime","nosuid","nosymfollow","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","slave","strictatime","suid","symfollow","sync","unbindable"],"linux":{"#;
+/// After the namespaces and capabilities, which are listed from husk's own tables.
+const FEATURES_MIDDLE: &str = r#""cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP"],"operators":["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],"archs":["#;
 const FEATURES_TAIL: &str = r#"]},"apparmor":{"enabled":false},"selinux":{"enabled":false},"intelRdt":{"enabled":false},"mountExtensions":{"idmap":{"enabled":false}}},"annotations":{}}"#;
 
 pub fn features(args: Vec<OsString>) -> Result<u8> {
     let Some(_) = cli::parse(&FEATURES, args)? else { return Ok(0) };
     let arch = if cfg!(target_arch = "x86_64") { "\"SCMP_ARCH_X86_64\"" } else { "\"SCMP_ARCH_AARCH64\"" };
-    println!("{FEATURES_HEAD}{arch}{FEATURES_TAIL}");
+    let quoted = |names: Vec<String>| names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
+    let namespaces = quoted(NamespaceKind::ALL.iter().map(|k| k.name().to_string()).collect());
+    let caps = quoted((0..64).map_while(crate::spec::capability_name).map(|c| format!("CAP_{c}")).collect());
+    println!(
+        "{FEATURES_HEAD}\"namespaces\":[{namespaces}],\"capabilities\":[{caps}],{FEATURES_MIDDLE}{arch}{FEATURES_TAIL}"
+    );
     Ok(0)
 }
 

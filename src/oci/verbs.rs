@@ -78,8 +78,7 @@ pub struct KillOpts {
 pub static KILL: Command<KillOpts> = Command {
     name: "kill",
     usage: "[--all] ID [SIGNAL]",
-    about: "Send a signal (default SIGTERM; a name or a number) to an OCI container's process, or with\n\
-            --all to every process in its cgroups.",
+    about: "Send a signal (default SIGTERM) to an OCI container's process (--all: all of them).",
     flags: &[flag("all", Some('a'), None, "Signal every process of the container", |o, _| on(&mut o.all))],
     command_follows: false,
 };
@@ -134,8 +133,7 @@ pub struct DeleteOpts {
 pub static DELETE: Command<DeleteOpts> = Command {
     name: "delete",
     usage: "[--force] ID...",
-    about: "Delete stopped containers: their cgroups, state and (OCI) poststop hooks. With --force,\n\
-            kill running ones first; a missing container is then no error.",
+    about: "Delete stopped containers (with --force: running ones too; a missing one is no error).",
     flags: &[flag("force", Some('f'), None, "Kill running containers first", |o, _| on(&mut o.force))],
     command_follows: false,
 };
@@ -198,7 +196,7 @@ pub struct PsOpts {
 pub static PS: Command<PsOpts> = Command {
     name: "ps",
     usage: "[--format table|json] ID",
-    about: "List the processes of a container (pids as the host sees them).",
+    about: "List a container's processes (host pids).",
     flags: &[flag("format", Some('f'), Some("table|json"), "Output format (default table)", |o, v| match v.as_str() {
         "json" => on(&mut o.json),
         "table" => Ok(o.json = false),
@@ -247,7 +245,7 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
 pub static PAUSE: Command<NoOpts> = Command {
     name: "pause",
     usage: "ID...",
-    about: "Freeze every process of running containers (the cgroup freezer).",
+    about: "Freeze running containers (the cgroup freezer).",
     flags: &[],
     command_follows: false,
 };
@@ -291,7 +289,7 @@ pub struct ListOpts {
 pub static LIST: Command<ListOpts> = Command {
     name: "list",
     usage: "[--format table|json] [-q]",
-    about: "List containers with their OCI status (husk's own too).",
+    about: "List containers with their OCI status.",
     flags: &[
         flag("format", Some('f'), Some("table|json"), "Output format (default table)", |o, v| match v.as_str() {
             "json" => on(&mut o.json),
