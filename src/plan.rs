@@ -482,6 +482,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     // as the container sees it; the launcher gets the master over the sync socket.
     if spec.process.terminal {
         let pty = Pty::open()?;
+        pty.bind_console();
         // The size of the user's terminal (still our stdout here), set before the
         // command can ask for it; later changes follow through SIGWINCH.
         crate::terminal::copy_window_size(rustix::stdio::stdout(), pty.master.as_fd());

@@ -21,6 +21,19 @@ impl Pty {
         let peer = pty::ioctl_tiocgptpeer(&master, flags).ctx("open the pty peer of", "/dev/ptmx")?;
         Ok(Pty { master, peer })
     }
+
+    /// In the container, after pivot_root: /dev/console is the terminal too, as the
+    /// runtime-spec and docker have it (a bind of the peer onto an empty file in the
+    /// container's /dev). Best effort: a /dev that cannot take it keeps what it has.
+    pub fn bind_console(&self) {
+        let console = std::path::Path::new("/dev/console");
+        // Made only if missing (EXCL): an existing node is mounted over, never opened.
+        let flags = rustix::fs::OFlags::CREATE | rustix::fs::OFlags::EXCL | rustix::fs::OFlags::WRONLY;
+        let made = rustix::fs::open(console, flags | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::from(0o600));
+        if matches!(made, Ok(_) | Err(rustix::io::Errno::EXIST)) {
+            let _ = crate::mounts::bind(std::path::Path::new(&crate::mounts::fd_path(&self.peer)), console, false);
+        }
+    }
 }
 
 /// Copies the window size of `from` (the user's terminal) to `to` (the pty master); the

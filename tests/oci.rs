@@ -246,14 +246,32 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn a_hook_past_its_timeout_is_killed_and_fails_create() {
+    let Some(b) = setup("oci-hook-timeout") else { return };
+    let top = r#", "hooks": {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}"#;
+    b.write(&config(&["true"], top, "", ""));
+    let started = Instant::now();
+    let (code, err) = b.create("slowhook", &[], &b.dir.join("out"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("createRuntime hook /bin/sleep") && err.contains("timed out"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the hook was not stopped at its timeout");
+    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "nothing is left in the state root");
+}
+
+#[test]
 fn the_console_socket_receives_a_working_terminal() {
     use rustix::net::{
         AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketAddrUnix, SocketType,
     };
     let Some(b) = setup("oci-console") else { return };
     b.write(
-        &config(&["sh", "-c", "tty; test -t 0 && echo is-a-tty"], "", r#", "terminal": true"#, "")
-            .replace(r#""terminal": false, "#, ""),
+        &config(
+            &["sh", "-c", "tty; [ /dev/console -ef \"$(tty)\" ] && echo console-too; test -t 0 && echo is-a-tty"],
+            "",
+            r#", "terminal": true"#,
+            "",
+        )
+        .replace(r#""terminal": false, "#, ""),
     );
     let sock_path = b.dir.join("console.sock");
     let listener = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
@@ -291,6 +309,7 @@ fn the_console_socket_receives_a_working_terminal() {
     }
     assert_eq!(reap(pid), 0);
     assert!(text.contains("/dev/pts/0") && text.contains("is-a-tty"), "{text:?}");
+    assert!(text.contains("console-too"), "/dev/console is the terminal: {text:?}");
     assert_eq!(b.verb(&["delete", "tty"]).0, 0);
 }
 
@@ -475,7 +494,9 @@ fn config_json_is_applied_as_written_checked_from_inside() {
         touch /ro/f 2>/dev/null && echo bind-rw || echo bind-ro; \
         echo data=$(stat -c %a /data) $(grep -c ' /data .*size=1024k' /proc/self/mountinfo); \
         echo root=$(awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1)/; \
-        echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname)";
+        echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname); \
+        for m in /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /tmp; do \
+          awk -v m=$m '$5==m {split($6,o,\",\"); print \"mount\", m, $(NF-2), o[1]}' /proc/self/mountinfo; done";
     let process = r#", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1234, "hard": 1234}]"#;
     let linux = r#", "sysctl": {"net.ipv4.ip_forward": "1"}, "rootfsPropagation": "rprivate""#;
     let mut cfg = config(&["sh", "-c", script], "", process, linux)
@@ -509,6 +530,18 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     has("root=-/");
     has("dummy=1");
     has("host=oci");
+    // Each mount type as config.json gives it: type and read-only or read-write.
+    for line in [
+        "mount /proc proc rw",
+        "mount /dev tmpfs rw",
+        "mount /dev/pts devpts rw",
+        "mount /dev/shm tmpfs rw",
+        "mount /dev/mqueue mqueue rw",
+        "mount /sys sysfs ro",
+        "mount /tmp tmpfs rw",
+    ] {
+        has(line);
+    }
 }
 
 #[test]

@@ -20,7 +20,8 @@ pub static FEATURES: Command<NoOpts> = Command {
 /// The features document, fixed at build time but for the seccomp architecture.
 const FEATURES_HEAD: &str = r#"{"ociVersionMin":"1.0.0","ociVersionMax":"1.2.0","hooks":["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],"mountOptions":["async","atime","bind","defaults","dev","diratime","dirsync","exec","mand","noatime","nodev","nodiratime","noexec","nomand","norelatime","nostrictatime","nosuid","nosymfollow","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","slave","strictatime","suid","symfollow","sync","unbindable"],"linux":{"#;
 /// After the namespaces and capabilities, which are listed from husk's own tables.
-const FEATURES_MIDDLE: &str = r#""cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP"],"operators":["SCMP_CMP_NE","SCMP_CMP_LT","SCMP_CMP_LE","SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_MASKED_EQ"],"archs":["#;
+const FEATURES_MIDDLE: &str = r#""cgroup":{"v1":true,"v2":true,"systemd":false,"systemdUser":false},"seccomp":{"enabled":true,"actions":["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRAP"],"operators":["#;
+const FEATURES_ARCHS: &str = r#"],"archs":["#;
 const FEATURES_TAIL: &str = r#"]},"apparmor":{"enabled":false},"selinux":{"enabled":false},"intelRdt":{"enabled":false},"mountExtensions":{"idmap":{"enabled":false}}},"annotations":{}}"#;
 
 pub fn features(args: Vec<OsString>) -> Result<u8> {
@@ -29,8 +30,9 @@ pub fn features(args: Vec<OsString>) -> Result<u8> {
     let quoted = |names: Vec<String>| names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
     let namespaces = quoted(NamespaceKind::ALL.iter().map(|k| k.name().to_string()).collect());
     let caps = quoted((0..64).map_while(crate::spec::capability_name).map(|c| format!("CAP_{c}")).collect());
+    let ops = quoted(crate::spec::CmpOp::ALL.iter().map(|o| o.name().to_string()).collect());
     println!(
-        "{FEATURES_HEAD}\"namespaces\":[{namespaces}],\"capabilities\":[{caps}],{FEATURES_MIDDLE}{arch}{FEATURES_TAIL}"
+        "{FEATURES_HEAD}\"namespaces\":[{namespaces}],\"capabilities\":[{caps}],{FEATURES_MIDDLE}{ops}{FEATURES_ARCHS}{arch}{FEATURES_TAIL}"
     );
     Ok(0)
 }
@@ -81,9 +83,9 @@ const CONFIG: &str = r#"{
     "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
     "cwd": "/",
     "capabilities": {
-      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+      "bounding": CAPS,
+      "effective": CAPS,
+      "permitted": CAPS
     },
     "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
     "noNewPrivileges": true
@@ -102,9 +104,8 @@ const CONFIG: &str = r#"{
   "linux": {
     "resources": {"devices": [{"allow": false, "access": "rwm"}]},
     "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "network"}],
-    "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"],
-    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    "maskedPaths": MASKED,
+    "readonlyPaths": READONLY
   }
 }"#;
 const NETWORK_NS: &str = r#"{"type": "network"}"#;
@@ -121,8 +122,14 @@ const DEVICE_POLICY: &str = r#"
 /// namespace and a device policy, /sys bound from the host (a new sysfs needs a network
 /// namespace owned by the user namespace), no cgroup mount.
 fn default_config(rootless: bool) -> String {
+    // The lists come from husk's own defaults (docker's masked and read-only paths).
+    let list = |items: &[&str]| format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
+    let config = CONFIG
+        .replace("CAPS", r#"["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]"#)
+        .replace("MASKED", &list(&crate::spec::DEFAULT_MASKED_PATHS))
+        .replace("READONLY", &list(&crate::spec::DEFAULT_READONLY_PATHS));
     if !rootless {
-        return CONFIG.to_string();
+        return config;
     }
     let map = |id: u32| format!(r#"[{{"containerID": 0, "hostID": {id}, "size": 1}}]"#);
     let maps = format!(
@@ -132,7 +139,7 @@ fn default_config(rootless: bool) -> String {
         map(rustix::process::geteuid().as_raw()),
         map(rustix::process::getegid().as_raw())
     );
-    CONFIG
+    config
         .replace(NETWORK_NS, USER_NS)
         .replace(SYSFS, SYSFS_BIND)
         .replace(CGROUP_MOUNT, "")
