@@ -316,15 +316,23 @@ fn the_console_socket_receives_a_working_terminal() {
 #[test]
 fn run_runs_the_bundle_in_the_foreground_and_deletes_it() {
     let Some(b) = setup("oci-run") else { return };
-    b.write(&config(&["sh", "-c", "echo ran; exit 7"], "", "", ""));
+    b.write(&config(&["sh", "-c", "test -e /proc/$$/fd/3 && echo fd3-leaked; echo ran; exit 7"], "", "", ""));
     let out = b.dir.join("out");
-    let status = b
-        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "fg"])
+    // As containerd's shim does, husk is given a descriptor 3 it must not pass on.
+    let husk = format!(
+        "exec 3</dev/null; exec {} --root {} run --bundle {} fg",
+        common::husk().display(),
+        b.root.display(),
+        b.dir.display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &husk])
+        .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(7));
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n", "the process has stdio only");
     assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "run deletes the container");
 }
 

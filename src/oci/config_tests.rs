@@ -22,6 +22,12 @@ impl Scratch {
         std::fs::create_dir_all(dir.join("rootfs")).unwrap();
         if let Some(text) = config {
             let text = text.replace(PODMAN_ROOT, &dir.join("rootfs").display().to_string());
+            // The fixture is what podman wrote on x86_64; on arm64 it names arm64's.
+            #[cfg(target_arch = "aarch64")]
+            let text = text.replace(
+                r#""architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]"#,
+                r#""architectures":["SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"]"#,
+            );
             std::fs::write(dir.join("config.json"), text).unwrap();
         }
         Scratch(dir)
