@@ -353,11 +353,15 @@ fn the_cgroup_paths_are_recorded_in_the_state_directory() {
     let child = husk_run(&state, &rootfs).args(["--name", &name, "--", "sleep", "0.5"]).spawn().unwrap();
     let record = state.join(&name).join("cgroups");
     let deadline = Instant::now() + Duration::from_secs(3);
-    while !record.exists() {
+    // Created, then written: wait for its contents, not only its name.
+    let text = loop {
+        match std::fs::read_to_string(&record) {
+            Ok(text) if !text.is_empty() => break text,
+            _ => {}
+        }
         assert!(Instant::now() < deadline, "no record");
         std::thread::sleep(Duration::from_millis(10));
-    }
-    let text = std::fs::read_to_string(&record).unwrap();
+    };
     let _ = child.wait_with_output();
     let listed: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
     assert!(!listed.is_empty(), "nothing recorded");
