@@ -585,3 +585,32 @@ fn ipc_and_uts_namespaces_named_by_path_are_joined() {
     assert_eq!(status.code(), Some(0), "{text}");
     assert_eq!(text, format!("podhost\n{ipc}\n{uts}\n"));
 }
+
+#[test]
+fn rootfs_propagation_slave_receives_the_hosts_mounts() {
+    let Some(b) = setup("oci-propagation") else { return };
+    // The root on a shared mount of the host's, as a distribution's / is.
+    let shared = b.dir.join("shared-root");
+    std::fs::create_dir_all(&shared).unwrap();
+    let sh = |script: &str| Command::new("sh").args(["-c", script]).status().is_ok_and(|s| s.success());
+    let (s, alpine) = (shared.display(), common::alpine());
+    assert!(sh(&format!("mount --bind {} {s} && mount --make-shared {s}", alpine.display())));
+    let wait = "for i in $(seq 100); do [ -e /mnt/from-host ] && echo propagated && break; sleep 0.05; done; \
+        awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1";
+    let linux = r#", "rootfsPropagation": "rslave""#;
+    b.write(&config(&["sh", "-c", wait], "", "", linux).replace(r#""path": "rootfs""#, &format!(r#""path": "{s}""#)));
+    let out = b.dir.join("out");
+    let (code, err) = b.create("slave", &[], &out);
+    assert_eq!(code, 0, "create: {err}");
+    let pid: i32 = field(&b.verb(&["state", "slave"]).1, "pid").parse().unwrap();
+    assert_eq!(b.verb(&["start", "slave"]).0, 0);
+    // Mounted on the host after the container started: it appears inside.
+    let mounted = sh(&format!("mount -t tmpfs none {s}/mnt && touch {s}/mnt/from-host"));
+    let code = reap(pid);
+    sh(&format!("umount {s}/mnt; umount {s}"));
+    assert!(mounted, "the host's mount");
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("propagated\nmaster:"), "the root is a slave of the host's mount: {text:?}");
+    assert_eq!(b.verb(&["delete", "slave"]).0, 0);
+}

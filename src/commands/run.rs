@@ -395,7 +395,7 @@ fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         name,
         hostname,
         process,
-        root: Root { source, layers, write, readonly: o.read_only },
+        root: Root { source, layers, write, readonly: o.read_only, propagation: None },
         mounts,
         namespaces: default_namespaces(&o.network.mode, user_ns),
         uid_mappings,

@@ -254,8 +254,13 @@ fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
         Ok(_) => return Err(r.err("path", &format!("{} is not a directory", path.display()))),
         Err(e) => return Err(r.fail(format!("root.path {}: {}", path.display(), crate::error::strerror(errno(&e))))),
     }
-    s.root =
-        Root { source: RootSource::Dir(path), layers: vec![], write: RootWrite::Direct, readonly: r.bool("readonly")? };
+    s.root = Root {
+        source: RootSource::Dir(path),
+        layers: vec![],
+        write: RootWrite::Direct,
+        readonly: r.bool("readonly")?,
+        propagation: None,
+    };
     top.each("mounts", &mut |m| mount(m, dir).map(|m| s.mounts.push(m)))?;
     namespaces(&linux, s)?;
     for (key, maps) in [("uidMappings", &mut s.uid_mappings), ("gidMappings", &mut s.gid_mappings)] {
@@ -291,6 +296,7 @@ fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
         s.seccomp = Seccomp::Profile(profile);
     }
     linux_refusals(&linux)?;
+    s.root.propagation = rootfs_propagation(&linux)?;
     // Without a hostname the new UTS namespace keeps the host's, as runc leaves it.
     s.hostname = match top.str("hostname")? {
         Some(h) if !h.is_empty() => h.to_string(),
@@ -317,6 +323,7 @@ fn empty(id: &str) -> Spec {
             layers: vec![],
             write: RootWrite::Direct,
             readonly: false,
+            propagation: None,
         },
         mounts: vec![],
         namespaces: vec![],
@@ -493,12 +500,18 @@ fn linux_refusals(linux: &Node) -> Res<()> {
     for key in ["intelRdt", "memoryPolicy", "netDevices"] {
         linux.refuse(key, "")?;
     }
-    linux.refuse("timeOffsets", " (a time namespace starts at the host's clocks)")?;
-    match linux.str("rootfsPropagation")? {
-        None | Some("" | "private" | "rprivate") => Ok(()),
-        Some(p) => Err(linux
-            .err("rootfsPropagation", &format!("{p:?} is not supported (the container's mounts are always private)"))),
-    }
+    linux.refuse("timeOffsets", " (a time namespace starts at the host's clocks)")
+}
+
+/// linux.rootfsPropagation: the mount tree's propagation (private unless given).
+fn rootfs_propagation(linux: &Node) -> Res<Option<Propagation>> {
+    Ok(match linux.str("rootfsPropagation")? {
+        None | Some("" | "private" | "rprivate") => None,
+        Some("slave" | "rslave") => Some(Propagation::Slave),
+        Some("shared" | "rshared") => Some(Propagation::Shared),
+        Some("unbindable" | "runbindable") => Some(Propagation::Unbindable),
+        Some(p) => return Err(linux.err("rootfsPropagation", &format!("{p:?} is not a propagation"))),
+    })
 }
 
 fn hooks(h: &Node, out: &mut Hooks) -> Res<()> {

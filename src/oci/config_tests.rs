@@ -158,8 +158,8 @@ fn each_error_names_its_field_on_one_line() {
             "linux.cgroupsPath: \"system.slice:ctr:c1\": systemd cgroup paths need --systemd-cgroup",
         ),
         (
-            swap("\"linux\":{", "\"linux\":{\"rootfsPropagation\":\"rshared\", "),
-            "linux.rootfsPropagation: \"rshared\" is not supported",
+            swap("\"linux\":{", "\"linux\":{\"rootfsPropagation\":\"sideways\", "),
+            "linux.rootfsPropagation: \"sideways\" is not a propagation",
         ),
         (swap("\"args\":[\"echo\",\"hello\"]", "\"args\":[]"), "process.args: the command is missing"),
         (swap("\"hard\":1024", "\"hard\":-1"), "process.rlimits[0].hard: expected a whole number of at least 0"),

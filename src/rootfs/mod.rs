@@ -25,6 +25,8 @@ pub fn execute(ops: &[Op]) -> Result<()> {
     for op in ops {
         match op {
             Op::MakePrivate => mounts::make_private()?,
+            Op::MakeSlave => mounts::propagate(Path::new("/"), crate::spec::Propagation::Slave)?,
+            Op::RootPropagation(p) => mounts::propagate(Path::new("/"), *p)?,
             Op::MountAt { fstype, source, target, flags, data } => mount(fstype, source, target, *flags, data, target)?,
             Op::Mkdir(path) => match fs::mkdir(path, Mode::from(0o755)) {
                 Ok(()) | Err(Errno::EXIST) => {}

@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 pub enum Op {
     /// Cut the new mount namespace off from the host's propagation.
     MakePrivate,
+    /// Keep receiving the host's mounts (rootfsPropagation slave or shared): the
+    /// root then binds as a slave of the host's peer group, where it has one.
+    MakeSlave,
+    /// After pivot_root: the container tree's propagation (rootfsPropagation).
+    RootPropagation(Propagation),
     /// Mount a filesystem on a host path (the staging tmpfs, layers, the root).
     MountAt {
         fstype: &'static str,
@@ -105,8 +110,9 @@ pub fn plan(
     cgroups: &crate::cgroups::View,
 ) -> Vec<Op> {
     let root = staging.join("root");
+    let receives = matches!(spec.root.propagation, Some(Propagation::Slave | Propagation::Shared));
     let mut ops = vec![
-        Op::MakePrivate,
+        if receives { Op::MakeSlave } else { Op::MakePrivate },
         Op::MountAt {
             fstype: "tmpfs",
             source: "tmpfs".into(),
@@ -172,6 +178,9 @@ pub fn plan(
         ops.push(Op::ReadOnlyRoot);
     }
     ops.push(Op::Pivot(root));
+    if let Some(p) = spec.root.propagation {
+        ops.push(Op::RootPropagation(p));
+    }
     ops
 }
 
@@ -273,6 +282,8 @@ mod tests {
         ops.iter()
             .map(|op| match op {
                 Op::MakePrivate => "private".into(),
+                Op::MakeSlave => "slave".into(),
+                Op::RootPropagation(p) => format!("root propagation {p:?}"),
                 Op::MountAt { fstype, source, target, data, .. } => {
                     format!("mount {fstype} {source} {} {data}", target.display()).trim_end().to_string()
                 }

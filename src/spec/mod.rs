@@ -114,6 +114,9 @@ pub struct Root {
     pub write: RootWrite,
     /// runtime-spec's root.readonly: the root is remounted read-only before pivot.
     pub readonly: bool,
+    /// runtime-spec's linux.rootfsPropagation for the container's mount tree (None:
+    /// private, husk's own choice: nothing crosses between host and container).
+    pub propagation: Option<Propagation>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -564,6 +567,7 @@ pub fn example() -> Spec {
             layers: vec![],
             write: RootWrite::Ephemeral,
             readonly: false,
+            propagation: None,
         },
         mounts: default_mounts(false, false),
         namespaces: default_namespaces(&NetworkMode::None, false),
