@@ -131,6 +131,34 @@ pub fn join_paths(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// In the launcher, right before the clone: the pid namespace config.json names by path
+/// becomes the one the child is born in. Returns the launcher's own, to go back to.
+pub fn enter_pid_namespace(spec: &Spec) -> Result<Option<rustix::fd::OwnedFd>> {
+    let Some(path) = spec.namespace(NamespaceKind::Pid).and_then(|n| n.path.as_ref()) else { return Ok(None) };
+    let open = |p: &std::path::Path| {
+        rustix::fs::open(p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .ctx("open namespace", p.display())
+    };
+    let own = open(std::path::Path::new("/proc/self/ns/pid_for_children"))?;
+    let target = open(path)?;
+    rustix::thread::move_into_link_name_space(
+        rustix::fd::AsFd::as_fd(&target),
+        Some(rustix::thread::LinkNameSpaceType::ProcessID),
+    )
+    .ctx("setns (pid)", path.display())?;
+    Ok(Some(own))
+}
+
+/// Back in the launcher's own pid namespace for its later children (hooks).
+pub fn leave_pid_namespace(own: Option<rustix::fd::OwnedFd>) {
+    if let Some(fd) = own {
+        let _ = rustix::thread::move_into_link_name_space(
+            rustix::fd::AsFd::as_fd(&fd),
+            Some(rustix::thread::LinkNameSpaceType::ProcessID),
+        );
+    }
+}
+
 /// In the child: its own cgroup namespace, rooted at the cgroups it now sits in.
 pub fn enter_cgroup_namespace() -> Result<()> {
     sys::unshare(rustix::thread::UnshareFlags::NEWCGROUP).ctx("unshare", "the cgroup namespace")

@@ -190,11 +190,14 @@ pub fn create<'a>(
     // launcher records it meanwhile: one hand-over less on the start-up path.
     let needs_go = |placed: bool| spec.user_namespace() || net.needs_attach() || cgroups.need_placing(placed);
 
-    // P2
+    // P2 (a pid namespace named by path is entered for the clone alone)
+    let own_pid_ns = namespaces::enter_pid_namespace(spec)?;
     let cloned = namespaces::clone(namespaces::clone_flags(spec), cgroups.clone_target());
     let (pid, pidfd, placed) = match cloned.map_err(crate::privilege::explain_clone_failure)? {
         Clone::Child { placed_in_cgroup } => {
             drop(parent_end);
+            // Its children stay in the namespace it was born in.
+            drop(own_pid_ns);
             let inputs = ChildInputs {
                 spec,
                 ops: &ops,
@@ -210,7 +213,10 @@ pub fn create<'a>(
             };
             child(&inputs, child_end)
         }
-        Clone::Parent { pid, pidfd, placed_in_cgroup } => (pid, pidfd, placed_in_cgroup),
+        Clone::Parent { pid, pidfd, placed_in_cgroup } => {
+            namespaces::leave_pid_namespace(own_pid_ns);
+            (pid, pidfd, placed_in_cgroup)
+        }
     };
     drop(child_end);
     drop(output);
@@ -436,6 +442,11 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
         filter,
         stays_dumpable,
     } = *inputs;
+    // Not PID 1 in a pid namespace it joined: it still reaps the command's orphans.
+    if rustix::process::getpid() != rustix::process::Pid::INIT {
+        rustix::process::set_child_subreaper(Some(rustix::process::Pid::INIT))
+            .ctx("prctl PR_SET_CHILD_SUBREAPER", "")?;
+    }
     // C1: a launcher killed from here on takes the container with it. If it died before
     // this line, C2 sees the closed socket instead.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))

@@ -614,3 +614,28 @@ fn rootfs_propagation_slave_receives_the_hosts_mounts() {
     assert!(text.starts_with("propagated\nmaster:"), "the root is a slave of the host's mount: {text:?}");
     assert_eq!(b.verb(&["delete", "slave"]).0, 0);
 }
+
+#[test]
+fn a_pid_namespace_named_by_path_is_joined() {
+    let Some(b) = setup("oci-join-pid") else { return };
+    // A pod sharing its processes: the sandbox's init is PID 1 for every container.
+    let mut holder = Command::new("unshare").args(["--pid", "--fork", "--kill-child", "sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let ns = format!("/proc/{}/ns/pid_for_children", holder.id());
+    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; echo me=$$";
+    let cfg = config(&["sh", "-c", script], "", "", "")
+        .replace(r#"{"type": "pid"}"#, &format!(r#"{{"type": "pid", "path": "{ns}"}}"#));
+    b.write(&cfg);
+    let out = b.dir.join("out");
+    let status = b
+        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "podpid"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .status()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.starts_with("sleep 30 \n"), "PID 1 is the sandbox's: {text:?}");
+    assert!(!text.contains("me=1\n") && !text.contains("me=2\n"), "{text:?}");
+}

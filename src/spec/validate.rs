@@ -172,15 +172,17 @@ impl Spec {
             if self.namespaces[..i].iter().any(|o| o.kind == ns.kind) {
                 return Err(bad(format!("namespace {}", ns.kind.name()), "is listed twice"));
             }
-            // Joined in the child before its root is built (plan.rs, C3): the ones a
-            // pod's containers share. Joining pid, mount, user or time namespaces would
-            // change what husk itself builds on.
-            let joinable = matches!(ns.kind, NamespaceKind::Ipc | NamespaceKind::Uts | NamespaceKind::Cgroup);
+            // What a pod's containers share: ipc, uts and cgroup are joined in the child
+            // before its root is built (plan.rs, C3), pid by the launcher around the
+            // clone. Joining mount, user or time namespaces would change what husk itself
+            // builds on.
+            let joinable =
+                matches!(ns.kind, NamespaceKind::Ipc | NamespaceKind::Uts | NamespaceKind::Cgroup | NamespaceKind::Pid);
             match &ns.path {
                 Some(path) if !joinable => {
                     return Err(bad(
                         format!("namespace {} {}", ns.kind.name(), path.display()),
-                        "husk joins ipc, uts, cgroup and network namespaces by path, not this one",
+                        "husk joins pid, ipc, uts, cgroup and network namespaces by path, not this one",
                     ));
                 }
                 Some(path) if !path.is_absolute() => {
@@ -190,7 +192,8 @@ impl Spec {
             }
         }
         for needed in [NamespaceKind::Mount, NamespaceKind::Pid] {
-            if !self.new_namespace(needed) {
+            let joined = needed == NamespaceKind::Pid && self.namespace(needed).is_some_and(|n| n.path.is_some());
+            if !self.new_namespace(needed) && !joined {
                 return Err(bad(format!("namespace {}", needed.name()), "husk containers always get a new one"));
             }
         }
