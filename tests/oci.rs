@@ -113,6 +113,14 @@ impl Bundle {
         (status.code().unwrap_or(-1), std::fs::read_to_string(&err).unwrap_or_default())
     }
 
+    /// `husk run --bundle` in the foreground: its exit code and the container's stdout.
+    fn run(&self, id: &str) -> (Option<i32>, String) {
+        let out = self.dir.join(format!("{id}.out"));
+        let bundle = self.dir.to_str().unwrap();
+        let status = self.husk(&["run", "--bundle", bundle, id]).stdout(std::fs::File::create(&out).unwrap()).status();
+        (status.unwrap().code(), std::fs::read_to_string(&out).unwrap_or_default())
+    }
+
     fn status(&self, id: &str) -> String {
         let (_, out, _) = self.verb(&["state", id]);
         field(&out, "status")
@@ -517,15 +525,9 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     );
     cfg = with_mounts(cfg, &format!("{data}{ro_bind}"));
     b.write(&cfg);
-    let out = b.dir.join("out");
-    let status = b
-        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "applied"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .status()
-        .unwrap();
+    let (code, text) = b.run("applied");
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     let has = |want: &str| assert!(text.contains(want), "expected {want:?} in:\n{text}");
     has("uid=0(root) gid=0(root) groups=10(wheel),20(dialout)");
     has("\n1234\n");
@@ -573,16 +575,10 @@ fn ipc_and_uts_namespaces_named_by_path_are_joined() {
         .replace(r#"{"type": "ipc"}"#, &format!(r#"{{"type": "ipc", "path": "{}"}}"#, ns("ipc")))
         .replace(r#"{"type": "uts"}"#, &format!(r#"{{"type": "uts", "path": "{}"}}"#, ns("uts")));
     b.write(&cfg);
-    let out = b.dir.join("out");
-    let status = b
-        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "joined"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .status()
-        .unwrap();
+    let (code, text) = b.run("joined");
     let _ = holder.kill();
     let _ = holder.wait();
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert_eq!(text, format!("podhost\n{ipc}\n{uts}\n"));
 }
 
@@ -626,16 +622,10 @@ fn a_pid_namespace_named_by_path_is_joined() {
     let cfg = config(&["sh", "-c", script], "", "", "")
         .replace(r#"{"type": "pid"}"#, &format!(r#"{{"type": "pid", "path": "{ns}"}}"#));
     b.write(&cfg);
-    let out = b.dir.join("out");
-    let status = b
-        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "podpid"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .status()
-        .unwrap();
+    let (code, text) = b.run("podpid");
     let _ = holder.kill();
     let _ = holder.wait();
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.starts_with("sleep 30 \n"), "PID 1 is the sandbox's: {text:?}");
     assert!(!text.contains("me=1\n") && !text.contains("me=2\n"), "{text:?}");
 }
