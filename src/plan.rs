@@ -416,6 +416,7 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
         Ok((pid, signals)) => {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
+            rename_init();
             // PID 1 lives as long as the container: keep only the pages its loop uses.
             sys::release_code_pages();
             // C8
@@ -542,6 +543,30 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
     })
     .ctx("fork the command", "")?;
     Ok((pid, signals))
+}
+
+/// The init's command line as the container sees it (`ps`, `podman top`): "husk init",
+/// not the launcher's, which names host paths (`husk create --bundle ...`). Written over
+/// the argument area through /proc/self/mem (no CAP_SYS_RESOURCE needed, unlike
+/// PR_SET_MM); skipped where the container has no /proc.
+fn rename_init() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields 48 and 49, counted from the state (field 3) after the command's ')'.
+    let mut fields = stat[stat.rfind(')').unwrap_or(0)..].split(' ').skip(46).map(|f| f.parse::<u64>().ok());
+    let (Some(Some(start)), Some(Some(end))) = (fields.next(), fields.next()) else { return };
+    let mut area = vec![0u8; end.saturating_sub(start) as usize];
+    let name = b"husk init";
+    let n = name.len().min(area.len());
+    area[..n].copy_from_slice(&name[..n]);
+    // The area's last byte not NUL: the kernel then shows the command line up to its
+    // first NUL (the setproctitle convention), not the padding after it.
+    if let Some(last) = area.last_mut().filter(|_| end - start > n as u64 + 1) {
+        *last = b' ';
+    }
+    let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+    if let Ok(mem) = rustix::fs::open("/proc/self/mem", flags, rustix::fs::Mode::empty()) {
+        let _ = rustix::io::pwrite(&mem, &area, start);
+    }
 }
 
 fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::BorrowedFd<'_>) -> Result<()> {

@@ -510,7 +510,7 @@ fn config_json_is_applied_as_written_checked_from_inside() {
         touch /ro/f 2>/dev/null && echo bind-rw || echo bind-ro; \
         echo data=$(stat -c %a /data) $(grep -c ' /data .*size=1024k' /proc/self/mountinfo); \
         echo root=$(awk '$5==\"/\" {print $7}' /proc/self/mountinfo | head -1)/; \
-        echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname); \
+        echo dummy=$(grep -c d0: /proc/net/dev); echo host=$(hostname); echo init=$(tr '\\0' ' ' < /proc/1/cmdline); \
         for m in /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /tmp; do \
           awk -v m=$m '$5==m {split($6,o,\",\"); print \"mount\", m, $(NF-2), o[1]}' /proc/self/mountinfo; done";
     let process = r#", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1234, "hard": 1234}]"#;
@@ -540,6 +540,8 @@ fn config_json_is_applied_as_written_checked_from_inside() {
     has("root=-/");
     has("dummy=1");
     has("host=oci");
+    // PID 1 shows as husk's init, not as the `husk run --bundle ...` that made it.
+    has("init=husk init\n");
     // Each mount type as config.json gives it: type and read-only or read-write.
     for line in [
         "mount /proc proc rw",

@@ -83,22 +83,17 @@ pub static KILL: Command<KillOpts> = Command {
     command_follows: false,
 };
 
-/// Whether `kill`'s arguments are the OCI form: `--all`, a signal after the container,
-/// or one OCI container alone.
+/// Whether `kill`'s arguments are the OCI form: `--all`, or a container and then a
+/// signal (a name no container has), as conmon and the shim call it.
 pub fn is_kill_form(args: &[OsString]) -> bool {
     let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    if words.iter().any(|w| matches!(*w, "--all" | "-a")) {
-        return true;
-    }
-    let positional: Vec<&str> = words.iter().copied().filter(|w| !w.starts_with('-')).collect();
-    let is_oci = |id: &str| ContainerDir::open(id).and_then(|d| d.load()).is_ok_and(|st| st.oci());
-    match positional[..] {
-        [id] => is_oci(id) && words.len() == 1,
+    match words[..] {
         [id, sig] => {
-            words.len() == 2 && crate::commands::manage::parse_signal(sig).is_ok() && ContainerDir::open(sig).is_err()
-                || (words.len() == 2 && is_oci(id) && crate::commands::manage::parse_signal(sig).is_ok())
+            !id.starts_with('-')
+                && crate::commands::manage::parse_signal(sig).is_ok()
+                && ContainerDir::open(sig).is_err()
         }
-        _ => false,
+        _ => words.iter().any(|w| matches!(*w, "--all" | "-a")),
     }
 }
 
