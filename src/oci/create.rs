@@ -143,7 +143,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
         rustix::fs::Mode::empty(),
     )
     .ctx("open", fifo_path.display())?;
-    // Both reached before anything is made: a bad path leaves nothing behind.
+    // Both reached before the container is made: a bad path leaves nothing behind.
     let console = opts.console_socket.as_deref().map(super::ConsoleSocket::connect).transpose()?;
     let pid_file = opts.pid_file.as_deref().map(super::PidFile::open).transpose()?;
     let mut created = plan::create(&spec, entry, st, None, Stop::HandOver(&fifo))?;
