@@ -631,3 +631,25 @@ fn a_pid_namespace_named_by_path_is_joined() {
     assert!(text.starts_with("sleep 30 \n"), "PID 1 is the sandbox's: {text:?}");
     assert!(!text.contains("me=1\n") && !text.contains("me=2\n"), "{text:?}");
 }
+
+#[test]
+fn run_forwards_its_signals_to_the_container_and_deletes_it() {
+    let Some(b) = setup("oci-run-signal") else { return };
+    b.write(&config(&["sleep", "100"], "", "", ""));
+    let mut run = b
+        .husk(&["run", "--bundle", b.dir.to_str().unwrap(), "fwd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.status("fwd") != "running" {
+        assert!(Instant::now() < deadline, "the container did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(run.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "the container's end by the forwarded SIGTERM");
+    assert!(std::fs::read_dir(&b.root).unwrap().next().is_none(), "run deletes the container");
+}

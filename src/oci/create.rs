@@ -79,10 +79,13 @@ pub fn create(args: Vec<OsString>) -> Result<u8> {
 }
 
 /// The OCI `run`: create, start, then (without --detach) wait for the init, which is
-/// this process's child, and delete the container.
+/// this process's child, forwarding the signals husk gets (as runc does), and delete the
+/// container.
 pub fn run(args: Vec<OsString>) -> Result<u8> {
     let Some((opts, ids)) = cli::parse(&RUN, args)? else { return Ok(0) };
     let id = one_id(&RUN, ids)?;
+    // Taken before the container exists: a signal from here on is forwarded, never lost.
+    let signals = crate::attach::Signals::take()?;
     let pid = create_container(&id, &opts)?;
     if let Err(e) = start(&id) {
         let _ = super::verbs::delete_one(&id, true);
@@ -91,13 +94,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     if opts.detach {
         return Ok(0);
     }
-    let code = loop {
-        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => break husk_init::shell_status(status),
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => break 255,
-        }
-    };
+    let container = crate::attach::Container { pid, pidfd: None };
+    let code = crate::attach::wait(&container, &signals, None, false, None).code;
     if !opts.keep {
         super::verbs::delete_one(&id, true)?;
     }
