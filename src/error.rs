@@ -38,6 +38,12 @@ impl Error {
         Error { what: what.into(), path: None, errno: None, why: Some(why.into()), code: EXIT_HUSK }
     }
 
+    /// "container \"NAME\": why", one place for the many errors about a container.
+    #[inline(never)]
+    pub fn container(name: &str, why: impl Into<String>) -> Error {
+        Error::msg(format!("container {name:?}"), why)
+    }
+
     /// A message that is complete as it is (a report from the container's init).
     pub fn plain(text: impl Into<String>) -> Error {
         Error { what: text.into(), path: None, errno: None, why: None, code: EXIT_HUSK }

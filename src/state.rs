@@ -462,7 +462,7 @@ impl ContainerDir {
     pub fn open(name: &str) -> Result<ContainerDir> {
         let path = root().join(name);
         if !path.is_dir() {
-            return Err(Error::msg(format!("container {name:?}"), "no such container"));
+            return Err(Error::container(name, "no such container"));
         }
         Ok(ContainerDir { path, keep: true, lock: None })
     }
@@ -571,7 +571,7 @@ pub fn find_live(name: &str, statuses: &[Status]) -> Result<(ContainerDir, State
     let dir = ContainerDir::open(name)?;
     let state = dir.load()?;
     if !statuses.contains(&state.status) || !state.init.alive() {
-        return Err(Error::msg(format!("container {name:?}"), "is not running"));
+        return Err(Error::container(name, "is not running"));
     }
     Ok((dir, state))
 }

@@ -36,7 +36,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let dir = ContainerDir::open(&name)?;
     let log = dir.log();
     if !log.exists() {
-        return Err(Error::msg(format!("container {name:?}"), "has no log (only detached containers keep one)"));
+        return Err(Error::container(&name, "has no log (only detached containers keep one)"));
     }
     let mut text = std::fs::read(log.with_extension("1")).unwrap_or_default();
     text.extend(std::fs::read(&log).ctx("read", log.display())?);

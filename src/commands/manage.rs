@@ -254,9 +254,8 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
         return Ok(0);
     }
     for_each(&names, |name| {
-        let (dir, _) = state::find_live(name, &[Status::Created]).map_err(|_| {
-            Error::msg(format!("container {name:?}"), "is not created (only 'husk create' makes one to start)")
-        })?;
+        let (dir, _) = state::find_live(name, &[Status::Created])
+            .map_err(|_| Error::container(name, "is not created (only 'husk create' makes one to start)"))?;
         let fifo = dir.path.join(crate::detach::START_FIFO);
         let fd = rustix::fs::open(
             &fifo,
@@ -271,16 +270,13 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
                 Ok(st) if st.status == Status::Created => {}
                 Ok(st) if st.status == Status::Exited && st.exit_code.is_some_and(|c| c >= 125) => {
                     let code = st.exit_code.unwrap_or(125);
-                    return Err(Error::msg(
-                        format!("container {name:?}"),
-                        format!("failed to start (exit code {code}); see 'husk logs {name}'"),
-                    )
-                    .with_code(code as u8));
+                    let why = format!("failed to start (exit code {code}); see 'husk logs {name}'");
+                    return Err(Error::container(name, why).with_code(code as u8));
                 }
                 _ => break,
             }
             if Instant::now() > deadline {
-                return Err(Error::msg(format!("container {name:?}"), "did not start in time"));
+                return Err(Error::container(name, "did not start in time"));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -304,7 +300,7 @@ fn wait_exit(name: &str, timeout: Option<Duration>) -> Result<Option<State>> {
             continue;
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(Error::msg(format!("container {name:?}"), "did not exit in time"));
+            return Err(Error::container(name, "did not exit in time"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -316,7 +312,7 @@ pub fn wait(args: Vec<OsString>) -> Result<u8> {
     for_each(&names, |name| {
         match wait_exit(name, None)? {
             Some(st) => println!("{}", st.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())),
-            None => return Err(Error::msg(format!("container {name:?}"), "was removed when it exited")),
+            None => return Err(Error::container(name, "was removed when it exited")),
         }
         Ok(())
     })
@@ -390,7 +386,7 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
         && (dir.owner_alive() || st.init.alive())
     {
         if !force {
-            return Err(Error::msg(format!("container {name:?}"), "is running; stop it first or use rm -f"));
+            return Err(Error::container(name, "is running; stop it first or use rm -f"));
         }
         if let Ok((_, target)) = signal(name, linux_raw_sys::general::SIGKILL, &[Status::Running, Status::Created]) {
             target.exited_within(Duration::from_secs(10));

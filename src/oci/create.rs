@@ -126,7 +126,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
     st.bundle = dir.display().to_string();
     st.annotations = annotations_json(&annotations);
     let entry = ContainerDir::create(id, &st).map_err(|e| match e.why.as_deref() {
-        Some("name already in use") => Error::msg(format!("container {id:?}"), "already exists"),
+        Some("name already in use") => Error::container(id, "already exists"),
         _ => e,
     })?;
     let fifo_path = entry.path.join(crate::detach::START_FIFO);
@@ -187,7 +187,7 @@ pub fn start(id: &str) -> Result<()> {
     if st.status != Status::Created || !st.init.alive() {
         let what =
             if st.status == Status::Running && st.init.alive() { "is already running" } else { "is not created" };
-        return Err(Error::msg(format!("container {id:?}"), format!("cannot start: it {what}")));
+        return Err(Error::container(id, format!("cannot start: it {what}")));
     }
     let spec = crate::spec::Spec::load(id, &st.spec)?;
     let state = super::verbs::state_json(&st, "created").to_string();
@@ -196,7 +196,7 @@ pub fn start(id: &str) -> Result<()> {
     let fd =
         rustix::fs::open(&fifo, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK, rustix::fs::Mode::empty())
             .map_err(|e| match e {
-            rustix::io::Errno::NXIO => Error::msg(format!("container {id:?}"), "cannot start: its init is gone"),
+            rustix::io::Errno::NXIO => Error::container(id, "cannot start: its init is gone"),
             e => Error::sys("open", fifo.display(), e),
         })?;
     rustix::io::write(&fd, b"s").ctx("write", fifo.display())?;

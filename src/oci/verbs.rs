@@ -58,7 +58,7 @@ fn one(cmd: &'static Command<impl Default>, ids: &[String]) -> Result<String> {
 }
 
 fn open(id: &str) -> Result<(ContainerDir, State)> {
-    let dir = ContainerDir::open(id).map_err(|_| Error::msg(format!("container {id:?}"), "does not exist"))?;
+    let dir = ContainerDir::open(id).map_err(|_| Error::container(id, "does not exist"))?;
     let st = dir.load()?;
     Ok((dir, st))
 }
@@ -105,7 +105,7 @@ pub fn kill(args: Vec<OsString>) -> Result<u8> {
         _ => return Err(cli::usage_error(&KILL, "expected ID [SIGNAL]")),
     };
     let (dir, st) = open(id)?;
-    let not_running = || Error::msg(format!("container {id:?}"), "container not running");
+    let not_running = || Error::container(id, "container not running");
     if !st.init.alive() {
         return Err(not_running());
     }
@@ -156,11 +156,11 @@ pub fn delete_one(id: &str, force: bool) -> Result<()> {
     }
     let status = status(&st, &dir);
     if matches!(status, "running" | "paused") && !force {
-        return Err(Error::msg(format!("container {id:?}"), format!("cannot delete a container that is {status}")));
+        return Err(Error::container(id, format!("cannot delete a container that is {status}")));
     }
     if st.init.alive() || status == "creating" {
         if force && status == "creating" && dir.owner_alive() {
-            return Err(Error::msg(format!("container {id:?}"), "is being created"));
+            return Err(Error::container(id, "is being created"));
         }
         // Thawed first: a frozen process cannot act on SIGKILL.
         if status == "paused" {
@@ -268,7 +268,7 @@ fn freeze(cmd: &'static Command<NoOpts>, args: Vec<OsString>, on: bool) -> Resul
             (true, "running") | (false, "paused") => recorded::freeze(&dir.path, on)?,
             _ => {
                 let want = if on { "running" } else { "paused" };
-                return Err(Error::msg(format!("container {id:?}"), format!("is {now}, not {want}")));
+                return Err(Error::container(id, format!("is {now}, not {want}")));
             }
         }
     }
