@@ -20,27 +20,39 @@ pub struct CreateOpts {
     keep: bool,
 }
 
-const CREATE_FLAGS: &[cli::Flag<CreateOpts>] = &[
+// Each flag once: `create` and `run` share the bundle's flags.
+const BUNDLE: cli::Flag<CreateOpts> =
     flag("bundle", Some('b'), Some("DIR"), "The bundle: config.json and the root (default: .)", |o, v| {
         Ok(o.bundle = Some(v.into()))
-    }),
-    flag("pid-file", None, Some("FILE"), "Write the container's pid here", |o, v| Ok(o.pid_file = Some(v.into()))),
+    });
+const PID_FILE: cli::Flag<CreateOpts> =
+    flag("pid-file", None, Some("FILE"), "Write the container's pid here", |o, v| Ok(o.pid_file = Some(v.into())));
+const CONSOLE_SOCKET: cli::Flag<CreateOpts> =
     flag("console-socket", None, Some("SOCK"), "Send the terminal's master to this unix socket", |o, v| {
         Ok(o.console_socket = Some(v.into()))
-    }),
-    flag("no-pivot", None, None, "Accepted; husk always uses pivot_root", |_, _| Ok(())),
-    flag("no-new-keyring", None, None, "Accepted; husk makes no session keyring", |_, _| Ok(())),
-    flag("preserve-fds", None, Some("N"), "Only 0: husk passes no descriptors beyond stdio", |_, v| match v.as_str() {
-        "0" => Ok(()),
-        _ => Err(Error::msg(format!("--preserve-fds {v}"), "husk passes no descriptors beyond stdio")),
-    }),
-];
+    });
+const NO_PIVOT: cli::Flag<CreateOpts> =
+    flag("no-pivot", None, None, "Accepted; husk always uses pivot_root", |_, _| Ok(()));
+const NO_NEW_KEYRING: cli::Flag<CreateOpts> =
+    flag("no-new-keyring", None, None, "Accepted; husk makes no session keyring", |_, _| Ok(()));
 
 pub static CREATE: Command<CreateOpts> = Command {
     name: "create",
     usage: "[--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID",
     about: "Create an OCI bundle's container, stopped before its process runs ('husk start ID' runs it).",
-    flags: CREATE_FLAGS,
+    flags: &[
+        BUNDLE,
+        PID_FILE,
+        CONSOLE_SOCKET,
+        NO_PIVOT,
+        NO_NEW_KEYRING,
+        flag("preserve-fds", None, Some("N"), "Only 0: husk passes no descriptors beyond stdio", |_, v| {
+            match v.as_str() {
+                "0" => Ok(()),
+                _ => Err(Error::msg(format!("--preserve-fds {v}"), "husk passes no descriptors beyond stdio")),
+            }
+        }),
+    ],
     command_follows: false,
 };
 
@@ -49,17 +61,13 @@ pub static RUN: Command<CreateOpts> = Command {
     usage: "[--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--detach] [--keep] ID",
     about: "Create and start an OCI bundle's container (without --detach: wait, then delete it).",
     flags: &[
-        flag("bundle", Some('b'), Some("DIR"), "The bundle: config.json and the root (default: .)", |o, v| {
-            Ok(o.bundle = Some(v.into()))
-        }),
-        flag("pid-file", None, Some("FILE"), "Write the container's pid here", |o, v| Ok(o.pid_file = Some(v.into()))),
-        flag("console-socket", None, Some("SOCK"), "Send the terminal's master to this unix socket", |o, v| {
-            Ok(o.console_socket = Some(v.into()))
-        }),
+        BUNDLE,
+        PID_FILE,
+        CONSOLE_SOCKET,
         flag("detach", Some('d'), None, "Return once the process runs", |o, _| on(&mut o.detach)),
         flag("keep", None, None, "Keep the container's state after it exits", |o, _| on(&mut o.keep)),
-        flag("no-pivot", None, None, "Accepted; husk always uses pivot_root", |_, _| Ok(())),
-        flag("no-new-keyring", None, None, "Accepted; husk makes no session keyring", |_, _| Ok(())),
+        NO_PIVOT,
+        NO_NEW_KEYRING,
     ],
     command_follows: false,
 };
