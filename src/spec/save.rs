@@ -321,6 +321,7 @@ fn seccomp_from(v: &Value) -> Option<Seccomp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::addr::Cidr;
 
     #[test]
     fn a_saved_spec_reads_back_as_it_was() {
