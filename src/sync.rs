@@ -132,13 +132,7 @@ impl ChildEnd {
     }
 
     pub fn send_terminal(&self, master: &OwnedFd) -> Result<()> {
-        let fds = [rustix::fd::AsFd::as_fd(master)];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        control.push(SendAncillaryMessage::ScmRights(&fds));
-        retry(|| net::sendmsg(&self.0, &[IoSlice::new(&[TERMINAL])], &mut control, SendFlags::NOSIGNAL))
-            .map(|_| ())
-            .map_err(|e| Error::sys("send the terminal to the launcher", "", e))
+        send_fd(&self.0, &[TERMINAL], master).map_err(|e| Error::sys("send the terminal to the launcher", "", e))
     }
 
     pub fn fail(&self, code: u8, text: &str) {
@@ -151,6 +145,16 @@ impl ChildEnd {
     pub fn raw(&self) -> &OwnedFd {
         &self.0
     }
+}
+
+/// Sends `fd` over the unix socket `sock` as SCM_RIGHTS, with `payload` (at least a
+/// byte): the terminal to the launcher, and to an OCI caller's console socket.
+pub fn send_fd(sock: &OwnedFd, payload: &[u8], fd: &OwnedFd) -> std::result::Result<(), Errno> {
+    let fds = [rustix::fd::AsFd::as_fd(fd)];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    retry(|| net::sendmsg(sock, &[IoSlice::new(payload)], &mut control, SendFlags::NOSIGNAL)).map(|_| ())
 }
 
 /// A failure reported by the child: its exit code and its one-line text.

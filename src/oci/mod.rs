@@ -178,15 +178,8 @@ impl ConsoleSocket {
     }
 
     pub fn send(&self, master: &OwnedFd) -> crate::error::Result<()> {
-        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-        let fds = [rustix::fd::AsFd::as_fd(master)];
-        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        control.push(SendAncillaryMessage::ScmRights(&fds));
         // runc sends the terminal's name as the payload; clients ignore it but need a byte.
-        rustix::net::sendmsg(&self.sock, &[std::io::IoSlice::new(b"/dev/pts/0")], &mut control, SendFlags::NOSIGNAL)
-            .ctx("send the terminal to", self.path.display())?;
-        Ok(())
+        crate::sync::send_fd(&self.sock, b"/dev/pts/0", master).ctx("send the terminal to", self.path.display())
     }
 }
 

@@ -158,10 +158,11 @@ pub fn delete_one(id: &str, force: bool) -> Result<()> {
     if matches!(status, "running" | "paused") && !force {
         return Err(Error::container(id, format!("cannot delete a container that is {status}")));
     }
+    // A `husk create` still at work owns the entry: never deleted under it.
+    if status == "creating" && dir.owner_alive() {
+        return Err(Error::container(id, "is being created"));
+    }
     if st.init.alive() || status == "creating" {
-        if force && status == "creating" && dir.owner_alive() {
-            return Err(Error::container(id, "is being created"));
-        }
         // Thawed first: a frozen process cannot act on SIGKILL.
         if status == "paused" {
             let _ = recorded::freeze(&dir.path, false);
