@@ -94,20 +94,27 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
     let stop = opts.stop_at_created;
     let fifo = dir.path.join(START_FIFO);
     let log_path = dir.log();
+    // The fifo is open before the launcher hears "created": a `husk start` right after
+    // `husk create` returns must find a reader (else its open fails with ENXIO).
+    let mut start_fd = None;
     let started = prepared
         .and_then(|detached| {
             if stop {
                 rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from(0o600))
                     .ctx("mkfifo", fifo.display())?;
+                // Read-write: there is always a writer, so poll never reports a hang-up
+                // between two `husk start` attempts.
+                let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+                start_fd = Some(rustix::fs::open(&fifo, flags, rustix::fs::Mode::empty()).ctx("open", fifo.display())?);
             }
             plan::create(spec, dir, state, Some(detached), if stop { plan::Stop::AtCreated } else { plan::Stop::No })
         })
         .and_then(|created| {
-            if stop {
+            if let Some(fd) = &start_fd {
                 if let Some(fd) = &errors {
                     let _ = rustix::io::write(fd, b"created\n");
                 }
-                wait_for_start(&fifo, created.pidfd())?;
+                wait_for_start(fd, created.pidfd())?;
             }
             created.start()
         });
@@ -129,14 +136,10 @@ fn supervise(spec: &Spec, dir: ContainerDir, mut state: State, notify: OwnedFd, 
 
 /// Blocks until `husk start` writes into the fifo, or the init dies (killed while
 /// created: an error, so the container is torn down and recorded).
-fn wait_for_start(fifo: &std::path::Path, pidfd: Option<&OwnedFd>) -> Result<()> {
+fn wait_for_start(fd: &OwnedFd, pidfd: Option<&OwnedFd>) -> Result<()> {
     use rustix::event::{PollFd, PollFlags, poll};
-    // Opened read-write: there is always a writer, so poll never reports a hang-up
-    // between two `husk start` attempts.
-    let fd = rustix::fs::open(fifo, rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .ctx("open", fifo.display())?;
     loop {
-        let mut fds = vec![PollFd::new(&fd, PollFlags::IN)];
+        let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
         if let Some(p) = pidfd {
             fds.push(PollFd::new(p, PollFlags::IN));
         }
@@ -146,11 +149,11 @@ fn wait_for_start(fifo: &std::path::Path, pidfd: Option<&OwnedFd>) -> Result<()>
             }
             Ok(_) if !fds[0].revents().is_empty() => {
                 let mut byte = [0u8; 1];
-                let _ = rustix::io::read(&fd, &mut byte);
+                let _ = rustix::io::read(fd, &mut byte);
                 return Ok(());
             }
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Error::sys("poll", fifo.display(), e)),
+            Err(e) => return Err(Error::sys("poll", START_FIFO, e)),
         }
     }
 }
