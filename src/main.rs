@@ -50,10 +50,11 @@ Commands:
   rm       Remove stopped containers
   wait     Wait for containers to exit; print their exit codes
   inspect  Print containers' state and saved spec as JSON
+  port     List a container's published ports
   stats    Show containers' CPU, memory and pids
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
-  network  Manage the bridges husk creates (ls, rm)
+  network  Manage bridge networks (create, ls, inspect, rm)
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
@@ -162,6 +163,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "rm" => commands::manage::rm(args),
         "wait" => commands::manage::wait(args),
         "inspect" => commands::manage::inspect(args),
+        "port" => commands::manage::port(args),
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),

@@ -81,6 +81,11 @@ impl Message {
         self
     }
 
+    /// The message type, as given to `new`.
+    pub fn kind(&self) -> u16 {
+        u16::from_ne_bytes([self.buf[4], self.buf[5]])
+    }
+
     fn pad(&mut self) {
         self.buf.resize(align(self.buf.len()), 0);
     }
@@ -110,7 +115,16 @@ pub struct Socket {
 impl Socket {
     /// A NETLINK_ROUTE socket in the caller's network namespace.
     pub fn open() -> Result<Socket> {
-        let fd = net::socket_with(AddressFamily::NETLINK, SocketType::RAW, SocketFlags::CLOEXEC, None)
+        Socket::open_protocol(None)
+    }
+
+    /// A NETLINK_NETFILTER socket (nf_tables) in the caller's network namespace.
+    pub fn open_netfilter() -> Result<Socket> {
+        Socket::open_protocol(Some(net::netlink::NETFILTER))
+    }
+
+    fn open_protocol(protocol: Option<net::Protocol>) -> Result<Socket> {
+        let fd = net::socket_with(AddressFamily::NETLINK, SocketType::RAW, SocketFlags::CLOEXEC, protocol)
             .map_err(|e| Error::sys("open netlink socket", "", e))?;
         // Extended acks carry the kernel's reason ("Invalid prefix for given prefix length")
         // in the error reply; older kernels refuse the option and just give errnos.
@@ -155,6 +169,42 @@ impl Socket {
                 }
             }
         }
+    }
+
+    /// Sends `msgs` as one nfnetlink batch of subsystem `subsys` (applied whole or not at
+    /// all) and waits for each message's ACK; the first error is returned.
+    pub fn batch(&mut self, msgs: &mut [Message], subsys: u8, what: &str) -> Result<()> {
+        // NFNL_MSG_BATCH_BEGIN and _END, whose nfgenmsg names the subsystem.
+        let marker = |kind: u16| {
+            let mut m = Message::new(kind, 0);
+            m.body(&[0, 0, 0, subsys]);
+            m
+        };
+        let first = self.seq.wrapping_add(1);
+        let mut bytes = marker(16).finish(first).to_vec();
+        for (i, msg) in msgs.iter_mut().enumerate() {
+            let flags = u16::from_ne_bytes([msg.buf[6], msg.buf[7]]) | nl::NLM_F_ACK as u16;
+            msg.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+            bytes.extend_from_slice(msg.finish(first.wrapping_add(1 + i as u32)));
+        }
+        let last = first.wrapping_add(1 + msgs.len() as u32);
+        bytes.extend_from_slice(marker(17).finish(last));
+        self.seq = last;
+        net::sendto(&self.fd, &bytes, SendFlags::empty(), &net::netlink::SocketAddrNetlink::new(0, 0))
+            .map_err(|e| Error::sys(what, "", e))?;
+        let mut acked = 0;
+        let mut reply = vec![0u8; 8192];
+        while acked < msgs.len() {
+            let (n, _) =
+                net::recv(&self.fd, &mut reply[..], RecvFlags::empty()).map_err(|e| Error::sys(what, "", e))?;
+            for (kind, seq, payload) in Messages::new(&reply[..n]) {
+                if kind == NLMSG_ERROR && seq.wrapping_sub(first) <= last.wrapping_sub(first) {
+                    decode_ack(payload, what)?;
+                    acked += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn fd(&self) -> &OwnedFd {

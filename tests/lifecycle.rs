@@ -82,7 +82,7 @@ fn detached_containers_are_listed_entered_logged_stopped_and_removed() {
     // ps: table, JSON, names.
     let table = h.ok(&["ps"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "MEMORY"]);
+    assert_eq!(header, ["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "PORTS", "MEMORY"]);
     assert!(table.lines().nth(1).unwrap().starts_with("web   running"), "{table}");
     let json = h.ok(&["ps", "--format", "json"]);
     assert!(json.starts_with("[{\"name\":\"web\",\"status\":\"running\""), "{json}");

@@ -46,6 +46,13 @@ pub static INSPECT: Command<NoOpts> = Command {
     flags: &[],
     command_follows: false,
 };
+pub static PORT: Command<NoOpts> = Command {
+    name: "port",
+    usage: "NAME",
+    about: "List a container's published ports (PORT/PROTO -> HOST_IP:HOST_PORT).",
+    flags: &[],
+    command_follows: false,
+};
 pub static WAIT: Command<NoOpts> = Command {
     name: "wait",
     usage: "NAME...",
@@ -166,7 +173,8 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
 }
 
 fn print_table(rows: &[State]) {
-    let mut table = vec![["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "MEMORY"].map(String::from).to_vec()];
+    let mut table =
+        vec![["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "PORTS", "MEMORY"].map(String::from).to_vec()];
     for st in rows {
         let running = matches!(st.status, Status::Running | Status::Created);
         table.push(vec![
@@ -176,12 +184,13 @@ fn print_table(rows: &[State]) {
             if running { uptime(st.started) } else { "-".into() },
             st.root.clone(),
             if st.ip.is_empty() { "-".into() } else { st.ip.clone() },
+            Some(published(st).join(", ")).filter(|p| !p.is_empty()).unwrap_or_else(|| "-".into()),
             cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)))
                 .map(human)
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..7).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         println!("{}", line.join("  ").trim_end());
@@ -225,9 +234,29 @@ fn to_json(st: &State) -> Obj {
         .put("hostname", st.hostname.as_str())
         .put("network", st.network.as_str())
         .put("ip", st.ip.as_str())
+        .put("ports", published(st))
         .put("detached", st.detached)
         .put("remove", st.remove)
         .put("memory", memory)
+}
+
+pub fn port(args: Vec<OsString>) -> Result<u8> {
+    let Some((_, names)) = named(&PORT, args)? else { return Ok(0) };
+    for_each(&names, |name| {
+        for p in published(&ContainerDir::open(name)?.load()?) {
+            let (host, inner) = p.split_once("->").unwrap_or((&p, ""));
+            println!("{inner} -> {host}");
+        }
+        Ok(())
+    })
+}
+
+/// The published ports in a container's saved spec, as docker prints them
+/// ("0.0.0.0:8080->80/tcp").
+fn published(st: &State) -> Vec<String> {
+    let spec = crate::json::parse(&st.spec).unwrap_or(Value::Null);
+    let list = spec.get("network").and_then(|n| n.get("publish")).and_then(Value::as_array).unwrap_or_default();
+    list.iter().filter_map(|p| p.as_str().map(String::from)).collect()
 }
 
 pub fn inspect(args: Vec<OsString>) -> Result<u8> {

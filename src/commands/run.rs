@@ -39,6 +39,7 @@ pub struct RunOpts {
     cgroup_parent: Option<String>,
     stats: bool,
     network: Network,
+    network_given: bool,
     cap_add: Vec<String>,
     cap_drop: Vec<String>,
     privileged: bool,
@@ -171,13 +172,27 @@ static FLAGS: &[Flag<RunOpts>] = &[
         Ok(o.cgroup_parent = Some(v))
     }),
     flag("stats", None, None, "Print memory, CPU and pids accounting after the command exits", |o, _| on(&mut o.stats)),
-    flag("network", None, Some("MODE"), "none (default), host, bridge[:NAME], ns:PATH or container:NAME", |o, v| {
-        Ok(o.network.mode = parse_network(&v)?)
-    }),
+    flag(
+        "network",
+        None,
+        Some("MODE"),
+        "none (default), host, bridge[:NAME], NAME, ns:PATH or container:NAME",
+        |o, v| {
+            o.network_given = true;
+            Ok(o.network.mode = parse_network(&v)?)
+        },
+    ),
+    flag(
+        "publish",
+        Some('p'),
+        Some("[IP:]HOST:PORT[/udp]"),
+        "Forward a host port (or A-B range) to the container's; implies --network bridge",
+        |o, v| Ok(o.network.publish.extend(crate::spec::Publish::parse(&v)?)),
+    ),
     flag("ip", None, Some("ADDR[/N]"), "Container address on the bridge (default: the next free one)", |o, v| {
-        Ok(o.network.ip = Some(Cidr::parse("--ip", &v, Some(network::default_subnet().prefix))?))
+        Ok(o.network.ip = Some(Cidr::parse("--ip", &v, Some(16))?))
     }),
-    flag("subnet", None, Some("CIDR"), "Subnet of a new bridge (default 10.88.0.0/16, gateway .1)", |o, v| {
+    flag("subnet", None, Some("CIDR"), "Subnet of a new bridge (default: a free 10.x.0.0/16, gateway .1)", |o, v| {
         Ok(o.network.subnet = Some(Cidr::parse("--subnet", &v, None)?))
     }),
     flag("mac-address", None, Some("MAC"), "MAC address of the container's eth0", |o, v| {
@@ -282,7 +297,11 @@ fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<
 }
 
 /// The spec the flags describe, and how to launch it.
-fn build(o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
+fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
+    // docker's habit: -p alone puts the container on the default bridge.
+    if !o.network_given && !o.network.publish.is_empty() {
+        o.network.mode = NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string());
+    }
     let rootless = !crate::privilege::full();
     let source = match (o.rootfs, o.image) {
         (Some(_), Some(_)) => return Err(cli::usage_error(&RUN, "--rootfs and --image exclude each other")),
@@ -446,12 +465,14 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
 /// `--network`'s value.
 fn parse_network(text: &str) -> Result<NetworkMode> {
     let bad = |why: &str| Error::msg(format!("--network {text}"), why.to_string());
-    let unknown = "unknown network mode (none, host, bridge[:NAME], ns:PATH, container:NAME)";
+    let unknown = "no such network (husk network ls) or mode (none, host, bridge[:NAME], ns:PATH, container:NAME)";
     Ok(match text.split_once(':') {
         None => match text {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
             "bridge" => NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string()),
+            // A network made by `husk network create`, named as docker users do.
+            name if network::exists(name) => NetworkMode::Bridge(name.to_string()),
             _ => return Err(bad(unknown)),
         },
         Some(("bridge", name)) => {
@@ -561,6 +582,7 @@ mod tests {
             "subnet" => "10.1.0.0/16",
             "mac-address" => "02:42:ac:11:00:02",
             "dns" => "9.9.9.9",
+            "publish" => "8080:80",
             "cap-add" => "SYS_ADMIN",
             "group-add" => "audio",
             "device" => "/dev/null:/dev/other",

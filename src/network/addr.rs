@@ -54,6 +54,13 @@ impl Cidr {
         1u64 << (32 - self.prefix)
     }
 
+    /// Whether the two networks share an address.
+    pub fn overlaps(self, other: Cidr) -> bool {
+        let prefix = self.prefix.min(other.prefix);
+        let wide = Cidr { addr: self.addr, prefix };
+        wide.contains(other.addr)
+    }
+
     /// The host number of `addr` within the network.
     pub fn host_number(self, addr: Ipv4Addr) -> u32 {
         u32::from(addr) & !self.mask()
@@ -104,6 +111,25 @@ pub fn add_default_route(sock: &mut Socket, index: i32, gateway: Ipv4Addr) -> Re
     msg.attr(nl::rtattr_type_t::RTA_GATEWAY as u16, &gateway.octets());
     msg.attr_u32(nl::rtattr_type_t::RTA_OIF as u16, index as u32);
     sock.request(&mut msg, &format!("add default route via {gateway}"))
+}
+
+/// The destinations of the host's IPv4 routes in every table (the local table holds its
+/// own addresses), default routes left out: what a new network's subnet must avoid.
+pub fn routes(sock: &mut Socket) -> Result<Vec<Cidr>> {
+    let mut msg = Message::new(nl::RTM_GETROUTE as u16, nl::NLM_F_DUMP as u16);
+    msg.body(&[linux_raw_sys::net::AF_INET as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut out = Vec::new();
+    sock.dump(&mut msg, "list routes", |kind, payload| {
+        if kind != nl::RTM_NEWROUTE as u16 || payload.len() < 12 || payload[1] == 0 {
+            return;
+        }
+        for (attr, data) in crate::netlink::Attrs::new(&payload[12..]) {
+            if let (true, Ok(octets)) = (attr == nl::rtattr_type_t::RTA_DST as u16, <[u8; 4]>::try_from(data)) {
+                out.push(Cidr { addr: Ipv4Addr::from(octets), prefix: payload[1] });
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 /// "aa:bb:cc:dd:ee:ff", refusing multicast addresses (the kernel would too, later).

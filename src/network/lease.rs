@@ -17,15 +17,23 @@ pub fn dir() -> PathBuf {
     state::root().join("networks")
 }
 
-/// The subnet of a bridge husk manages; the gateway is its first address.
+/// A network husk manages: its subnet, the bridge's address in it, and whether its
+/// containers are kept from everything beyond the bridge (`--internal`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Record {
     pub subnet: Cidr,
+    pub gateway: Ipv4Addr,
+    pub internal: bool,
 }
 
 impl Record {
-    pub fn gateway(&self) -> Cidr {
-        Cidr { addr: self.subnet.host(1), prefix: self.subnet.prefix }
+    /// A subnet with its first address as the gateway.
+    pub fn new(subnet: Cidr) -> Record {
+        Record { subnet, gateway: subnet.host(1), internal: false }
+    }
+
+    pub fn gateway_cidr(&self) -> Cidr {
+        Cidr { addr: self.gateway, prefix: self.subnet.prefix }
     }
 }
 
@@ -59,16 +67,34 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).ctx("read", path.display()),
         };
-        let subnet = text
-            .lines()
-            .find_map(|l| l.strip_prefix("subnet "))
-            .ok_or_else(|| Error::msg(format!("read {}", path.display()), "no subnet line"))?;
-        Ok(Some(Record { subnet: Cidr::parse(&format!("{}:", path.display()), subnet.trim(), None)? }))
+        let what = format!("{}:", path.display());
+        let line = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+        let subnet = line("subnet ").ok_or_else(|| Error::msg(what.clone(), "no subnet line"))?;
+        let mut record = Record::new(Cidr::parse(&what, subnet, None)?);
+        if let Some(gateway) = line("gateway ").and_then(|g| g.parse().ok()) {
+            record.gateway = gateway;
+        }
+        record.internal = line("internal").is_some();
+        Ok(Some(record))
     }
 
     pub fn write_record(&self, bridge: &str, record: &Record) -> Result<()> {
-        let text = format!("subnet {}\ngateway {}\n", record.subnet, record.gateway().addr);
+        let internal = if record.internal { "internal\n" } else { "" };
+        let text = format!("subnet {}\ngateway {}\n{internal}", record.subnet, record.gateway);
         self.write(&format!("{bridge}.net"), &text)
+    }
+
+    /// A /16 from 10.88.0.0 up to 10.255.0.0 that overlaps neither another husk network
+    /// nor any route of the host (its own addresses included).
+    pub fn free_subnet(&self, routes: &[Cidr]) -> Result<Cidr> {
+        let mut used = routes.to_vec();
+        for bridge in self.bridges()? {
+            used.extend(self.record(&bridge)?.map(|r| r.subnet));
+        }
+        (88..=255u8)
+            .map(|b| Cidr { addr: Ipv4Addr::new(10, b, 0, 0), prefix: 16 })
+            .find(|c| !used.iter().any(|u| c.overlaps(*u)))
+            .ok_or_else(|| Error::msg("choose a subnet", "10.88.0.0 to 10.255.0.0 are all in use; give --subnet"))
     }
 
     pub fn leases(&self, bridge: &str) -> Result<Vec<Entry>> {
@@ -103,6 +129,16 @@ impl Registry {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Refuses a subnet that overlaps another husk network's.
+    pub fn check_overlap(&self, bridge: &str, subnet: Cidr) -> Result<()> {
+        for other in self.bridges()? {
+            if let Some(r) = self.record(&other)?.filter(|r| other != bridge && r.subnet.overlaps(subnet)) {
+                return Err(Error::msg(format!("subnet {subnet}"), format!("overlaps network {other}'s {}", r.subnet)));
+            }
+        }
+        Ok(())
     }
 
     /// Forgets a bridge: its record and its leases.
@@ -140,29 +176,36 @@ pub fn in_use(container: &str) -> bool {
 pub struct Lease {
     pub bridge: String,
     pub ip: Cidr,
-    pub gateway: Ipv4Addr,
+    pub record: Record,
     pub container: String,
 }
 
 impl Lease {
     /// Takes `wanted` (checked to be in the subnet and free) or the lowest free address.
-    pub fn take(bridge: &str, subnet: Option<Cidr>, wanted: Option<Cidr>, container: &str) -> Result<Lease> {
+    /// A network met for the first time is recorded with `subnet`, or --ip's network, or
+    /// a free one; `routes` are the host's, for that choice.
+    pub fn take(
+        bridge: &str,
+        subnet: Option<Cidr>,
+        wanted: Option<Cidr>,
+        container: &str,
+        routes: impl FnOnce() -> Result<Vec<Cidr>>,
+    ) -> Result<Lease> {
         let reg = Registry::lock()?;
         let existing = reg.record(bridge)?;
-        let record = match (existing, subnet) {
-            (Some(r), Some(s)) if r.subnet != s => {
+        let record = match (existing, subnet.or(wanted.filter(|ip| ip.prefix <= 30).map(Cidr::network))) {
+            (Some(r), Some(s)) if subnet.is_some() && r.subnet != s => {
                 return Err(Error::msg(
                     format!("subnet {s}"),
                     format!("bridge {bridge} already has subnet {}", r.subnet),
                 ));
             }
             (Some(r), _) => r,
-            (None, Some(s)) => Record { subnet: s },
-            // A new bridge takes its subnet from --ip's prefix when one was given.
-            (None, None) => match wanted {
-                Some(ip) if ip.prefix <= 30 => Record { subnet: ip.network() },
-                _ => Record { subnet: super::default_subnet() },
-            },
+            (None, Some(s)) => {
+                reg.check_overlap(bridge, s)?;
+                Record::new(s)
+            }
+            (None, None) => Record::new(reg.free_subnet(&routes()?)?),
         };
         let subnet = record.subnet;
         let mut leases: Vec<Entry> = reg.leases(bridge)?.into_iter().filter(|e| in_use(&e.container)).collect();
@@ -177,7 +220,7 @@ impl Lease {
                 if n == 0 || u64::from(n) == subnet.size() - 1 {
                     return Err(Error::msg(what, format!("is the network or broadcast address of {subnet}")));
                 }
-                if n == 1 {
+                if w.addr == record.gateway {
                     return Err(Error::msg(what, format!("is bridge {bridge}'s gateway")));
                 }
                 if let Some(e) = leases.iter().find(|e| e.ip == w.addr) {
@@ -185,9 +228,9 @@ impl Lease {
                 }
                 w.addr
             }
-            None => (2..subnet.size() - 1)
+            None => (1..subnet.size() - 1)
                 .map(|n| subnet.host(n as u32))
-                .find(|ip| !taken(*ip, &leases))
+                .find(|ip| *ip != record.gateway && !taken(*ip, &leases))
                 .ok_or_else(|| Error::msg(format!("network {bridge}"), format!("no free address left in {subnet}")))?,
         };
         leases.push(Entry { ip, container: container.to_string() });
@@ -199,13 +242,9 @@ impl Lease {
         Ok(Lease {
             bridge: bridge.to_string(),
             ip: Cidr { addr: ip, prefix: subnet.prefix },
-            gateway: record.gateway().addr,
+            record,
             container: container.to_string(),
         })
-    }
-
-    pub fn gateway_cidr(&self) -> Cidr {
-        Cidr { addr: self.gateway, prefix: self.ip.prefix }
     }
 }
 

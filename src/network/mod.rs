@@ -8,17 +8,20 @@
 //! - P7 dropping `Prepared`: the host end of the veth is deleted (which takes the pair
 //!   and the container's eth0 with it) and the lease is given back.
 //!
-//! The bridge stays for the next container; `husk network rm` removes it.
+//! The bridge stays for the next container; `husk network rm` removes it. Its NAT and,
+//! for an internal network, its isolation live in husk's nf_tables table (`nft`).
 
 pub mod addr;
 pub mod lease;
 pub mod link;
+pub mod nft;
+pub mod publish;
 
 use crate::error::{Context, Error, Result};
 use crate::netlink::{self, Socket};
 use crate::spec::{NetworkMode, Spec};
 use addr::Cidr;
-use lease::{Lease, Registry};
+use lease::{Lease, Record, Registry};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use std::net::Ipv4Addr;
@@ -27,10 +30,6 @@ use std::path::Path;
 pub const DEFAULT_BRIDGE: &str = "husk0";
 /// The container's end of the veth pair.
 const CONTAINER_IF: &str = "eth0";
-
-pub fn default_subnet() -> Cidr {
-    Cidr { addr: Ipv4Addr::new(10, 88, 0, 0), prefix: 16 }
-}
 
 /// What P1 settled for the container's network.
 pub enum Prepared {
@@ -50,6 +49,9 @@ pub struct Attachment {
     host_if: String,
     mac: Option<[u8; 6]>,
     mtu: Option<u32>,
+    ports: Vec<crate::spec::Publish>,
+    /// Sockets bound to the published host ports, held while the container lives.
+    _held: Vec<OwnedFd>,
 }
 
 /// P1, for a validated spec. `dir` is the container's state directory, which records
@@ -69,12 +71,14 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
                 }
                 _ => {}
             }
-            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name)?;
+            let held = publish::reserve(&net.publish)?;
+            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name, || addr::routes(&mut Socket::open()?))?;
             let host_if = link::host_name();
             let text = format!("bridge {bridge}\nip {}\nveth {host_if}\n", lease.ip);
             let path = dir.join("network");
             std::fs::write(&path, text).ctx("write", path.display())?;
-            Prepared::Bridge(Box::new(Attachment { lease, host_if, mac: net.mac, mtu: net.mtu }))
+            let ports = net.publish.clone();
+            Prepared::Bridge(Box::new(Attachment { lease, host_if, mac: net.mac, mtu: net.mtu, ports, _held: held }))
         }
         NetworkMode::Path(path) => {
             let what = format!("network namespace {}", path.display());
@@ -120,10 +124,13 @@ impl Prepared {
     pub fn attach(&self, pid: rustix::process::Pid) -> Result<()> {
         let Prepared::Bridge(a) = self else { return Ok(()) };
         let mut sock = Socket::open()?;
-        let master = link::ensure_bridge(&mut sock, &a.lease.bridge)?;
-        addr::add_address(&mut sock, master, a.lease.gateway_cidr(), &a.lease.bridge)?;
+        let master = set_up_bridge(&mut sock, &a.lease.bridge, &a.lease.record)?;
         let peer = link::Peer { name: CONTAINER_IF, pid: pid.as_raw_nonzero().get(), mac: a.mac, mtu: a.mtu };
-        link::create_veth(&mut sock, &a.host_if, master, &peer)
+        link::create_veth(&mut sock, &a.host_if, master, &peer)?;
+        if !a.ports.is_empty() {
+            publish::add(&a.lease.container, a.lease.ip.addr, &a.ports)?;
+        }
+        Ok(())
     }
 
     /// Whether P3 has a veth to hand over (bridge mode).
@@ -152,7 +159,7 @@ impl Prepared {
             let index = netlink::index_of(&sock, CONTAINER_IF)?;
             addr::add_address(&mut sock, index, a.lease.ip, CONTAINER_IF)?;
             netlink::link_up(&mut sock, index, CONTAINER_IF)?;
-            addr::add_default_route(&mut sock, index, a.lease.gateway)?;
+            addr::add_default_route(&mut sock, index, a.lease.record.gateway)?;
         }
         Ok(())
     }
@@ -163,6 +170,9 @@ impl Drop for Attachment {
     /// deleting the host end makes the teardown happen before husk exits. The lease goes
     /// right after (its own Drop).
     fn drop(&mut self) {
+        if !self.ports.is_empty() {
+            let _ = publish::remove(&self.lease.container);
+        }
         if let Ok(mut sock) = Socket::open() {
             let _ = link::delete(&mut sock, &self.host_if);
         }
@@ -171,11 +181,105 @@ impl Drop for Attachment {
 
 /// For the lifecycle's gc: frees the leases of containers that are gone.
 pub fn collect_garbage() -> Result<usize> {
-    lease::collect_garbage()
+    let freed = lease::collect_garbage()?;
+    if lease::dir().is_dir() {
+        publish::collect_garbage(lease::in_use)?;
+    }
+    Ok(freed)
 }
 
-/// One line per bridge husk manages: name, subnet, gateway, leases in use.
-pub fn list() -> Result<Vec<(String, Cidr, Ipv4Addr, usize)>> {
+/// The bridge up with its gateway address, and its nf_tables chains in place (made
+/// again if someone flushed them). Returns the bridge's index.
+fn set_up_bridge(sock: &mut Socket, bridge: &str, record: &Record) -> Result<i32> {
+    let master = link::ensure_bridge(sock, bridge)?;
+    addr::add_address(sock, master, record.gateway_cidr(), bridge)?;
+    if !nft::has_chain(&format!("nat-{bridge}"))? {
+        firewall(bridge, record)?;
+    }
+    Ok(master)
+}
+
+/// The network's chains: masquerade out of the subnet (unless internal), masquerade of
+/// the host's loopback into the bridge (published ports reached on 127.0.0.1, which
+/// route_localnet lets onto the bridge), and for an internal network a forward filter
+/// that keeps its traffic on the bridge.
+fn firewall(bridge: &str, record: &Record) -> Result<()> {
+    use nft::{Expr::*, Hook, META_IIFNAME, META_OIFNAME};
+    let nat = format!("nat-{bridge}");
+    let dev = nft::ifname(bridge);
+    let subnet = record.subnet.network();
+    let mut batch = nft::Batch::new();
+    batch.chain(&nat, Hook::Postrouting);
+    if !record.internal {
+        let mask = subnet.mask().to_be_bytes();
+        let out = [Network(12, 4), Mask(&mask), Eq(&subnet.addr.octets()), Meta(META_OIFNAME), Ne(&dev), Masquerade];
+        batch.rule(&nat, &out);
+    }
+    batch.rule(&nat, &[Meta(META_OIFNAME), Eq(&dev), Network(12, 1), Eq(&[127]), Masquerade]);
+    if record.internal {
+        let fwd = format!("fwd-{bridge}");
+        batch.chain(&fwd, Hook::Forward);
+        batch.rule(&fwd, &[Meta(META_IIFNAME), Eq(&dev), Meta(META_OIFNAME), Ne(&dev), Drop]);
+        batch.rule(&fwd, &[Meta(META_OIFNAME), Eq(&dev), Meta(META_IIFNAME), Ne(&dev), Drop]);
+    } else {
+        sysctl("/proc/sys/net/ipv4/ip_forward")?;
+    }
+    sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))?;
+    batch.commit(&format!("set up nf_tables chains for network {bridge}"))
+}
+
+/// Sets a network sysctl to 1 (unless it is already).
+fn sysctl(path: &str) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|v| v.starts_with(b"1")) {
+        return Ok(());
+    }
+    std::fs::write(path, "1").ctx("write 1 to", path)
+}
+
+/// `husk network create`: records the network and sets its bridge up now, so mistakes
+/// show here and the first container starts as fast as the next.
+pub fn create(name: &str, subnet: Option<Cidr>, gateway: Option<Ipv4Addr>, internal: bool) -> Result<Record> {
+    link::check_name("network", name)?;
+    let mut sock = Socket::open()?;
+    if link::kind_of(&mut sock, name)?.is_some_and(|k| k != "bridge") {
+        return Err(Error::msg(format!("network {name}"), "a link of that name exists and is not a bridge"));
+    }
+    let reg = Registry::lock()?;
+    if reg.record(name)?.is_some() {
+        return Err(Error::msg(format!("network {name}"), "exists already"));
+    }
+    let subnet = match subnet {
+        Some(s) if s.prefix > 30 => return Err(Error::msg(format!("subnet {s}"), "is too small (at most /30)")),
+        Some(s) => {
+            reg.check_overlap(name, s.network())?;
+            s.network()
+        }
+        None => reg.free_subnet(&addr::routes(&mut sock)?)?,
+    };
+    let mut record = Record::new(subnet);
+    if let Some(gw) = gateway {
+        let n = subnet.host_number(gw);
+        if !subnet.contains(gw) || n == 0 || u64::from(n) == subnet.size() - 1 {
+            return Err(Error::msg(format!("gateway {gw}"), format!("is not a host address of {subnet}")));
+        }
+        record.gateway = gw;
+    }
+    record.internal = internal;
+    reg.write_record(name, &record)?;
+    if let Err(e) = set_up_bridge(&mut sock, name, &record) {
+        let _ = delete_bridge(&mut sock, name, &reg);
+        return Err(e);
+    }
+    Ok(record)
+}
+
+/// Whether husk has a network of this name.
+pub fn exists(name: &str) -> bool {
+    lease::dir().join(format!("{name}.net")).is_file()
+}
+
+/// Every network husk manages, with the containers holding its leases.
+pub fn list() -> Result<Vec<(String, Record, Vec<lease::Entry>)>> {
     if !lease::dir().is_dir() {
         return Ok(Vec::new());
     }
@@ -183,8 +287,8 @@ pub fn list() -> Result<Vec<(String, Cidr, Ipv4Addr, usize)>> {
     let mut out = Vec::new();
     for bridge in reg.bridges()? {
         if let Some(record) = reg.record(&bridge)? {
-            let live = reg.leases(&bridge)?.iter().filter(|e| lease::in_use(&e.container)).count();
-            out.push((bridge, record.subnet, record.gateway().addr, live));
+            let live = reg.leases(&bridge)?.into_iter().filter(|e| lease::in_use(&e.container)).collect();
+            out.push((bridge, record, live));
         }
     }
     Ok(out)
@@ -196,7 +300,7 @@ pub fn remove(bridge: &str, force: bool) -> Result<()> {
     link::check_name("network", bridge)?;
     let reg = Registry::lock()?;
     if reg.record(bridge)?.is_none() {
-        return Err(Error::msg(format!("network {bridge}"), "no such network (see 'husk network ls')"));
+        return Err(crate::commands::network::no_such(bridge));
     }
     let live: Vec<String> =
         reg.leases(bridge)?.into_iter().filter(|e| lease::in_use(&e.container)).map(|e| e.container).collect();
@@ -206,7 +310,22 @@ pub fn remove(bridge: &str, force: bool) -> Result<()> {
             format!("in use by {} (use -f to remove anyway)", live.join(", ")),
         ));
     }
-    let mut sock = Socket::open()?;
-    link::delete(&mut sock, bridge)?;
-    reg.forget(bridge)
+    delete_bridge(&mut Socket::open()?, bridge, &reg)
+}
+
+/// The bridge, its chains and its record; husk's table too once no network is left.
+fn delete_bridge(sock: &mut Socket, bridge: &str, reg: &Registry) -> Result<()> {
+    match link::delete(sock, bridge) {
+        Err(Error { errno: Some(rustix::io::Errno::NODEV), .. }) | Ok(()) => {}
+        Err(e) => return Err(e),
+    }
+    reg.forget(bridge)?;
+    if reg.bridges()?.is_empty() {
+        return nft::delete_table();
+    }
+    let mut batch = nft::Batch::new();
+    for chain in nft::chains()?.iter().filter(|c| *c == &format!("nat-{bridge}") || *c == &format!("fwd-{bridge}")) {
+        batch.delete_chain(chain);
+    }
+    batch.commit(&format!("remove network {bridge}'s nf_tables chains"))
 }

@@ -76,6 +76,7 @@ impl Spec {
             .put_opt("subnet", net.subnet.map(|c| c.to_string()))
             .put_opt("mac", net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
             .put_opt("mtu", net.mtu)
+            .put("publish", net.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>())
             .put("dns", net.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>())
             .put("imageEtc", net.image_etc)
             .put_opt("domainname", net.domainname.as_deref());
@@ -371,6 +372,7 @@ mod tests {
             subnet: None,
             mac: Some([2, 0x42, 0, 0, 0, 1]),
             mtu: Some(1400),
+            publish: Publish::parse("127.0.0.1:8080-8081:80-81/udp").unwrap(),
             dns: vec!["9.9.9.9".parse().unwrap()],
             image_etc: true,
             domainname: Some("example.org".into()),

@@ -226,9 +226,15 @@ impl Spec {
             ("subnet", net.subnet.is_some()),
             ("MAC address", net.mac.is_some()),
             ("MTU", net.mtu.is_some()),
+            ("published port", !net.publish.is_empty()),
         ] {
             if given && !bridge {
                 return Err(bad(format!("network {}", net.mode), format!("a {what} needs a bridge network")));
+            }
+        }
+        for (i, p) in net.publish.iter().enumerate() {
+            if net.publish[..i].iter().any(|q| q.host_port == p.host_port && q.udp == p.udp) {
+                return Err(bad(format!("published port {}/{}", p.host_port, p.proto()), "is given twice"));
             }
         }
         match &net.mode {
