@@ -23,5 +23,19 @@ pub fn hex(bytes: usize) -> String {
             }
         }
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    let digits = b"0123456789abcdef";
+    let text: Vec<u8> = buf.iter().flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]).collect();
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// Sorts names in place. An insertion sort: the lists are short (containers, networks),
+/// and the standard library's stable sort costs 3 KB of binary for them.
+pub fn sort_names(names: &mut [String]) {
+    for i in 1..names.len() {
+        let mut j = i;
+        while j > 0 && names[j - 1] > names[j] {
+            names.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }

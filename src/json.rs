@@ -153,8 +153,14 @@ impl Obj {
     }
 
     pub fn put(mut self, key: &str, v: impl Into<Value>) -> Obj {
-        self.0.push((key.into(), v.into()));
+        self.push(key, v.into());
         self
+    }
+
+    /// Not generic, so the many `put` sites share one copy of the push.
+    #[inline(never)]
+    fn push(&mut self, key: &str, v: Value) {
+        self.0.push((key.into(), v));
     }
 
     /// Leaves the key out when `v` is None.

@@ -556,7 +556,7 @@ pub fn names() -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     };
-    names.sort();
+    crate::ids::sort_names(&mut names);
     names
 }
 

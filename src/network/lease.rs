@@ -127,7 +127,7 @@ impl Registry {
                 out.push(bridge.to_string());
             }
         }
-        out.sort();
+        crate::ids::sort_names(&mut out);
         Ok(out)
     }
 

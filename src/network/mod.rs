@@ -267,7 +267,7 @@ pub fn create(name: &str, subnet: Option<Cidr>, gateway: Option<Ipv4Addr>, inter
     record.internal = internal;
     reg.write_record(name, &record)?;
     if let Err(e) = set_up_bridge(&mut sock, name, &record) {
-        let _ = delete_bridge(&mut sock, name, &reg);
+        let _ = delete_bridge(&mut sock, name, &record, &reg);
         return Err(e);
     }
     Ok(record)
@@ -299,9 +299,7 @@ pub fn list() -> Result<Vec<(String, Record, Vec<lease::Entry>)>> {
 pub fn remove(bridge: &str, force: bool) -> Result<()> {
     link::check_name("network", bridge)?;
     let reg = Registry::lock()?;
-    if reg.record(bridge)?.is_none() {
-        return Err(crate::commands::network::no_such(bridge));
-    }
+    let Some(record) = reg.record(bridge)? else { return Err(crate::commands::network::no_such(bridge)) };
     let live: Vec<String> =
         reg.leases(bridge)?.into_iter().filter(|e| lease::in_use(&e.container)).map(|e| e.container).collect();
     if !live.is_empty() && !force {
@@ -310,11 +308,11 @@ pub fn remove(bridge: &str, force: bool) -> Result<()> {
             format!("in use by {} (use -f to remove anyway)", live.join(", ")),
         ));
     }
-    delete_bridge(&mut Socket::open()?, bridge, &reg)
+    delete_bridge(&mut Socket::open()?, bridge, &record, &reg)
 }
 
 /// The bridge, its chains and its record; husk's table too once no network is left.
-fn delete_bridge(sock: &mut Socket, bridge: &str, reg: &Registry) -> Result<()> {
+fn delete_bridge(sock: &mut Socket, bridge: &str, record: &Record, reg: &Registry) -> Result<()> {
     match link::delete(sock, bridge) {
         Err(Error { errno: Some(rustix::io::Errno::NODEV), .. }) | Ok(()) => {}
         Err(e) => return Err(e),
@@ -324,8 +322,9 @@ fn delete_bridge(sock: &mut Socket, bridge: &str, reg: &Registry) -> Result<()> 
         return nft::delete_table();
     }
     let mut batch = nft::Batch::new();
-    for chain in nft::chains()?.iter().filter(|c| *c == &format!("nat-{bridge}") || *c == &format!("fwd-{bridge}")) {
-        batch.delete_chain(chain);
+    batch.delete_chain(&format!("nat-{bridge}"));
+    if record.internal {
+        batch.delete_chain(&format!("fwd-{bridge}"));
     }
-    batch.commit(&format!("remove network {bridge}'s nf_tables chains"))
+    nft::gone_is_fine(batch.commit(&format!("remove network {bridge}'s nf_tables chains")))
 }

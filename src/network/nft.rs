@@ -262,7 +262,12 @@ pub fn chains() -> Result<Vec<String>> {
 pub fn delete_table() -> Result<()> {
     let mut batch = Batch { msgs: Vec::new() };
     batch.msg(DELTABLE, 0).attr_str(1, TABLE);
-    match batch.commit("remove nf_tables table husk") {
+    gone_is_fine(batch.commit("remove nf_tables table husk"))
+}
+
+/// A deletion of what is already gone (someone flushed the ruleset) succeeds.
+pub fn gone_is_fine(done: Result<()>) -> Result<()> {
+    match done {
         Err(e) if e.errno == Some(rustix::io::Errno::NOENT) => Ok(()),
         other => other,
     }

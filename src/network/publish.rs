@@ -60,18 +60,13 @@ pub fn add(container: &str, ip: Ipv4Addr, ports: &[Publish]) -> Result<()> {
     batch.commit(&format!("publish ports of {container}"))
 }
 
-/// Removes the container's chains (none there is fine).
+/// Removes the container's chains (made together, so both or neither are there).
 pub fn remove(container: &str) -> Result<()> {
-    let present: Vec<String> = nft::chains()?;
     let mut batch = Batch::new();
-    let mut any = false;
     for chain in chains(container) {
-        if present.contains(&chain) {
-            batch.delete_chain(&chain);
-            any = true;
-        }
+        batch.delete_chain(&chain);
     }
-    if any { batch.commit(&format!("unpublish ports of {container}")) } else { Ok(()) }
+    nft::gone_is_fine(batch.commit(&format!("unpublish ports of {container}")))
 }
 
 /// Removes the chains of every container that is gone.

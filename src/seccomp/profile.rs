@@ -116,8 +116,8 @@ pub fn from_value(v: &Value, cx: &Context) -> Result<SeccompProfile, String> {
 /// the excluded), architectures, the kernel's minimum version.
 fn applies(call: &Value, cx: &Context) -> bool {
     let held = |cap: &&str| {
-        let cap = cap.trim_start_matches("CAP_");
-        cx.capabilities.iter().any(|c| c.trim_start_matches("CAP_") == cap)
+        let cap = cap.strip_prefix("CAP_").unwrap_or(cap);
+        cx.capabilities.iter().any(|c| c.strip_prefix("CAP_").unwrap_or(c) == cap)
     };
     if let Some(inc) = call.get("includes") {
         if !strings(inc.get("caps")).iter().all(held) {
