@@ -70,7 +70,8 @@ fn bridge_with_ip_configures_eth0_and_reaches_the_gateway() {
     env.assert_clean();
     let ls = String::from_utf8_lossy(&env.husk(&["network", "ls"]).output().unwrap().stdout).into_owned();
     assert!(
-        ls.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["husk0", "10.88.0.0/16", "10.88.0.1", "0"]),
+        ls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["husk0", "10.88.0.0/16", "10.88.0.1", "yes", "0"]),
         "{ls}"
     );
     env.network_rm("husk0");

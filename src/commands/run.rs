@@ -202,8 +202,8 @@ static FLAGS: &[Flag<RunOpts>] = &[
         Ok(o.network.mtu = Some(cli::parse_u64("mtu", &v)?.min(u32::MAX as u64) as u32))
     }),
     flag("dns", None, Some("ADDR"), "Nameserver for /etc/resolv.conf (repeatable; default: the host's)", |o, v| {
-        let ip = v.parse().map_err(|_| Error::msg(format!("--dns {v}"), "not an IP address"))?;
-        Ok(o.network.dns.push(ip))
+        v.parse::<std::net::IpAddr>().map_err(|_| Error::msg(format!("--dns {v}"), "not an IP address"))?;
+        Ok(o.network.dns.push(v))
     }),
     flag(
         "cap-add",

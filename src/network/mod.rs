@@ -201,29 +201,31 @@ fn set_up_bridge(sock: &mut Socket, bridge: &str, record: &Record) -> Result<i32
 
 /// The network's chains: masquerade out of the subnet (unless internal), masquerade of
 /// the host's loopback into the bridge (published ports reached on 127.0.0.1, which
-/// route_localnet lets onto the bridge), and for an internal network a forward filter
-/// that keeps its traffic on the bridge.
+/// route_localnet lets onto the bridge), and a forward filter: an internal network's
+/// traffic stays on its bridge; into any other, only replies and published ports (DNAT)
+/// come from elsewhere, so networks are kept apart as docker keeps them.
 fn firewall(bridge: &str, record: &Record) -> Result<()> {
     use nft::{Expr::*, Hook, META_IIFNAME, META_OIFNAME};
-    let nat = format!("nat-{bridge}");
+    let (nat, fwd) = (format!("nat-{bridge}"), format!("fwd-{bridge}"));
     let dev = nft::ifname(bridge);
     let subnet = record.subnet.network();
     let mut batch = nft::Batch::new();
-    batch.chain(&nat, Hook::Postrouting);
-    if !record.internal {
+    batch.chain(&nat, Hook::Postrouting).chain(&fwd, Hook::Forward);
+    let into_bridge = [Meta(META_OIFNAME), Eq(&dev), Meta(META_IIFNAME), Ne(&dev)];
+    if record.internal {
+        batch.rule(&fwd, &[Meta(META_IIFNAME), Eq(&dev), Meta(META_OIFNAME), Ne(&dev), Drop]);
+        batch.rule(&fwd, &[into_bridge[0], into_bridge[1], into_bridge[2], into_bridge[3], Drop]);
+    } else {
         let mask = subnet.mask().to_be_bytes();
         let out = [Network(12, 4), Mask(&mask), Eq(&subnet.addr.octets()), Meta(META_OIFNAME), Ne(&dev), Masquerade];
         batch.rule(&nat, &out);
-    }
-    batch.rule(&nat, &[Meta(META_OIFNAME), Eq(&dev), Network(12, 1), Eq(&[127]), Masquerade]);
-    if record.internal {
-        let fwd = format!("fwd-{bridge}");
-        batch.chain(&fwd, Hook::Forward);
-        batch.rule(&fwd, &[Meta(META_IIFNAME), Eq(&dev), Meta(META_OIFNAME), Ne(&dev), Drop]);
-        batch.rule(&fwd, &[Meta(META_OIFNAME), Eq(&dev), Meta(META_IIFNAME), Ne(&dev), Drop]);
-    } else {
+        // ct state new (bit 8), ct status not dnat (bit 32): conntrack's bits, host order.
+        let (new, dnat, zero) = (8u32.to_ne_bytes(), 32u32.to_ne_bytes(), [0u8; 4]);
+        let unsolicited = [Ct(0), Mask(&new), Ne(&zero), Ct(2), Mask(&dnat), Eq(&zero), Drop];
+        batch.rule(&fwd, &[&into_bridge[..], &unsolicited[..]].concat());
         sysctl("/proc/sys/net/ipv4/ip_forward")?;
     }
+    batch.rule(&nat, &[Meta(META_OIFNAME), Eq(&dev), Network(12, 1), Eq(&[127]), Masquerade]);
     sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))?;
     batch.commit(&format!("set up nf_tables chains for network {bridge}"))
 }
@@ -267,7 +269,7 @@ pub fn create(name: &str, subnet: Option<Cidr>, gateway: Option<Ipv4Addr>, inter
     record.internal = internal;
     reg.write_record(name, &record)?;
     if let Err(e) = set_up_bridge(&mut sock, name, &record) {
-        let _ = delete_bridge(&mut sock, name, &record, &reg);
+        let _ = delete_bridge(&mut sock, name, &reg);
         return Err(e);
     }
     Ok(record)
@@ -299,7 +301,9 @@ pub fn list() -> Result<Vec<(String, Record, Vec<lease::Entry>)>> {
 pub fn remove(bridge: &str, force: bool) -> Result<()> {
     link::check_name("network", bridge)?;
     let reg = Registry::lock()?;
-    let Some(record) = reg.record(bridge)? else { return Err(crate::commands::network::no_such(bridge)) };
+    if reg.record(bridge)?.is_none() {
+        return Err(crate::commands::network::no_such(bridge));
+    }
     let live: Vec<String> =
         reg.leases(bridge)?.into_iter().filter(|e| lease::in_use(&e.container)).map(|e| e.container).collect();
     if !live.is_empty() && !force {
@@ -308,11 +312,11 @@ pub fn remove(bridge: &str, force: bool) -> Result<()> {
             format!("in use by {} (use -f to remove anyway)", live.join(", ")),
         ));
     }
-    delete_bridge(&mut Socket::open()?, bridge, &record, &reg)
+    delete_bridge(&mut Socket::open()?, bridge, &reg)
 }
 
 /// The bridge, its chains and its record; husk's table too once no network is left.
-fn delete_bridge(sock: &mut Socket, bridge: &str, record: &Record, reg: &Registry) -> Result<()> {
+fn delete_bridge(sock: &mut Socket, bridge: &str, reg: &Registry) -> Result<()> {
     match link::delete(sock, bridge) {
         Err(Error { errno: Some(rustix::io::Errno::NODEV), .. }) | Ok(()) => {}
         Err(e) => return Err(e),
@@ -322,9 +326,6 @@ fn delete_bridge(sock: &mut Socket, bridge: &str, record: &Record, reg: &Registr
         return nft::delete_table();
     }
     let mut batch = nft::Batch::new();
-    batch.delete_chain(&format!("nat-{bridge}"));
-    if record.internal {
-        batch.delete_chain(&format!("fwd-{bridge}"));
-    }
+    batch.delete_chain(&format!("nat-{bridge}")).delete_chain(&format!("fwd-{bridge}"));
     nft::gone_is_fine(batch.commit(&format!("remove network {bridge}'s nf_tables chains")))
 }

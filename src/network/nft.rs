@@ -133,6 +133,8 @@ pub enum Expr<'a> {
     Meta(u32),
     /// Loads the address type of the destination (fib daddr type).
     DaddrType,
+    /// Loads a conntrack key: STATE (0) or STATUS (2), bit sets in host byte order.
+    Ct(u32),
     /// Compares the loaded value: equal, or not (`Ne`).
     Eq(&'a [u8]),
     Ne(&'a [u8]),
@@ -156,6 +158,7 @@ impl Expr<'_> {
             Expr::Network(..) | Expr::Transport(..) => "payload",
             Expr::Meta(_) => "meta",
             Expr::DaddrType => "fib",
+            Expr::Ct(_) => "ct",
             Expr::Eq(_) | Expr::Ne(_) => "cmp",
             Expr::Mask(_) => "bitwise",
             Expr::Dnat(..) => "immediate",
@@ -169,7 +172,8 @@ impl Expr<'_> {
                 let base = if matches!(self, Expr::Network(..)) { 1 } else { 2 };
                 msg.attr(1, &be(1)).attr(2, &be(base)).attr(3, &be(*offset)).attr(4, &be(*len));
             }
-            Expr::Meta(key) => {
+            // meta and ct: the key (2) into register 1 (1).
+            Expr::Meta(key) | Expr::Ct(key) => {
                 msg.attr(1, &be(1)).attr(2, &be(*key));
             }
             // Result ADDRTYPE (3) of the destination address (flag DADDR, 2).

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::network::addr::Cidr;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18,8 +18,9 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// Host ports forwarded to the container's (`-p`).
     pub publish: Vec<Publish>,
-    /// Nameservers for /etc/resolv.conf (default: the host's).
-    pub dns: Vec<IpAddr>,
+    /// Nameservers for /etc/resolv.conf (default: the host's), checked to be IP
+    /// addresses and kept as given (IPv6's formatting costs 0.6 KB of binary).
+    pub dns: Vec<String>,
     /// Leave /etc/hostname, /etc/hosts and /etc/resolv.conf as the image and the mounts
     /// have them: an OCI engine binds its own there. `husk run` writes them.
     pub image_etc: bool,

@@ -77,7 +77,7 @@ impl Spec {
             .put_opt("mac", net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
             .put_opt("mtu", net.mtu)
             .put("publish", net.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .put("dns", net.dns.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+            .put("dns", net.dns.clone())
             .put("imageEtc", net.image_etc)
             .put_opt("domainname", net.domainname.as_deref());
         let r = &self.resources;
@@ -373,7 +373,7 @@ mod tests {
             mac: Some([2, 0x42, 0, 0, 0, 1]),
             mtu: Some(1400),
             publish: Publish::parse("127.0.0.1:8080-8081:80-81/udp").unwrap(),
-            dns: vec!["9.9.9.9".parse().unwrap()],
+            dns: vec!["9.9.9.9".into()],
             image_etc: true,
             domainname: Some("example.org".into()),
         };

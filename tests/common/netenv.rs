@@ -57,7 +57,14 @@ pub fn enter(name: &str) -> Option<Env> {
 }
 
 impl Drop for Env {
+    /// A failed test's detached containers would outlive its namespace (their cgroups
+    /// and supervisors are the machine's): removed first.
     fn drop(&mut self) {
+        if let Ok(out) = self.husk(&["ps", "-a", "-q"]).output() {
+            for name in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.husk(&["rm", "-f", name]).output();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -197,4 +204,71 @@ pub fn wait_reachable(ip: &str) {
 
 pub fn ping_from_host(ip: &str) -> bool {
     Command::new("/bin/busybox").args(["ping", "-c1", "-W2", ip]).output().unwrap().status.success()
+}
+
+/// A second network namespace playing "the outside world": 192.0.2.2 on a veth whose
+/// other end, 192.0.2.1, is in the test's namespace (the host), with a busybox httpd
+/// serving `page` on port 80. Removed when dropped.
+pub struct Outside {
+    pub ns: PathBuf,
+    httpd: Child,
+}
+
+pub const HOST_ADDR: &str = "192.0.2.1";
+pub const OUTSIDE_ADDR: &str = "192.0.2.2";
+
+impl Outside {
+    pub fn new(env: &Env, page: &str) -> Outside {
+        let ns = env.dir.join("outside-ns");
+        let www = env.dir.join("outside-www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), page).unwrap();
+        std::fs::write(&ns, "").unwrap();
+        let ns_s = ns.display();
+        sh(&format!(
+            "unshare --net={ns_s} true && ip link add hkout type veth peer name hkin netns {ns_s} && \
+             ip addr add {HOST_ADDR}/24 dev hkout && ip link set hkout up && \
+             nsenter --net={ns_s} sh -c 'ip link set lo up && ip addr add {OUTSIDE_ADDR}/24 dev hkin && \
+             ip link set hkin up && ip route add default via {HOST_ADDR}'"
+        ));
+        let httpd = Command::new("nsenter")
+            .arg(format!("--net={ns_s}"))
+            .args(["busybox", "httpd", "-f", "-p", "80", "-h"])
+            .arg(&www)
+            .spawn()
+            .unwrap();
+        let out = Outside { ns, httpd };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !out.sh_ok(&format!("timeout 2 busybox wget -q -O /dev/null http://{OUTSIDE_ADDR}/")) {
+            assert!(Instant::now() < deadline, "the outside httpd did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        out
+    }
+
+    /// Runs `script` in the host namespace; whether it succeeded.
+    pub fn sh_ok(&self, script: &str) -> bool {
+        Command::new("sh").args(["-c", script]).output().unwrap().status.success()
+    }
+
+    /// Runs `script` inside the outside namespace and returns its output and success.
+    pub fn inside(&self, script: &str) -> (bool, String) {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", self.ns.display()))
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.httpd.kill();
+        let _ = self.httpd.wait();
+        let _ = Command::new("umount").arg(&self.ns).status();
+    }
 }
