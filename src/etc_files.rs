@@ -8,6 +8,9 @@ pub struct EtcFiles {
     pub hostname: String,
     pub hosts: String,
     pub resolv_conf: String,
+    /// The hosts file husk keeps current for a container on a network (see
+    /// network/names.rs), bound instead of `hosts`.
+    pub hosts_file: Option<std::path::PathBuf>,
 }
 
 impl EtcFiles {
@@ -15,13 +18,18 @@ impl EtcFiles {
     pub fn for_spec(spec: &Spec, ip: Option<&str>) -> EtcFiles {
         let name = &spec.hostname;
         let own = ip.unwrap_or("127.0.1.1");
-        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{name}\n");
+        let mut hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{name}\n");
+        for line in &spec.network.extra_hosts {
+            hosts.push_str(line);
+            hosts.push('\n');
+        }
         let resolv_conf = if !spec.network.dns.is_empty() {
             spec.network.dns.iter().map(|d| format!("nameserver {d}\n")).collect()
         } else {
             host_resolv_conf(spec.network.mode == NetworkMode::Host)
         };
-        EtcFiles { hostname: format!("{name}\n"), hosts, resolv_conf }
+        let hosts_file = crate::network::managed_hosts(spec).then(|| crate::network::names::file(&spec.name));
+        EtcFiles { hostname: format!("{name}\n"), hosts, resolv_conf, hosts_file }
     }
 }
 

@@ -96,7 +96,7 @@ fn write_seq<'a>(
     f.write_char(close)
 }
 
-fn write_str(f: &mut fmt::Formatter, s: &str) -> fmt::Result {
+fn write_str(f: &mut dyn Write, s: &str) -> fmt::Result {
     f.write_char('"')?;
     for c in s.chars() {
         match c {
@@ -143,38 +143,82 @@ impl<T: Into<Value>> From<Vec<T>> for Value {
     }
 }
 
-/// Builds an object in the order fields are put: `Obj::new().put("a", 1u32).into()`.
+/// JSON written straight into text, for the saved spec: building a Value tree for it
+/// cost 10 KB of binary. Keys are given for an object's members and left empty for an
+/// array's elements; commas are placed from what the text ends with.
 #[derive(Default)]
-pub struct Obj(Vec<(String, Value)>);
+pub struct Writer(String);
 
-impl Obj {
-    pub fn new() -> Obj {
-        Obj::default()
-    }
-
-    pub fn put(mut self, key: &str, v: impl Into<Value>) -> Obj {
-        self.push(key, v.into());
+impl Writer {
+    fn key(&mut self, k: &str) -> &mut Writer {
+        if !matches!(self.0.as_bytes().last(), None | Some(b'{' | b'[')) {
+            self.0.push(',');
+        }
+        if !k.is_empty() {
+            let _ = write_str(&mut self.0, k);
+            self.0.push(':');
+        }
         self
     }
 
-    /// Not generic, so the many `put` sites share one copy of the push.
-    #[inline(never)]
-    fn push(&mut self, key: &str, v: Value) {
-        self.0.push((key.into(), v));
+    /// Opens an object (`{`) or an array (`[`) under key `k`.
+    pub fn open(&mut self, k: &str, bracket: char) -> &mut Writer {
+        self.key(k).0.push(bracket);
+        self
     }
 
-    /// Leaves the key out when `v` is None.
-    pub fn put_opt<T: Into<Value>>(self, key: &str, v: Option<T>) -> Obj {
+    pub fn close(&mut self, bracket: char) -> &mut Writer {
+        self.0.push(bracket);
+        self
+    }
+
+    pub fn str(&mut self, k: &str, v: &str) -> &mut Writer {
+        let _ = write_str(&mut self.key(k).0, v);
+        self
+    }
+
+    /// A number or a boolean.
+    pub fn num(&mut self, k: &str, v: impl Display) -> &mut Writer {
+        let _ = write!(self.key(k).0, "{v}");
+        self
+    }
+
+    pub fn opt_str(&mut self, k: &str, v: Option<&str>) -> &mut Writer {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+        self
+    }
+
+    pub fn opt_num(&mut self, k: &str, v: Option<impl Display>) -> &mut Writer {
+        if let Some(v) = v {
+            self.num(k, v);
+        }
+        self
+    }
+
+    /// A value that is JSON text already (a saved spec, annotations); `null` if empty.
+    pub fn raw(&mut self, k: &str, json: &str) -> &mut Writer {
+        self.key(k).0.push_str(if json.is_empty() { "null" } else { json });
+        self
+    }
+
+    /// A number, or `null` for None.
+    pub fn num_or_null(&mut self, k: &str, v: Option<impl Display>) -> &mut Writer {
         match v {
-            Some(v) => self.put(key, v),
-            None => self,
+            Some(v) => self.num(k, v),
+            None => self.raw(k, ""),
         }
     }
-}
 
-impl From<Obj> for Value {
-    fn from(o: Obj) -> Value {
-        Value::Obj(o.0)
+    pub fn strs<S: AsRef<str>>(&mut self, k: &str, list: &[S]) -> &mut Writer {
+        self.open(k, '[');
+        list.iter().for_each(|s| _ = self.str("", s.as_ref()));
+        self.close(']')
+    }
+
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.0)
     }
 }
 
@@ -467,21 +511,21 @@ mod tests {
     }
 
     #[test]
-    fn builder_and_accessors() {
-        let v: Value = Obj::new()
-            .put("name", "web")
-            .put("pid", 42u32)
-            .put("args", vec!["sh", "-c"])
-            .put_opt("ip", None::<&str>)
-            .put_opt("exit", Some(-1i32))
-            .put("detached", true)
-            .into();
-        assert_eq!(v.to_string(), r#"{"name":"web","pid":42,"args":["sh","-c"],"exit":-1,"detached":true}"#);
+    fn writer_and_accessors() {
+        let mut w = Writer::default();
+        w.open("", '{').str("name", "web").num("pid", 42u32).strs("args", &["sh", "-c"]).num("exit", -1i32);
+        let text = w.num("detached", true).num_or_null("ip", None::<u8>).close('}').finish();
+        assert_eq!(text, r#"{"name":"web","pid":42,"args":["sh","-c"],"exit":-1,"detached":true,"ip":null}"#);
+        let v = parse(&text).unwrap();
+        assert_eq!(v.to_string(), text);
         assert_eq!(v.get("name").and_then(Value::as_str), Some("web"));
         assert_eq!(v.get("pid").and_then(Value::as_u64), Some(42));
         assert_eq!(v.get("args").and_then(Value::as_array).map(<[_]>::len), Some(2));
         assert_eq!(v.get("detached").and_then(Value::as_bool), Some(true));
-        assert!(v.get("ip").is_none() && v.get("name").and_then(Value::as_u64).is_none());
+        assert!(v.get("none").is_none() && v.get("name").and_then(Value::as_u64).is_none());
+        let mut w = Writer::default();
+        w.open("", '{').str("a", "x\"y").opt_num("b", None::<u32>).open("c", '[').num("", 1).num("", true);
+        assert_eq!(w.close(']').strs("d", &["e"]).close('}').finish(), r#"{"a":"x\"y","c":[1,true],"d":["e"]}"#);
         assert_eq!(parse("null").unwrap(), Value::Null);
         assert_eq!(parse(r#"{"a":1,"a":2}"#).unwrap().get("a").and_then(Value::as_u64), Some(2));
     }

@@ -110,7 +110,7 @@ fn describe(spec: &Spec, launch: &Launch) -> State {
     state.detached = launch.detach;
     // A foreground run is over when husk returns; only detached ones stay listed.
     state.remove = !launch.detach || launch.remove;
-    state.spec = spec.to_json().to_string();
+    state.spec = spec.to_json();
     state
 }
 

@@ -218,3 +218,47 @@ fn created_networks_get_disjoint_free_subnets_and_in_use_ones_stay() {
     assert!(!Path::new(&env.state.join("networks/front.net")).exists());
     env.assert_clean();
 }
+
+#[test]
+fn containers_on_a_network_resolve_each_other_by_name_and_alias_while_they_live() {
+    let Some(env) = enter("containers_on_a_network_resolve_each_other_by_name_and_alias_while_they_live") else {
+        return;
+    };
+    // Container names differ from the other tests': cgroups are the machine's.
+    husk_ok(&env, &["network", "create", "app"]);
+    let net = ["--network", "app"];
+    let detached = |name: &str, extra: &[&str]| {
+        let args: Vec<&str> =
+            ["-d", "--name", name].iter().chain(&net).chain(extra).chain(&["--", "sleep", "100"]).copied().collect();
+        assert_eq!(env.run_ok(&args), format!("{name}\n"));
+    };
+    detached("app-web", &["--network-alias", "www"]);
+    detached("app-db", &[]);
+    // By name and by alias, from a container started after them.
+    let probe = "ping -c1 -W2 app-web >/dev/null && echo WEB; ping -c1 -W2 www >/dev/null && echo WWW; \
+                 ping -c1 -W2 app-db >/dev/null && echo DB; grep -w extra /etc/hosts";
+    let args: Vec<&str> =
+        net.iter().chain(&["--add-host", "extra:10.9.8.7", "--", "sh", "-c", probe]).copied().collect();
+    let out = env.run_ok(&args);
+    assert_eq!(out, "WEB\nWWW\nDB\n10.9.8.7\textra\n", "{out}");
+    // A container started later is resolvable by the first.
+    detached("app-late", &[]);
+    let out = husk_ok(&env, &["exec", "app-web", "sh", "-c", "ping -c1 -W2 app-late >/dev/null && echo LATE"]);
+    assert_eq!(out, "LATE\n");
+    // A stopped one is not.
+    husk_ok(&env, &["stop", "-t", "0", "app-db"]);
+    let hosts = husk_ok(&env, &["exec", "app-web", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("\tapp-db"), "{hosts}");
+    assert!(hosts.contains("\tapp-late"), "{hosts}");
+    // A user's /etc/hosts wins over husk's.
+    let mine = env.dir.join("myhosts");
+    std::fs::write(&mine, "10.1.1.1\tmine\n").unwrap();
+    let volume = format!("{}:/etc/hosts", mine.display());
+    let args: Vec<&str> = net.iter().chain(&["-v", &volume, "--", "cat", "/etc/hosts"]).copied().collect();
+    assert_eq!(env.run_ok(&args), "10.1.1.1\tmine\n");
+    husk_ok(&env, &["rm", "-f", "app-web", "app-db", "app-late"]);
+    let left: Vec<_> = std::fs::read_dir(env.state.join("networks/hosts")).unwrap().flatten().collect();
+    assert!(left.is_empty(), "hosts files left: {left:?}");
+    env.network_rm("app");
+    env.assert_clean();
+}

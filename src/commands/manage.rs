@@ -7,7 +7,7 @@ use crate::cgroups::{self, limits::decimal};
 use crate::cli::{self, Command, flag, on};
 use crate::compat::Target;
 use crate::error::{Error, Result};
-use crate::json::{Obj, Value};
+use crate::json::{Value, Writer};
 use crate::lifecycle;
 use crate::state::{self, ContainerDir, State, Status};
 use std::ffi::OsString;
@@ -165,7 +165,7 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
     if quiet {
         rows.iter().for_each(|st| println!("{}", st.name));
     } else if json {
-        println!("{}", Value::from(rows.iter().map(to_json).collect::<Vec<_>>()));
+        println!("[{}]", rows.iter().map(|st| to_json(st).close('}').finish()).collect::<Vec<_>>().join(","));
     } else {
         print_table(&rows);
     }
@@ -215,29 +215,18 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// The state as `ps --format json` and `inspect` print it.
-fn to_json(st: &State) -> Obj {
+/// The state as `ps --format json` and `inspect` print it (the object left open).
+fn to_json(st: &State) -> Writer {
     let live = matches!(st.status, Status::Running | Status::Created);
     let memory = cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)));
-    Obj::new()
-        .put("name", st.name.as_str())
-        .put("status", st.status_text())
-        .put("state", st.status.name())
-        .put("pid", live.then_some(st.init.pid))
-        .put("exit_code", st.exit_code)
-        .put("signal", st.signal)
-        .put("created", st.created)
-        .put("started", st.started)
-        .put("finished", st.finished)
-        .put("command", st.command.as_str())
-        .put("root", st.root.as_str())
-        .put("hostname", st.hostname.as_str())
-        .put("network", st.network.as_str())
-        .put("ip", st.ip.as_str())
-        .put("ports", published(st))
-        .put("detached", st.detached)
-        .put("remove", st.remove)
-        .put("memory", memory)
+    let mut w = Writer::default();
+    w.open("", '{').str("name", &st.name).str("status", &st.status_text()).str("state", st.status.name());
+    w.num_or_null("pid", live.then_some(st.init.pid)).num_or_null("exit_code", st.exit_code);
+    w.num_or_null("signal", st.signal).num("created", st.created).num("started", st.started);
+    w.num("finished", st.finished).str("command", &st.command).str("root", &st.root);
+    w.str("hostname", &st.hostname).str("network", &st.network).str("ip", &st.ip).strs("ports", &published(st));
+    w.num("detached", st.detached).num("remove", st.remove).num_or_null("memory", memory);
+    w
 }
 
 pub fn port(args: Vec<OsString>) -> Result<u8> {
@@ -264,8 +253,7 @@ pub fn inspect(args: Vec<OsString>) -> Result<u8> {
     for_each(&names, |name| {
         let st = ContainerDir::open(name)?.load()?;
         // The spec as saved (an entry made before specs were saved has none).
-        let spec = crate::json::parse(&st.spec).unwrap_or(Value::Null);
-        println!("{}", Value::from(to_json(&st).put("spec", spec)));
+        println!("{}", to_json(&st).raw("spec", &st.spec).close('}').finish());
         Ok(())
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::cli::{self, Command, flag, on};
 use crate::error::{Error, Result};
-use crate::json::{Obj, Value};
+use crate::json::Writer;
 use crate::network::{self, addr::Cidr};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -55,24 +55,19 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         }
         ["inspect", names @ ..] if !names.is_empty() => {
             let all = network::list()?;
-            let mut out = Vec::new();
+            let mut w = Writer::default();
+            w.open("", '[');
             for name in names {
                 let (_, r, leases) = all.iter().find(|(n, ..)| n == name).ok_or_else(|| no_such(name))?;
-                let containers: Vec<Value> = leases
-                    .iter()
-                    .map(|e| Obj::new().put("Name", e.container.as_str()).put("IPv4Address", e.ip.to_string()).into())
-                    .collect();
-                let config = Obj::new().put("Subnet", r.subnet.to_string()).put("Gateway", r.gateway.to_string());
-                out.push(Value::from(
-                    Obj::new()
-                        .put("Name", *name)
-                        .put("Driver", "bridge")
-                        .put("Internal", r.internal)
-                        .put("IPAM", Obj::new().put("Config", vec![config]))
-                        .put("Containers", containers),
-                ));
+                w.open("", '{').str("Name", name).str("Driver", "bridge").num("Internal", r.internal);
+                w.open("IPAM", '{').open("Config", '[').open("", '{').str("Subnet", &r.subnet.to_string());
+                w.str("Gateway", &r.gateway.to_string()).close('}').close(']').close('}').open("Containers", '[');
+                for e in leases {
+                    w.open("", '{').str("Name", &e.container).str("IPv4Address", &e.ip.to_string()).close('}');
+                }
+                w.close(']').close('}');
             }
-            println!("{}", Value::Arr(out));
+            println!("{}", w.close(']').finish());
         }
         ["rm", names @ ..] | ["remove", names @ ..] if !names.is_empty() => {
             for name in names {

@@ -179,9 +179,15 @@ static FLAGS: &[Flag<RunOpts>] = &[
         "none (default), host, bridge[:NAME], NAME, ns:PATH or container:NAME",
         |o, v| {
             o.network_given = true;
-            Ok(o.network.mode = parse_network(&v)?)
+            Ok(o.network.mode = super::values::network(&v)?)
         },
     ),
+    flag("network-alias", None, Some("NAME"), "Another name of the container on its network", |o, v| {
+        Ok(o.network.aliases.push(v))
+    }),
+    flag("add-host", None, Some("NAME:IP"), "Add a line to /etc/hosts (repeatable)", |o, v| {
+        Ok(o.network.extra_hosts.push(super::values::add_host(&v)?))
+    }),
     flag(
         "publish",
         Some('p'),
@@ -462,35 +468,6 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `--network`'s value.
-fn parse_network(text: &str) -> Result<NetworkMode> {
-    let bad = |why: &str| Error::msg(format!("--network {text}"), why.to_string());
-    let unknown = "no such network (husk network ls) or mode (none, host, bridge[:NAME], ns:PATH, container:NAME)";
-    Ok(match text.split_once(':') {
-        None => match text {
-            "none" => NetworkMode::None,
-            "host" => NetworkMode::Host,
-            "bridge" => NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string()),
-            // A network made by `husk network create`, named as docker users do.
-            name if network::exists(name) => NetworkMode::Bridge(name.to_string()),
-            _ => return Err(bad(unknown)),
-        },
-        Some(("bridge", name)) => {
-            network::link::check_name("--network bridge:", name)?;
-            NetworkMode::Bridge(name.to_string())
-        }
-        Some(("ns", path)) => {
-            if !path.starts_with('/') {
-                return Err(bad("the namespace path must be absolute"));
-            }
-            std::fs::metadata(path).ctx(&format!("--network ns:{path}"), "")?;
-            NetworkMode::Path(PathBuf::from(path))
-        }
-        Some(("container", name)) if !name.is_empty() => NetworkMode::Container(name.to_string()),
-        _ => return Err(bad(unknown)),
-    })
-}
-
 fn check_dir(what: &str, path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path).ctx(what, path.display())?;
     if !meta.is_dir() {
@@ -583,6 +560,8 @@ mod tests {
             "mac-address" => "02:42:ac:11:00:02",
             "dns" => "9.9.9.9",
             "publish" => "8080:80",
+            "network-alias" => "db",
+            "add-host" => "db:10.0.0.9",
             "cap-add" => "SYS_ADMIN",
             "group-add" => "audio",
             "device" => "/dev/null:/dev/other",

@@ -1,8 +1,11 @@
-//! The syntax of flag values that become resource limits: docker's spelling, parsed by
-//! the front end into the spec's units. Range checks against the machine are the spec's
-//! (`Spec::validate`); these only read the text.
+//! The syntax of flag values that become resource limits and network settings: docker's
+//! spelling, parsed by the front end into the spec's units. Range checks against the
+//! machine are the spec's (`Spec::validate`); these only read the text.
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::network;
+use crate::spec::NetworkMode;
+use std::path::PathBuf;
 
 fn bad(flag: &str, text: &str, why: impl Into<String>) -> Error {
     Error::msg(format!("--{flag} {text}"), why)
@@ -63,6 +66,43 @@ pub fn memory_swap(text: &str) -> Result<i64> {
 pub fn cpuset(flag: &str, text: &str) -> Result<String> {
     crate::spec::parse_list(text).ok_or_else(|| bad(flag, text, "expected a list like 0-2,4"))?;
     Ok(text.trim().to_string())
+}
+
+/// `--network`'s value.
+pub fn network(text: &str) -> Result<NetworkMode> {
+    let bad = |why: &str| Error::msg(format!("--network {text}"), why.to_string());
+    let unknown = "no such network (husk network ls) or mode (none, host, bridge[:NAME], ns:PATH, container:NAME)";
+    Ok(match text.split_once(':') {
+        None => match text {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            "bridge" => NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string()),
+            // A network made by `husk network create`, named as docker users do.
+            name if network::exists(name) => NetworkMode::Bridge(name.to_string()),
+            _ => return Err(bad(unknown)),
+        },
+        Some(("bridge", name)) => {
+            network::link::check_name("--network bridge:", name)?;
+            NetworkMode::Bridge(name.to_string())
+        }
+        Some(("ns", path)) => {
+            if !path.starts_with('/') {
+                return Err(bad("the namespace path must be absolute"));
+            }
+            std::fs::metadata(path).ctx(&format!("--network ns:{path}"), "")?;
+            NetworkMode::Path(PathBuf::from(path))
+        }
+        Some(("container", name)) if !name.is_empty() => NetworkMode::Container(name.to_string()),
+        _ => return Err(bad(unknown)),
+    })
+}
+
+/// `--add-host NAME:IP` (or NAME=IP) as an /etc/hosts line.
+pub fn add_host(text: &str) -> Result<String> {
+    let bad = || Error::msg(format!("--add-host {text}"), "expected NAME:IP");
+    let (name, ip) = text.split_once(['=', ':']).ok_or_else(bad)?;
+    ip.parse::<std::net::IpAddr>().map_err(|_| bad())?;
+    Ok(format!("{ip}\t{name}"))
 }
 
 #[cfg(test)]

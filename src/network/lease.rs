@@ -41,6 +41,8 @@ impl Record {
 pub struct Entry {
     pub ip: Ipv4Addr,
     pub container: String,
+    /// `--network-alias` names, resolvable beside the container's own.
+    pub aliases: Vec<String>,
 }
 
 /// The registry, locked for as long as this value lives.
@@ -107,14 +109,16 @@ impl Registry {
         Ok(text
             .lines()
             .filter_map(|l| {
-                let (ip, container) = l.split_once(' ')?;
-                Some(Entry { ip: ip.parse().ok()?, container: container.trim().to_string() })
+                let mut words = l.split_whitespace();
+                let (ip, container) = (words.next()?.parse().ok()?, words.next()?.to_string());
+                Some(Entry { ip, container, aliases: words.map(String::from).collect() })
             })
             .collect())
     }
 
     pub fn write_leases(&self, bridge: &str, leases: &[Entry]) -> Result<()> {
-        let text: String = leases.iter().map(|e| format!("{} {}\n", e.ip, e.container)).collect();
+        let text: String =
+            leases.iter().map(|e| format!("{} {} {}\n", e.ip, e.container, e.aliases.join(" "))).collect();
         self.write(&format!("{bridge}.leases"), &text)
     }
 
@@ -189,6 +193,7 @@ impl Lease {
         subnet: Option<Cidr>,
         wanted: Option<Cidr>,
         container: &str,
+        aliases: &[String],
         routes: impl FnOnce() -> Result<Vec<Cidr>>,
     ) -> Result<Lease> {
         let reg = Registry::lock()?;
@@ -233,7 +238,7 @@ impl Lease {
                 .find(|ip| *ip != record.gateway && !taken(*ip, &leases))
                 .ok_or_else(|| Error::msg(format!("network {bridge}"), format!("no free address left in {subnet}")))?,
         };
-        leases.push(Entry { ip, container: container.to_string() });
+        leases.push(Entry { ip, container: container.to_string(), aliases: aliases.to_vec() });
         let created_record = existing.is_none();
         if created_record {
             reg.write_record(bridge, &record)?;
@@ -254,6 +259,8 @@ impl Drop for Lease {
         if let Ok(mut leases) = reg.leases(&self.bridge) {
             leases.retain(|e| e.container != self.container);
             let _ = reg.write_leases(&self.bridge, &leases);
+            super::names::forget(&self.container);
+            super::names::refresh(&leases);
         }
     }
 }
@@ -271,6 +278,12 @@ pub fn collect_garbage() -> Result<usize> {
         if live.len() != leases.len() {
             freed += leases.len() - live.len();
             reg.write_leases(&bridge, &live)?;
+            for gone in leases.iter().filter(|e| !live.contains(e)) {
+                super::names::forget(&gone.container);
+                // Its published ports, if it had any (a SIGKILLed owner never removed them).
+                let _ = super::publish::remove(&gone.container);
+            }
+            super::names::refresh(&live);
         }
     }
     Ok(freed)

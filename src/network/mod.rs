@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod lease;
 pub mod link;
+pub mod names;
 pub mod nft;
 pub mod publish;
 
@@ -72,7 +73,13 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
                 _ => {}
             }
             let held = publish::reserve(&net.publish)?;
-            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name, || addr::routes(&mut Socket::open()?))?;
+            let routes = || addr::routes(&mut Socket::open()?);
+            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name, &net.aliases, routes)?;
+            if managed_hosts(spec) {
+                let own = lease.ip.addr.to_string();
+                names::write_base(&spec.name, &crate::etc_files::EtcFiles::for_spec(spec, Some(&own)).hosts)?;
+                names::refresh(&Registry::lock()?.leases(bridge)?);
+            }
             let host_if = link::host_name();
             let text = format!("bridge {bridge}\nip {}\nveth {host_if}\n", lease.ip);
             let path = dir.join("network");
@@ -92,6 +99,14 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
             Prepared::Join { fd: open_netns(&what, Path::new(&format!("/proc/{pid}/ns/net")))?, what }
         }
     })
+}
+
+/// Whether husk keeps the container's /etc/hosts current with its network's members: on
+/// a bridge, unless the engine (OCI) or a volume of the user's provides the file.
+pub fn managed_hosts(spec: &Spec) -> bool {
+    matches!(spec.network.mode, NetworkMode::Bridge(_))
+        && !spec.network.image_etc
+        && !spec.mounts.iter().any(|m| m.destination == "/etc/hosts")
 }
 
 fn open_netns(what: &str, path: &Path) -> Result<OwnedFd> {
@@ -125,7 +140,12 @@ impl Prepared {
         let Prepared::Bridge(a) = self else { return Ok(()) };
         let mut sock = Socket::open()?;
         let master = set_up_bridge(&mut sock, &a.lease.bridge, &a.lease.record)?;
-        let peer = link::Peer { name: CONTAINER_IF, pid: pid.as_raw_nonzero().get(), mac: a.mac, mtu: a.mtu };
+        // Unless given, the MAC follows from the address (02:42 and its four bytes, as
+        // docker does): a neighbour's ARP cache still holding an address's previous
+        // owner then still points at the right MAC when the address is handed out again.
+        let [a0, a1, a2, a3] = a.lease.ip.addr.octets();
+        let mac = a.mac.or(Some([2, 0x42, a0, a1, a2, a3]));
+        let peer = link::Peer { name: CONTAINER_IF, pid: pid.as_raw_nonzero().get(), mac, mtu: a.mtu };
         link::create_veth(&mut sock, &a.host_if, master, &peer)?;
         if !a.ports.is_empty() {
             publish::add(&a.lease.container, a.lease.ip.addr, &a.ports)?;
@@ -181,11 +201,7 @@ impl Drop for Attachment {
 
 /// For the lifecycle's gc: frees the leases of containers that are gone.
 pub fn collect_garbage() -> Result<usize> {
-    let freed = lease::collect_garbage()?;
-    if lease::dir().is_dir() {
-        publish::collect_garbage(lease::in_use)?;
-    }
-    Ok(freed)
+    lease::collect_garbage()
 }
 
 /// The bridge up with its gateway address, and its nf_tables chains in place (made

@@ -13,7 +13,7 @@
 //! Every change is one batch: the kernel applies it whole or not at all.
 
 use crate::error::{Error, Result};
-use crate::netlink::{Attrs, Message, Socket};
+use crate::netlink::{Message, Socket};
 use std::net::Ipv4Addr;
 
 pub const TABLE: &str = "husk";
@@ -235,31 +235,6 @@ pub fn has_chain(name: &str) -> Result<bool> {
         Err(e) if e.errno == Some(rustix::io::Errno::NOENT) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// The names of the chains in husk's table (none when the table does not exist).
-pub fn chains() -> Result<Vec<String>> {
-    let mut sock = Socket::open_netfilter()?;
-    let mut msg = Message::new(SUBSYS | GETCHAIN, linux_raw_sys::netlink::NLM_F_DUMP as u16);
-    msg.body(&[NFPROTO_IPV4, 0, 0, 0]);
-    let mut out = Vec::new();
-    sock.dump(&mut msg, "list nf_tables chains", |_, payload| {
-        let (mut table, mut name) = (None, None);
-        for (kind, data) in Attrs::new(payload.get(4..).unwrap_or_default()) {
-            let text = || String::from_utf8_lossy(data.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
-            match kind {
-                1 => table = Some(text()),
-                3 => name = Some(text()),
-                _ => {}
-            }
-        }
-        if table.as_deref() == Some(TABLE)
-            && let Some(name) = name
-        {
-            out.push(name);
-        }
-    })?;
-    Ok(out)
 }
 
 /// Removes husk's table and everything in it (when the last network goes).

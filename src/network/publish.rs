@@ -6,7 +6,7 @@
 //! socket bound to each host port: a port already taken, by a listening program or by
 //! another container, is refused before anything is made, and nothing can take it
 //! afterwards. The kernel closes those sockets on any exit; the chains go when the
-//! container does, or with the garbage pass after a SIGKILL.
+//! container does, or when the garbage pass frees its lease after a SIGKILL.
 
 use super::nft::{self, Batch, Expr::*, Hook};
 use crate::error::{Error, Result};
@@ -67,18 +67,4 @@ pub fn remove(container: &str) -> Result<()> {
         batch.delete_chain(&chain);
     }
     nft::gone_is_fine(batch.commit(&format!("unpublish ports of {container}")))
-}
-
-/// Removes the chains of every container that is gone.
-pub fn collect_garbage(in_use: impl Fn(&str) -> bool) -> Result<()> {
-    let mut batch = Batch::new();
-    let mut any = false;
-    for chain in nft::chains()? {
-        let owner = chain.strip_prefix("pub-").or_else(|| chain.strip_prefix("out-"));
-        if owner.is_some_and(|name| !in_use(name)) {
-            batch.delete_chain(&chain);
-            any = true;
-        }
-    }
-    if any { batch.commit("remove published ports of gone containers") } else { Ok(()) }
 }

@@ -130,7 +130,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
     st.hostname = spec.hostname.clone();
     st.network = spec.network.mode.to_string();
     st.remove = false;
-    st.spec = spec.to_json().to_string();
+    st.spec = spec.to_json();
     st.bundle = dir.display().to_string();
     st.annotations = annotations_json(&annotations);
     let entry = ContainerDir::create(id, &st).map_err(|e| match e.why.as_deref() {
@@ -162,7 +162,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
         if let Some(file) = &pid_file {
             file.write(pid)?;
         }
-        let state = super::verbs::state_json(created.state_mut(), "creating").to_string();
+        let state = super::verbs::state_json(created.state_mut(), "creating");
         hooks::run("prestart", &spec.hooks.prestart, &state, &Place::Runtime)?;
         hooks::run("createRuntime", &spec.hooks.create_runtime, &state, &Place::Runtime)?;
         let init = created.state_mut().init;
@@ -183,8 +183,10 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
 }
 
 fn annotations_json(annotations: &[(String, String)]) -> String {
-    let obj = annotations.iter().fold(crate::json::Obj::new(), |o, (k, v)| o.put(k, v.as_str()));
-    crate::json::Value::from(obj).to_string()
+    let mut w = crate::json::Writer::default();
+    w.open("", '{');
+    annotations.iter().for_each(|(k, v)| _ = w.str(k, v));
+    w.close('}').finish()
 }
 
 /// `start` for an OCI container: the startContainer hooks, one byte into its fifo, then
@@ -198,7 +200,7 @@ pub fn start(id: &str) -> Result<()> {
         return Err(Error::container(id, format!("cannot start: it {what}")));
     }
     let spec = crate::spec::Spec::load(id, &st.spec)?;
-    let state = super::verbs::state_json(&st, "created").to_string();
+    let state = super::verbs::state_json(&st, "created");
     hooks::run("startContainer", &spec.hooks.start_container, &state, &Place::Container(id, st.init))?;
     let fifo = dir.path.join(crate::detach::START_FIFO);
     let fd =
@@ -212,7 +214,7 @@ pub fn start(id: &str) -> Result<()> {
     st.started = state::now();
     dir.save(&st)?;
     let _ = std::fs::remove_file(&fifo);
-    let state = super::verbs::state_json(&st, "running").to_string();
+    let state = super::verbs::state_json(&st, "running");
     hooks::run_warning("poststart", &spec.hooks.poststart, &state, &Place::Runtime);
     Ok(())
 }

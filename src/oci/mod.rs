@@ -91,13 +91,15 @@ fn log(level: &str, msg: &str) {
     };
     let time = rfc3339(std::time::SystemTime::now());
     let line = if g.json {
-        crate::json::Obj::new().put("level", level).put("msg", msg).put("time", time.as_str()).into()
+        crate::json::Writer::default()
+            .open("", '{')
+            .str("level", level)
+            .str("msg", msg)
+            .str("time", &time)
+            .close('}')
+            .finish()
     } else {
-        crate::json::Value::Str(format!("time={time:?} level={level} msg={msg:?}"))
-    };
-    let line = match line {
-        crate::json::Value::Str(s) => s,
-        v => v.to_string(),
+        format!("time={time:?} level={level} msg={msg:?}")
     };
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = f.write_all(format!("{line}\n").as_bytes());

@@ -6,7 +6,7 @@ use crate::cgroups::recorded;
 use crate::cli::{self, Command, flag, on};
 use crate::compat::Target;
 use crate::error::{Error, Result};
-use crate::json::{Obj, Value};
+use crate::json::{Value, Writer};
 use crate::state::{self, ContainerDir, State, Status};
 use std::ffi::OsString;
 use std::time::Duration;
@@ -24,19 +24,17 @@ pub fn status(st: &State, dir: &ContainerDir) -> &'static str {
 }
 
 /// The state object of the runtime-spec (what `state` prints and hooks read).
-pub fn state_json(st: &State, status: &str) -> Value {
-    let annotations = crate::json::parse(&st.annotations).unwrap_or(Value::Obj(Vec::new()));
+pub fn state_json(st: &State, status: &str) -> String {
     let pid = if status == "stopped" { 0 } else { st.init.pid };
-    Obj::new()
-        .put("ociVersion", super::SPEC_VERSION)
-        .put("id", st.name.as_str())
-        .put("status", status)
-        .put("pid", pid)
-        .put("bundle", st.bundle.as_str())
-        .put("rootfs", st.root.as_str())
-        .put("created", super::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(st.created)))
-        .put("annotations", annotations)
-        .into()
+    let annotations = if st.annotations.is_empty() { "{}" } else { st.annotations.as_str() };
+    let mut w = Writer::default();
+    w.open("", '{').str("ociVersion", super::SPEC_VERSION).str("id", &st.name).str("status", status);
+    w.num("pid", pid).str("bundle", &st.bundle).str("rootfs", &st.root).str("created", &created(st));
+    w.raw("annotations", annotations).close('}').finish()
+}
+
+fn created(st: &State) -> String {
+    super::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(st.created))
 }
 
 #[derive(Default)]
@@ -177,7 +175,7 @@ pub fn delete_one(id: &str, force: bool) -> Result<()> {
     }
     recorded::destroy(&dir.path);
     if let Ok(spec) = crate::spec::Spec::load(id, &st.spec) {
-        let state = state_json(&st, "stopped").to_string();
+        let state = state_json(&st, "stopped");
         hooks::run_warning("poststop", &spec.hooks.poststop, &state, &Place::Runtime);
     }
     dir.remove();
@@ -303,27 +301,22 @@ pub fn list(args: Vec<OsString>) -> Result<u8> {
     for id in state::names() {
         if let Ok((dir, st)) = open(&id) {
             let status = status(&st, &dir);
-            rows.push(state_json(&st, status));
+            rows.push((st, status));
         }
     }
     if json {
-        println!("{}", Value::Arr(rows));
+        println!("[{}]", rows.iter().map(|(st, status)| state_json(st, status)).collect::<Vec<_>>().join(","));
         return Ok(0);
     }
-    let field = |v: &Value, k: &str| match v.get(k) {
-        Some(Value::Str(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    };
     if !quiet {
         println!("{:<20} {:<8} {:<8} {:<30} CREATED", "ID", "PID", "STATUS", "BUNDLE");
     }
-    for row in &rows {
+    for (st, status) in &rows {
         if quiet {
-            println!("{}", field(row, "id"));
+            println!("{}", st.name);
         } else {
-            let (id, pid, status) = (field(row, "id"), field(row, "pid"), field(row, "status"));
-            println!("{id:<20} {pid:<8} {status:<8} {:<30} {}", field(row, "bundle"), field(row, "created"));
+            let pid = if *status == "stopped" { 0 } else { st.init.pid };
+            println!("{:<20} {pid:<8} {status:<8} {:<30} {}", st.name, st.bundle, created(st));
         }
     }
     Ok(0)

@@ -96,7 +96,9 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
         }
         Op::Node { node, bind } => devices::make_node(root, name, node, *bind),
         Op::EtcFile { staged, text, destination } => {
-            std::fs::write(staged, text).ctx("write", staged.display())?;
+            if let Some(text) = text {
+                std::fs::write(staged, text).ctx("write", staged.display())?;
+            }
             match mounts::open_in_root(root, destination, Kind::File, name) {
                 Ok(target) => mounts::bind(staged, Path::new(&mounts::fd_path(&target)), false),
                 // A read-only root without the file, or a rootless container whose /etc

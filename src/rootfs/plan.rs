@@ -70,11 +70,12 @@ pub enum Op {
         node: crate::spec::DeviceNode,
         bind: bool,
     },
-    /// Write a file in the staging area, then bind it over a file inside the root; a
-    /// root where it cannot go (read-only, foreign owner) simply goes without.
+    /// Write a file in the staging area (unless `text` is None: husk keeps that file),
+    /// then bind it over a file inside the root; a root where it cannot go (read-only,
+    /// foreign owner) simply goes without.
     EtcFile {
         staged: PathBuf,
-        text: String,
+        text: Option<String>,
         destination: String,
     },
     /// The container's cgroups at `destination` (/sys/fs/cgroup): cgroup2 there, or on a
@@ -162,12 +163,21 @@ pub fn plan(
         }
     }
     // An OCI engine binds its own /etc files (among the mounts above): husk's would cover them.
+    // A user's volume there wins too. On a network husk keeps /etc/hosts current in the
+    // state directory (network/names.rs): that file is bound, not written.
     if !spec.network.image_etc {
         for (name, text) in
             [("hostname", &files.hostname), ("hosts", &files.hosts), ("resolv.conf", &files.resolv_conf)]
         {
             let destination = format!("/etc/{name}");
-            ops.push(Op::EtcFile { staged: staging.join(name), text: text.clone(), destination });
+            if spec.mounts.iter().any(|m| m.destination == destination) {
+                continue;
+            }
+            let (staged, text) = match &files.hosts_file {
+                Some(file) if name == "hosts" => (file.clone(), None),
+                _ => (staging.join(name), Some(text.clone())),
+            };
+            ops.push(Op::EtcFile { staged, text, destination });
         }
     }
     // Before the read-only paths, which usually include /proc/sys.
@@ -274,7 +284,7 @@ mod tests {
     }
 
     fn files() -> EtcFiles {
-        EtcFiles { hostname: "c\n".into(), hosts: String::new(), resolv_conf: String::new() }
+        EtcFiles { hostname: "c\n".into(), hosts: String::new(), resolv_conf: String::new(), hosts_file: None }
     }
 
     /// One short line per operation, to compare whole plans at a glance.

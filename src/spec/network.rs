@@ -18,6 +18,10 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// Host ports forwarded to the container's (`-p`).
     pub publish: Vec<Publish>,
+    /// Further names of the container on its network (`--network-alias`).
+    pub aliases: Vec<String>,
+    /// `--add-host` entries, as /etc/hosts lines ("IP\tNAME").
+    pub extra_hosts: Vec<String>,
     /// Nameservers for /etc/resolv.conf (default: the host's), checked to be IP
     /// addresses and kept as given (IPv6's formatting costs 0.6 KB of binary).
     pub dns: Vec<String>,

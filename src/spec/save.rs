@@ -6,54 +6,34 @@
 
 use super::*;
 use crate::error::{Error, Result};
-use crate::json::{Obj, Value};
+use crate::json::{Value, Writer};
 
 impl Spec {
-    pub fn to_json(&self) -> Value {
+    /// The spec as one line of JSON.
+    pub fn to_json(&self) -> String {
+        let mut w = Writer::default();
         let p = &self.process;
-        let strings = |v: &[String]| Value::from(v.to_vec());
-        let process = Obj::new()
-            .put("args", strings(&p.args))
-            .put("env", strings(&p.env))
-            .put("cwd", p.cwd.as_str())
-            .put("terminal", p.terminal)
-            .put("stdin", p.stdin)
-            .put(
-                "user",
-                Obj::new()
-                    .put("uid", p.user.uid)
-                    .put("gid", p.user.gid)
-                    .put("additionalGids", p.user.additional_gids.iter().map(|&g| Value::from(g)).collect::<Vec<_>>())
-                    .put_opt("umask", p.umask)
-                    .put_opt("name", p.user.name.as_deref())
-                    .put("extraGroups", strings(&p.user.extra_groups)),
-            )
-            .put(
-                "rlimits",
-                p.rlimits
-                    .iter()
-                    .map(|r| Obj::new().put("type", r.kind.as_str()).put("soft", r.soft).put("hard", r.hard).into())
-                    .collect::<Vec<Value>>(),
-            )
-            .put("noNewPrivileges", p.no_new_privileges)
-            .put_opt("oomScoreAdj", p.oom_score_adj)
-            .put_opt(
-                "consoleSize",
-                p.console_size.map(|(h, w)| Obj::new().put("height", h as u32).put("width", w as u32)),
-            )
-            .put_opt("personality", p.personality);
-        let process = match &p.capabilities {
-            Some(c) => process.put(
-                "capabilities",
-                Obj::new()
-                    .put("bounding", strings(&c.bounding))
-                    .put("effective", strings(&c.effective))
-                    .put("inheritable", strings(&c.inheritable))
-                    .put("permitted", strings(&c.permitted))
-                    .put("ambient", strings(&c.ambient)),
-            ),
-            None => process,
-        };
+        w.open("", '{').str("name", &self.name).str("hostname", &self.hostname);
+        w.open("process", '{').strs("args", &p.args).strs("env", &p.env).str("cwd", &p.cwd);
+        w.num("terminal", p.terminal).num("stdin", p.stdin);
+        w.open("user", '{').num("uid", p.user.uid).num("gid", p.user.gid).open("additionalGids", '[');
+        p.user.additional_gids.iter().for_each(|g| _ = w.num("", g));
+        w.close(']').opt_num("umask", p.umask).opt_str("name", p.user.name.as_deref());
+        w.strs("extraGroups", &p.user.extra_groups).close('}').open("rlimits", '[');
+        for r in &p.rlimits {
+            w.open("", '{').str("type", r.kind.as_str()).num("soft", r.soft).num("hard", r.hard).close('}');
+        }
+        w.close(']').num("noNewPrivileges", p.no_new_privileges).opt_num("oomScoreAdj", p.oom_score_adj);
+        if let Some((h, wd)) = p.console_size {
+            w.open("consoleSize", '{').num("height", h).num("width", wd).close('}');
+        }
+        w.opt_num("personality", p.personality);
+        if let Some(c) = &p.capabilities {
+            w.open("capabilities", '{').strs("bounding", &c.bounding).strs("effective", &c.effective);
+            w.strs("inheritable", &c.inheritable).strs("permitted", &c.permitted).strs("ambient", &c.ambient);
+            w.close('}');
+        }
+        w.close('}');
         let (kind, path) = match &self.root.source {
             RootSource::Dir(p) => ("directory", p),
             RootSource::Image(p) => ("image", p),
@@ -63,103 +43,55 @@ impl Spec {
             RootWrite::Persist(dir) => format!("persist:{}", dir.display()),
             RootWrite::Direct => "direct".to_string(),
         };
-        let root = Obj::new()
-            .put("path", path.display().to_string())
-            .put("kind", kind)
-            .put("layers", self.root.layers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>())
-            .put("write", write)
-            .put("readonly", self.root.readonly);
-        let net = &self.network;
-        let network = Obj::new()
-            .put("mode", net.mode.to_string())
-            .put_opt("ip", net.ip.map(|c| c.to_string()))
-            .put_opt("subnet", net.subnet.map(|c| c.to_string()))
-            .put_opt("mac", net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")))
-            .put_opt("mtu", net.mtu)
-            .put("publish", net.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .put("dns", net.dns.clone())
-            .put("imageEtc", net.image_etc)
-            .put_opt("domainname", net.domainname.as_deref());
+        w.open("root", '{').str("path", &path.display().to_string()).str("kind", kind).open("layers", '[');
+        self.root.layers.iter().for_each(|l| _ = w.str("", &l.display().to_string()));
+        w.close(']').str("write", &write).num("readonly", self.root.readonly).close('}').open("mounts", '[');
+        self.mounts.iter().for_each(|m| mount_json(&mut w, m));
+        w.close(']').open("namespaces", '[');
+        for n in &self.namespaces {
+            let path = n.path.as_ref().map(|p| p.display().to_string());
+            w.open("", '{').str("type", n.kind.name()).opt_str("path", path.as_deref()).close('}');
+        }
+        w.close(']');
+        for (key, maps) in [("uidMappings", &self.uid_mappings), ("gidMappings", &self.gid_mappings)] {
+            w.open(key, '[');
+            for m in maps {
+                w.open("", '{').num("containerID", m.inside).num("hostID", m.outside).num("size", m.count).close('}');
+            }
+            w.close(']');
+        }
         let r = &self.resources;
-        let resources = Obj::new()
-            .put_opt("memory", r.memory)
-            .put_opt("memoryReservation", r.memory_reservation)
-            .put_opt("memorySwap", r.memory_swap)
-            .put_opt("cpuQuota", r.cpu_quota)
-            .put_opt("cpuPeriod", r.cpu_period)
-            .put_opt("cpuShares", r.cpu_shares)
-            .put_opt("pidsLimit", r.pids_limit)
-            .put_opt("cpusetCpus", r.cpuset_cpus.as_deref())
-            .put_opt("cpusetMems", r.cpuset_mems.as_deref())
-            .put_opt("blkioWeight", r.blkio_weight.map(u32::from))
-            .put("exactCgroup", r.exact_cgroup)
-            .put(
-                "devices",
-                r.devices
-                    .iter()
-                    .map(|d| {
-                        let access = access_text(d.access);
-                        Obj::new()
-                            .put("allow", d.allow)
-                            .put("type", d.kind.to_string())
-                            .put_opt("major", d.major)
-                            .put_opt("minor", d.minor)
-                            .put("access", access)
-                            .into()
-                    })
-                    .collect::<Vec<Value>>(),
-            );
-        let maps = |m: &[IdMap]| {
-            m.iter()
-                .map(|m| Obj::new().put("containerID", m.inside).put("hostID", m.outside).put("size", m.count).into())
-                .collect::<Vec<Value>>()
-        };
-        Obj::new()
-            .put("name", self.name.as_str())
-            .put("hostname", self.hostname.as_str())
-            .put("process", process)
-            .put("root", root)
-            .put("mounts", self.mounts.iter().map(mount_json).collect::<Vec<_>>())
-            .put(
-                "namespaces",
-                self.namespaces
-                    .iter()
-                    .map(|n| {
-                        Obj::new()
-                            .put("type", n.kind.name())
-                            .put_opt("path", n.path.as_ref().map(|p| p.display().to_string()))
-                            .into()
-                    })
-                    .collect::<Vec<Value>>(),
-            )
-            .put("uidMappings", maps(&self.uid_mappings))
-            .put("gidMappings", maps(&self.gid_mappings))
-            .put("resources", resources)
-            .put("accounting", self.accounting)
-            .put_opt("cgroupsPath", self.cgroups_path.as_deref())
-            .put("network", network)
-            .put(
-                "devices",
-                self.devices
-                    .iter()
-                    .map(|d| {
-                        Obj::new()
-                            .put("path", d.path.as_str())
-                            .put("type", d.kind.to_string())
-                            .put("major", d.major)
-                            .put("minor", d.minor)
-                            .put("fileMode", d.mode)
-                            .put("source", d.source.as_str())
-                            .into()
-                    })
-                    .collect::<Vec<Value>>(),
-            )
-            .put("maskedPaths", strings(&self.masked_paths))
-            .put("readonlyPaths", strings(&self.readonly_paths))
-            .put("sysctl", Value::Obj(self.sysctl.iter().map(|(k, v)| (k.clone(), Value::str(v.as_str()))).collect()))
-            .put("seccomp", seccomp_json(&self.seccomp))
-            .put("hooks", hooks_json(&self.hooks))
-            .into()
+        w.open("resources", '{').opt_num("memory", r.memory).opt_num("memoryReservation", r.memory_reservation);
+        w.opt_num("memorySwap", r.memory_swap).opt_num("cpuQuota", r.cpu_quota).opt_num("cpuPeriod", r.cpu_period);
+        w.opt_num("cpuShares", r.cpu_shares).opt_num("pidsLimit", r.pids_limit);
+        w.opt_str("cpusetCpus", r.cpuset_cpus.as_deref()).opt_str("cpusetMems", r.cpuset_mems.as_deref());
+        w.opt_num("blkioWeight", r.blkio_weight).num("exactCgroup", r.exact_cgroup).open("devices", '[');
+        for d in &r.devices {
+            w.open("", '{').num("allow", d.allow).str("type", &d.kind.to_string()).opt_num("major", d.major);
+            w.opt_num("minor", d.minor).str("access", &access_text(d.access)).close('}');
+        }
+        w.close(']').close('}').num("accounting", self.accounting).opt_str("cgroupsPath", self.cgroups_path.as_deref());
+        let net = &self.network;
+        w.open("network", '{').str("mode", &net.mode.to_string());
+        w.opt_str("ip", net.ip.map(|c| c.to_string()).as_deref());
+        w.opt_str("subnet", net.subnet.map(|c| c.to_string()).as_deref());
+        let mac = net.mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
+        w.opt_str("mac", mac.as_deref()).opt_num("mtu", net.mtu);
+        w.strs("publish", &net.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        w.strs("aliases", &net.aliases).strs("extraHosts", &net.extra_hosts).strs("dns", &net.dns);
+        w.num("imageEtc", net.image_etc).opt_str("domainname", net.domainname.as_deref()).close('}');
+        w.open("devices", '[');
+        for d in &self.devices {
+            w.open("", '{').str("path", &d.path).str("type", &d.kind.to_string()).num("major", d.major);
+            w.num("minor", d.minor).num("fileMode", d.mode).str("source", &d.source).close('}');
+        }
+        w.close(']').strs("maskedPaths", &self.masked_paths).strs("readonlyPaths", &self.readonly_paths);
+        w.open("sysctl", '{');
+        self.sysctl.iter().for_each(|(k, v)| _ = w.str(k, v));
+        w.close('}');
+        seccomp_json(&mut w, &self.seccomp);
+        hooks_json(&mut w, &self.hooks);
+        w.close('}').finish()
     }
 
     /// What later commands read back from the spec saved in container `name`'s state
@@ -199,30 +131,28 @@ pub struct Saved {
 }
 
 /// config.json's hooks object (an OCI container's start and delete run them).
-fn hooks_json(h: &Hooks) -> Value {
-    let list = |hooks: &[Hook]| -> Value {
-        let one = |k: &Hook| -> Value {
-            Obj::new()
-                .put("path", k.path.as_str())
-                .put("args", Value::from(k.args.clone()))
-                .put("env", Value::from(k.env.clone()))
-                .put_opt("timeout", k.timeout)
-                .into()
-        };
-        Value::Arr(hooks.iter().map(one).collect())
-    };
-    Obj::new()
-        .put("prestart", list(&h.prestart))
-        .put("createRuntime", list(&h.create_runtime))
-        .put("createContainer", list(&h.create_container))
-        .put("startContainer", list(&h.start_container))
-        .put("poststart", list(&h.poststart))
-        .put("poststop", list(&h.poststop))
-        .into()
+fn hooks_json(w: &mut Writer, h: &Hooks) {
+    w.open("hooks", '{');
+    for (key, hooks) in [
+        ("prestart", &h.prestart),
+        ("createRuntime", &h.create_runtime),
+        ("createContainer", &h.create_container),
+        ("startContainer", &h.start_container),
+        ("poststart", &h.poststart),
+        ("poststop", &h.poststop),
+    ] {
+        w.open(key, '[');
+        for k in hooks {
+            w.open("", '{').str("path", &k.path).strs("args", &k.args).strs("env", &k.env);
+            w.opt_num("timeout", k.timeout).close('}');
+        }
+        w.close(']');
+    }
+    w.close('}');
 }
 
 /// config.json's mount object: type, source, destination, options.
-fn mount_json(m: &Mount) -> Value {
+fn mount_json(w: &mut Writer, m: &Mount) {
     let o = &m.options;
     let mut options: Vec<String> = Vec::new();
     if m.kind == MountKind::Bind {
@@ -246,43 +176,27 @@ fn mount_json(m: &Mount) -> Value {
         );
     }
     options.extend(o.data.iter().cloned());
-    Obj::new()
-        .put("type", m.kind.fstype())
-        .put("source", m.source.as_str())
-        .put("destination", m.destination.as_str())
-        .put("options", options)
-        .into()
+    w.open("", '{').str("type", m.kind.fstype()).str("source", &m.source).str("destination", &m.destination);
+    w.strs("options", &options).close('}');
 }
 
 /// "unconfined", "default", or a profile's decided rules.
-fn seccomp_json(s: &Seccomp) -> Value {
+fn seccomp_json(w: &mut Writer, s: &Seccomp) {
     match s {
-        Seccomp::Unconfined => "unconfined".into(),
-        Seccomp::Default => "default".into(),
-        Seccomp::Profile(p) => Obj::new()
-            .put("defaultAction", p.default_action)
-            .put(
-                "rules",
-                p.rules
-                    .iter()
-                    .map(|r| {
-                        let args: Vec<Value> = r
-                            .args
-                            .iter()
-                            .map(|a| {
-                                Obj::new()
-                                    .put("index", u32::from(a.index))
-                                    .put("op", a.op.name())
-                                    .put("value", a.value)
-                                    .put("valueTwo", a.value_two)
-                                    .into()
-                            })
-                            .collect();
-                        Obj::new().put("nr", r.nr).put("action", r.action).put("args", args).into()
-                    })
-                    .collect::<Vec<Value>>(),
-            )
-            .into(),
+        Seccomp::Unconfined => _ = w.str("seccomp", "unconfined"),
+        Seccomp::Default => _ = w.str("seccomp", "default"),
+        Seccomp::Profile(p) => {
+            w.open("seccomp", '{').num("defaultAction", p.default_action).open("rules", '[');
+            for r in &p.rules {
+                w.open("", '{').num("nr", r.nr).num("action", r.action).open("args", '[');
+                for a in &r.args {
+                    w.open("", '{').num("index", a.index).str("op", a.op.name()).num("value", a.value);
+                    w.num("valueTwo", a.value_two).close('}');
+                }
+                w.close(']').close('}');
+            }
+            w.close(']').close('}');
+        }
     }
 }
 
@@ -373,6 +287,8 @@ mod tests {
             mac: Some([2, 0x42, 0, 0, 0, 1]),
             mtu: Some(1400),
             publish: Publish::parse("127.0.0.1:8080-8081:80-81/udp").unwrap(),
+            aliases: vec!["db".into()],
+            extra_hosts: vec!["10.0.0.9\tcache".into()],
             dns: vec!["9.9.9.9".into()],
             image_etc: true,
             domainname: Some("example.org".into()),
@@ -406,7 +322,7 @@ mod tests {
     #[test]
     fn a_spec_saved_without_hooks_reads_with_none() {
         let spec = super::super::validate::tests::spec();
-        let Value::Obj(mut fields) = spec.to_json() else { panic!("an object") };
+        let Ok(Value::Obj(mut fields)) = crate::json::parse(&spec.to_json()) else { panic!("an object") };
         fields.retain(|(k, _)| k != "hooks");
         let back = Spec::load("t", &Value::Obj(fields).to_string()).unwrap();
         assert_eq!((back.process, back.hooks), (spec.process, Hooks::default()));

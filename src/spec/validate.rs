@@ -227,10 +227,16 @@ impl Spec {
             ("MAC address", net.mac.is_some()),
             ("MTU", net.mtu.is_some()),
             ("published port", !net.publish.is_empty()),
+            ("network alias", !net.aliases.is_empty()),
         ] {
             if given && !bridge {
                 return Err(bad(format!("network {}", net.mode), format!("a {what} needs a bridge network")));
             }
+        }
+        for name in
+            net.aliases.iter().map(String::as_str).chain(net.extra_hosts.iter().filter_map(|l| l.split('\t').nth(1)))
+        {
+            check_hostname(name)?;
         }
         for (i, p) in net.publish.iter().enumerate() {
             if net.publish[..i].iter().any(|q| q.host_port == p.host_port && q.udp == p.udp) {
