@@ -419,6 +419,12 @@ impl ContainerDir {
         }
     }
 
+    /// One probe, no retries: enough where a collector's brief hold may count as an owner
+    /// (a lease kept a moment longer), and the lease check runs under a lock.
+    pub fn owner_busy(&self) -> bool {
+        self.try_lock(FlockOperation::NonBlockingLockShared).is_err()
+    }
+
     /// Whether the owner still holds the entry. A shared probe: checkers do not exclude
     /// each other, only a collector's brief exclusive hold can look like an owner, so a
     /// refusal is retried a few times before it counts.

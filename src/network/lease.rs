@@ -167,11 +167,13 @@ impl Registry {
 }
 
 /// Whether `container` still holds what it leased: its entry exists and its init or
-/// the husk process that owns it is alive (an unreadable entry counts as in use).
+/// the husk process that owns it is alive (an unreadable entry counts as in use). The
+/// owner is probed once: this runs for every lease under the registry lock, and the
+/// retrying probe's 6 ms per container being set up serialised parallel starts.
 pub fn in_use(container: &str) -> bool {
     let Ok(dir) = state::ContainerDir::open(container) else { return false };
     match dir.load() {
-        Ok(st) => st.status != state::Status::Exited && (st.init.alive() || dir.owner_alive()),
+        Ok(st) => st.status != state::Status::Exited && (st.init.alive() || dir.owner_busy()),
         Err(_) => true,
     }
 }
