@@ -103,8 +103,14 @@ impl Env {
         Bg(Some(child))
     }
 
-    /// Nothing of husk's left: no veth, no lease, no container state.
+    /// Nothing of husk's left: no veth, no lease, no container state. A veth goes with
+    /// its container's namespace, which the kernel tears down a few milliseconds after
+    /// the container's last process: waited for, up to 5 s.
     pub fn assert_clean(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !husk_veths().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(husk_veths(), Vec::<String>::new(), "veths left behind");
         let networks = self.state.join("networks");
         if let Ok(dir) = std::fs::read_dir(&networks) {
