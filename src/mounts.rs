@@ -8,7 +8,7 @@ use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{self, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Cuts the new mount namespace off from the host's propagation, so nothing mounted
 /// from here on appears outside (and host mounts stop appearing inside).
@@ -123,6 +123,15 @@ fn resolve(root: &OwnedFd, rel: &str) -> rustix::io::Result<OwnedFd> {
 /// The /proc/self/fd path of a descriptor, usable wherever the kernel wants a path.
 pub fn fd_path(fd: &impl AsFd) -> String {
     format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
+/// The absolute path of `path` with every symlink resolved: the kernel's name for it,
+/// read back through /proc/self/fd (musl's realpath costs 1 KB of binary). `what` names
+/// the flag in the error.
+pub fn canonical(what: &str, path: &Path) -> Result<PathBuf> {
+    let fd = fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ctx(what, path.display())?;
+    let name = fs::readlink(fd_path(&fd), Vec::new()).ctx(what, path.display())?;
+    Ok(PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name.into_bytes())))
 }
 
 pub fn open_dir(path: &Path) -> Result<OwnedFd> {

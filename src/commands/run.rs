@@ -314,7 +314,7 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         (None, None) => return Err(cli::usage_error(&RUN, "--rootfs DIR (or --image FILE) is required")),
         (Some(dir), None) => {
             check_dir("--rootfs", &dir)?;
-            RootSource::Dir(std::fs::canonicalize(&dir).ctx("--rootfs", dir.display())?)
+            RootSource::Dir(crate::mounts::canonical("--rootfs", &dir)?)
         }
         (None, Some(file)) => {
             if rootless {
@@ -324,7 +324,7 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
                 ));
             }
             check_file("--image", &file)?;
-            RootSource::Image(std::fs::canonicalize(&file).ctx("--image", file.display())?)
+            RootSource::Image(crate::mounts::canonical("--image", &file)?)
         }
     };
     let write = match (&source, o.rootfs_rw, o.rw_image, o.persist) {
@@ -346,7 +346,7 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
     }
     let mut layers = Vec::new();
     for layer in &o.layers {
-        let path = std::fs::canonicalize(layer).ctx("--layer", layer.display())?;
+        let path = crate::mounts::canonical("--layer", layer)?;
         if !path.is_dir() && rootless {
             return Err(Error::msg(format!("--layer {}", layer.display()), "image layers need root (loop devices)"));
         }
@@ -515,7 +515,7 @@ fn parse_volume(spec: &str) -> Result<Mount> {
     if dst.split('/').any(|c| c == "..") {
         return Err(bad("the destination must not contain '..'"));
     }
-    let source = std::fs::canonicalize(src).ctx("--volume source", src)?;
+    let source = crate::mounts::canonical("--volume source", Path::new(src))?;
     Ok(bind_mount(&source, dst, readonly))
 }
 

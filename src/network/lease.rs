@@ -54,12 +54,7 @@ pub struct Registry {
 impl Registry {
     pub fn lock() -> Result<Registry> {
         let dir = dir();
-        std::fs::create_dir_all(&dir).ctx("create state directory", dir.display())?;
-        let path = dir.join(".lock");
-        let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC, Mode::from(0o600))
-            .ctx("open", path.display())?;
-        rustix::fs::flock(&fd, FlockOperation::LockExclusive).ctx("lock", path.display())?;
-        Ok(Registry { _lock: fd, dir })
+        Ok(Registry { _lock: lock_in(&dir)?, dir })
     }
 
     pub fn record(&self, bridge: &str) -> Result<Option<Record>> {
@@ -116,10 +111,27 @@ impl Registry {
             .collect())
     }
 
-    pub fn write_leases(&self, bridge: &str, leases: &[Entry]) -> Result<()> {
+    /// Writes the leases and returns the network's new generation (see `bump`).
+    pub fn write_leases(&self, bridge: &str, leases: &[Entry]) -> Result<u64> {
         let text: String =
             leases.iter().map(|e| format!("{} {} {}\n", e.ip, e.container, e.aliases.join(" "))).collect();
-        self.write(&format!("{bridge}.leases"), &text)
+        self.write(&format!("{bridge}.leases"), &text)?;
+        self.bump(bridge)
+    }
+
+    /// The count of changes to a network's members: names::sync brings the hosts files
+    /// up to it.
+    pub fn generation(&self, bridge: &str) -> u64 {
+        std::fs::read_to_string(self.dir.join(format!("{bridge}.generation")))
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn bump(&self, bridge: &str) -> Result<u64> {
+        let next = self.generation(bridge) + 1;
+        self.write(&format!("{bridge}.generation"), &next.to_string())?;
+        Ok(next)
     }
 
     /// The bridges with a record, sorted.
@@ -147,7 +159,12 @@ impl Registry {
 
     /// Forgets a bridge: its record and its leases.
     pub fn forget(&self, bridge: &str) -> Result<()> {
-        for file in [format!("{bridge}.net"), format!("{bridge}.leases")] {
+        for file in [
+            format!("{bridge}.net"),
+            format!("{bridge}.leases"),
+            format!("{bridge}.generation"),
+            format!("hosts/{bridge}.done"),
+        ] {
             let path = self.dir.join(file);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).ctx("remove", path.display()),
@@ -164,6 +181,21 @@ impl Registry {
         std::fs::write(&tmp, text).ctx("write", tmp.display())?;
         std::fs::rename(&tmp, &path).ctx("rename", path.display())
     }
+}
+
+/// A number kept in a file; 0 when there is none.
+pub fn read_number(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path).ok().and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
+/// Makes `dir` and holds the exclusive flock on its `.lock` while the result lives.
+pub fn lock_in(dir: &std::path::Path) -> Result<OwnedFd> {
+    std::fs::create_dir_all(dir).ctx("create state directory", dir.display())?;
+    let path = dir.join(".lock");
+    let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC, Mode::from(0o600))
+        .ctx("open", path.display())?;
+    rustix::fs::flock(&fd, FlockOperation::LockExclusive).ctx("lock", path.display())?;
+    Ok(fd)
 }
 
 /// Whether `container` still holds what it leased: its entry exists and its init or
@@ -258,11 +290,13 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Ok(reg) = Registry::lock() else { return };
-        if let Ok(mut leases) = reg.leases(&self.bridge) {
-            leases.retain(|e| e.container != self.container);
-            let _ = reg.write_leases(&self.bridge, &leases);
-            super::names::forget(&self.container);
-            super::names::refresh(&leases);
+        let Ok(mut leases) = reg.leases(&self.bridge) else { return };
+        leases.retain(|e| e.container != self.container);
+        let generation = reg.write_leases(&self.bridge, &leases);
+        super::names::forget(&self.container);
+        drop(reg);
+        if let Ok(generation) = generation {
+            let _ = super::names::sync(&self.bridge, generation);
         }
     }
 }
@@ -274,19 +308,24 @@ pub fn collect_garbage() -> Result<usize> {
     }
     let reg = Registry::lock()?;
     let mut freed = 0;
+    let mut changed: Vec<String> = Vec::new();
     for bridge in reg.bridges()? {
         let leases = reg.leases(&bridge)?;
         let live: Vec<Entry> = leases.iter().filter(|e| in_use(&e.container)).cloned().collect();
         if live.len() != leases.len() {
             freed += leases.len() - live.len();
             reg.write_leases(&bridge, &live)?;
+            changed.push(bridge.clone());
             for gone in leases.iter().filter(|e| !live.contains(e)) {
                 super::names::forget(&gone.container);
                 // Its published ports, if it had any (a SIGKILLed owner never removed them).
                 let _ = super::publish::remove(&gone.container);
             }
-            super::names::refresh(&live);
         }
+    }
+    drop(reg);
+    for bridge in changed {
+        super::names::sync(&bridge, u64::MAX)?;
     }
     Ok(freed)
 }

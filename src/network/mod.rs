@@ -78,7 +78,9 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
             if managed_hosts(spec) {
                 let own = lease.ip.addr.to_string();
                 names::write_base(&spec.name, &crate::etc_files::EtcFiles::for_spec(spec, Some(&own)).hosts)?;
-                names::refresh(&Registry::lock()?.leases(bridge)?);
+                // A refresh that read the leases before the base existed skipped it.
+                let generation = Registry::lock()?.bump(bridge)?;
+                names::sync(bridge, generation)?;
             }
             let host_if = link::host_name();
             let text = format!("bridge {bridge}\nip {}\nveth {host_if}\n", lease.ip);

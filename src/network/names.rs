@@ -40,9 +40,28 @@ pub fn forget(container: &str) {
     let _ = std::fs::remove_file(base(container));
 }
 
-/// Rewrites the hosts file of every member of a network from its lease list. Called
-/// with the registry locked.
-pub fn refresh(members: &[Entry]) {
+/// Brings every member's file up to generation `generation` of the network's leases
+/// (u64::MAX: to the current one, whatever it is), unless
+/// another process already has: refreshes run one at a time under their own lock, and
+/// each covers every change made before it read the leases, so a storm of 100 starts
+/// costs a few refreshes instead of 100 (each one a write per member).
+pub fn sync(bridge: &str, generation: u64) -> Result<()> {
+    let dir = lease::dir().join("hosts");
+    let _lock = lease::lock_in(&dir)?;
+    let done_path = dir.join(format!("{bridge}.done"));
+    if lease::read_number(&done_path) >= generation {
+        return Ok(());
+    }
+    let (members, now) = {
+        let reg = lease::Registry::lock()?;
+        (reg.leases(bridge)?, reg.generation(bridge))
+    };
+    refresh(&members);
+    std::fs::write(&done_path, now.to_string()).ctx("write", done_path.display())
+}
+
+/// Rewrites the hosts file of every member of a network from its lease list.
+fn refresh(members: &[Entry]) {
     if std::env::var_os("HUSK_NOREFRESH").is_some() {
         return;
     }

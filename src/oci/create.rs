@@ -117,7 +117,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
         Some(dir) => dir.clone(),
         None => std::env::current_dir().ctx("getcwd", "")?,
     };
-    let dir = std::fs::canonicalize(&dir).ctx("bundle", dir.display())?;
+    let dir = crate::mounts::canonical("bundle", &dir)?;
     let Bundle { spec, dir, annotations, .. } = config::load(&dir, id)?;
     if spec.process.terminal && opts.console_socket.is_none() {
         return Err(Error::msg("process.terminal", "needs --console-socket (where the terminal's master is sent)"));
