@@ -32,7 +32,10 @@ network_measure() {
   local pid ip
   pid=$("$HUSK" inspect iperf | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
   ip=$("$HUSK" inspect iperf | sed -n 's/.*"ip":"\([0-9.]*\)".*/\1/p')
-  nsenter -t "$pid" -n iperf3 -s -D -p 5201
+  # A daemon: its pid file lets it be stopped at the end (it would keep the namespace,
+  # and the bench lock's descriptor it inherited, alive).
+  nsenter -t "$pid" -n iperf3 -s -D -p 5201 -I "$BENCH_WORK/iperf3.pid"
+  trap 'kill "$(cat "$BENCH_WORK/iperf3.pid")" 2>/dev/null; "$HUSK" rm -f iperf >/dev/null 2>&1 || true' EXIT
   # docker's rule for the same container: nat PREROUTING DNAT (iptables-nft).
   iptables -t nat -A PREROUTING -p tcp --dport 25201 -j DNAT --to-destination "$ip:5201"
   # Outside -> the container directly: routed through the host, no NAT (husk's forward
@@ -55,7 +58,7 @@ network_measure() {
         sed "s/^/$label\t/" >>"$BENCH_DATA/net-tput.tsv"
     done
   done
-  "$HUSK" rm -f iperf >/dev/null
+  kill "$(cat "$BENCH_WORK/iperf3.pid")"; "$HUSK" rm -f iperf >/dev/null
   iptables -t nat -F PREROUTING
   umount "$ns" 2>/dev/null || true
 }
