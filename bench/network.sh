@@ -35,7 +35,7 @@ network_measure() {
   # A daemon: its pid file lets it be stopped at the end (it would keep the namespace,
   # and the bench lock's descriptor it inherited, alive).
   nsenter -t "$pid" -n iperf3 -s -D -p 5201 -I "$BENCH_WORK/iperf3.pid"
-  trap 'kill "$(cat "$BENCH_WORK/iperf3.pid")" 2>/dev/null; "$HUSK" rm -f iperf >/dev/null 2>&1 || true' EXIT
+  trap 'kill "$(cat "$BENCH_WORK/iperf3.pid" 2>/dev/null)" 2>/dev/null || true; "$HUSK" rm -f iperf >/dev/null 2>&1 || true' EXIT
   # docker's rule for the same container: nat PREROUTING DNAT (iptables-nft).
   iptables -t nat -A PREROUTING -p tcp --dport 25201 -j DNAT --to-destination "$ip:5201"
   # Outside -> the container directly: routed through the host, no NAT (husk's forward
@@ -58,7 +58,8 @@ network_measure() {
         sed "s/^/$label\t/" >>"$BENCH_DATA/net-tput.tsv"
     done
   done
-  kill "$(cat "$BENCH_WORK/iperf3.pid")"; "$HUSK" rm -f iperf >/dev/null
+  kill "$(cat "$BENCH_WORK/iperf3.pid" 2>/dev/null)" 2>/dev/null || true
+  "$HUSK" rm -f iperf >/dev/null
   iptables -t nat -F PREROUTING
   umount "$ns" 2>/dev/null || true
 }
