@@ -15,7 +15,7 @@ use crate::plan::{self, Launch};
 use crate::spec::Spec;
 use crate::state::{ContainerDir, ProcessId, State};
 use husk_init::sys;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::pipe::{PipeFlags, pipe_with};
 
 /// What the supervisor hands to `plan::start`.
@@ -45,6 +45,11 @@ pub fn start(spec: &Spec, mut dir: ContainerDir, state: State, opts: &Launch) ->
     match namespaces::clone(0, None)? {
         Clone::Child { .. } => {
             drop(notify_read);
+            // The caller's other descriptors (a lock a script holds, a pipe it waits on)
+            // must not live on in a supervisor that outlives the caller.
+            let notify = notify_write.as_raw_fd() as u32;
+            let lock = dir.lock_fd().map_or(notify, |fd| fd.as_raw_fd() as u32);
+            let _ = plan::close_fds_except(notify, lock);
             let code = supervise(spec, dir, state, notify_write, opts);
             sys::exit_group(code)
         }

@@ -576,7 +576,7 @@ fn dup_onto_stdio(input: rustix::fd::BorrowedFd<'_>, output: rustix::fd::Borrowe
 }
 
 /// Closes every descriptor from 3 on but `a` and `b` (which may be the same).
-fn close_fds_except(a: u32, b: u32) -> Result<()> {
+pub fn close_fds_except(a: u32, b: u32) -> Result<()> {
     let (low, high) = (a.min(b), a.max(b));
     let mut from = 3;
     for keep in [low, high] {

@@ -483,6 +483,11 @@ impl ContainerDir {
         self.path.join("log")
     }
 
+    /// The descriptor holding the entry's lock, when this process holds it.
+    pub fn lock_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        self.lock.as_ref().map(rustix::fd::AsFd::as_fd)
+    }
+
     pub fn keep(&mut self) {
         self.keep = true;
     }

@@ -472,3 +472,24 @@ fn exec_takes_the_user_environment_workdir_and_cgroup_of_the_saved_spec() {
     }
     h.ok(&["rm", "-f", "s1"]);
 }
+
+#[test]
+fn a_detached_containers_supervisor_keeps_none_of_the_callers_descriptors() {
+    if !can_run("fds") {
+        return;
+    }
+    let h = Husk::new("fds");
+    let lock = h.root.with_extension("lock");
+    // A script holding a lock on descriptor 7 starts a detached container, then lets go:
+    // the lock must be free at once, not held by the supervisor until the container ends.
+    let script = format!(
+        "exec 7>{l}; flock 7; \"$0\" run -d --name fds-c --rootfs {r} -- sleep 30 >/dev/null; exec 7>&-; \
+         flock -n {l} true && echo free",
+        l = lock.display(),
+        r = alpine().display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).arg(husk()).env("HUSK_ROOT", &h.root).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "free\n", "{}", String::from_utf8_lossy(&out.stderr));
+    h.ok(&["rm", "-f", "fds-c"]);
+    let _ = std::fs::remove_file(&lock);
+}
