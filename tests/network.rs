@@ -140,19 +140,22 @@ fn bridges_connect_their_containers_and_keep_others_apart() {
 }
 
 #[test]
-fn fifty_parallel_containers_get_distinct_addresses() {
-    let Some(env) = enter("fifty_parallel_containers_get_distinct_addresses") else { return };
-    // Every container holds its address until all 50 have one and have pinged: only
-    // then are distinct addresses proof that concurrent leases never collide.
+fn fifty_parallel_containers_across_two_networks_get_distinct_addresses() {
+    let Some(env) = enter("fifty_parallel_containers_across_two_networks_get_distinct_addresses") else { return };
+    // Every container holds its address until all 50 have one and have pinged its
+    // gateway: only then are distinct addresses proof that concurrent leases never
+    // collide. Half go to each of two networks, made on the fly with free subnets.
     let barrier = env.dir.join("barrier");
     std::fs::create_dir(&barrier).unwrap();
     let volume = format!("{}:/barrier", barrier.display());
-    let script = "ip -o -4 addr show eth0; ping -c1 -W5 10.88.0.1 >/dev/null && echo PING-OK; touch /barrier/$$-$RANDOM; \
+    let script = "ip -o -4 addr show eth0; ping -c1 -W5 $(ip route | awk '/default/ { print $3 }') >/dev/null && echo PING-OK; \
+                  touch /barrier/$$-$RANDOM; \
                   i=0; while [ ! -e /barrier/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
     let started = Instant::now();
     let mut children: Vec<Child> = (0..50)
-        .map(|_| {
-            env.run(&["--network", "bridge:hkp", "-v", &volume, "--", "sh", "-c", script])
+        .map(|i| {
+            let network = if i % 2 == 0 { "bridge:hkp" } else { "bridge:hkq" };
+            env.run(&["--network", network, "-v", &volume, "--", "sh", "-c", script])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -190,9 +193,12 @@ fn fifty_parallel_containers_get_distinct_addresses() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 50, "duplicate addresses: {addrs:?}");
-    println!("50 parallel containers on one bridge: all up and pinged in {all_up:?}, all done in {took:?}");
+    let subnets: std::collections::BTreeSet<&str> = addrs.iter().map(|a| a.rsplitn(3, '.').nth(2).unwrap()).collect();
+    assert_eq!(subnets.len(), 2, "two networks, two disjoint subnets: {addrs:?}");
+    println!("50 parallel containers on two bridges: all up and pinged in {all_up:?}, all done in {took:?}");
     env.assert_clean();
     env.network_rm("hkp");
+    env.network_rm("hkq");
 }
 
 #[test]
