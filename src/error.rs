@@ -23,19 +23,24 @@ pub const EXIT_HUSK: u8 = 125;
 impl Error {
     /// A failed system call: `what path: strerror`.
     pub fn sys(what: impl Into<String>, path: impl fmt::Display, errno: Errno) -> Error {
+        Error::sys_dyn(what.into(), &path, errno)
+    }
+
+    /// `sys` without generics: its many instantiations share this one body.
+    #[inline(never)]
+    fn sys_dyn(what: String, path: &dyn fmt::Display, errno: Errno) -> Error {
         let path = path.to_string();
-        Error {
-            what: what.into(),
-            path: (!path.is_empty()).then_some(path),
-            errno: Some(errno),
-            why: None,
-            code: EXIT_HUSK,
-        }
+        Error { what, path: (!path.is_empty()).then_some(path), errno: Some(errno), why: None, code: EXIT_HUSK }
     }
 
     /// Bad input or a failed check: `what: why`.
     pub fn msg(what: impl Into<String>, why: impl Into<String>) -> Error {
-        Error { what: what.into(), path: None, errno: None, why: Some(why.into()), code: EXIT_HUSK }
+        Error::msg_of(what.into(), why.into())
+    }
+
+    #[inline(never)]
+    fn msg_of(what: String, why: String) -> Error {
+        Error { what, path: None, errno: None, why: Some(why), code: EXIT_HUSK }
     }
 
     /// "container \"NAME\": why", one place for the many errors about a container.
@@ -94,17 +99,19 @@ pub trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, Errno> {
     fn ctx(self, what: &str, path: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| Error::sys(what, path, e))
+        self.map_err(|e| Error::sys_dyn(what.into(), &path, e))
     }
 }
 
 impl<T> Context<T> for std::io::Result<T> {
     fn ctx(self, what: &str, path: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| {
-            let errno = Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio()));
-            Error::sys(what, path, errno)
-        })
+        self.map_err(|e| io_error(what, &path, &e))
     }
+}
+
+#[inline(never)]
+fn io_error(what: &str, path: &dyn fmt::Display, e: &std::io::Error) -> Error {
+    Error::sys_dyn(what.into(), path, Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio())))
 }
 
 fn libc_eio() -> i32 {

@@ -81,11 +81,6 @@ impl Message {
         self
     }
 
-    /// The message type, as given to `new`.
-    pub fn kind(&self) -> u16 {
-        u16::from_ne_bytes([self.buf[4], self.buf[5]])
-    }
-
     fn pad(&mut self) {
         self.buf.resize(align(self.buf.len()), 0);
     }

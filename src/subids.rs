@@ -84,12 +84,23 @@ pub fn needs_helper(maps: &[IdMap]) -> bool {
 /// forked and exec'd by hand: std's process spawning would add 30 KB to husk. The tool
 /// prints its own reason on failure; husk adds which map it was writing.
 pub fn write_with_helper(tool: &str, pid: i32, maps: &[IdMap]) -> Result<()> {
-    let path = helper(tool).ok_or_else(|| Error::msg(tool, "not found in PATH (package uidmap)"))?;
-    let mut args = vec![path.display().to_string(), pid.to_string()];
+    let mut args = vec![pid.to_string()];
     for m in maps {
         args.extend([m.inside.to_string(), m.outside.to_string(), m.count.to_string()]);
     }
-    let command = crate::exec::Command::new(&args, &[])?;
+    if run_helper(tool, "uidmap", args)? {
+        return Ok(());
+    }
+    Err(Error::msg(tool, format!("could not write the user namespace's map {}", map_text(maps))))
+}
+
+/// Runs `tool`, found in PATH (else an error naming Debian's `package`), with `args`
+/// and an empty environment; whether it exited 0.
+pub fn run_helper(tool: &str, package: &str, args: Vec<String>) -> Result<bool> {
+    let path = helper(tool).ok_or_else(|| Error::msg(tool, format!("not found in PATH (package {package})")))?;
+    let mut argv = vec![path.display().to_string()];
+    argv.extend(args);
+    let command = crate::exec::Command::new(&argv, &[])?;
     let pid = match husk_init::sys::clone_legacy(0).ctx("fork", tool)? {
         Forked::Child => {
             let (code, why) = command.exec();
@@ -99,10 +110,7 @@ pub fn write_with_helper(tool: &str, pid: i32, maps: &[IdMap]) -> Result<()> {
         Forked::Parent { pid, .. } => pid,
     };
     let status = rustix::process::waitpid(Some(pid), WaitOptions::empty()).ctx("wait", tool)?;
-    match status.and_then(|(_, s)| s.exit_status()) {
-        Some(0) => Ok(()),
-        _ => Err(Error::msg(tool, format!("could not write the user namespace's map {}", map_text(maps)))),
-    }
+    Ok(status.and_then(|(_, s)| s.exit_status()) == Some(0))
 }
 
 fn map_text(maps: &[IdMap]) -> String {

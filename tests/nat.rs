@@ -267,3 +267,60 @@ fn containers_on_a_network_resolve_each_other_by_name_and_alias_while_they_live(
     assert!(left.is_empty(), "hosts files left: {left:?}");
     env.assert_clean();
 }
+
+/// The unprivileged user the rootless tests use (created on first use), as a uid.
+fn rootless_user() -> Option<u32> {
+    const USER: &str = "husk-rootless";
+    let id = || Command::new("id").args(["-u", USER]).output().ok().filter(|o| o.status.success());
+    let out = id().or_else(|| {
+        Command::new("useradd").args(["-r", "-M", "-s", "/usr/sbin/nologin", USER]).status().ok()?;
+        id()
+    })?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+#[test]
+fn rootless_containers_reach_out_and_publish_ports_through_pasta() {
+    if Command::new("sh").args(["-c", "command -v pasta"]).output().is_ok_and(|o| !o.status.success()) {
+        eprintln!("SKIPPED: pasta (Debian's passt) is not installed; .ci/setup installs it");
+        return;
+    }
+    let Some(env) = enter("rootless_containers_reach_out_and_publish_ports_through_pasta") else { return };
+    let Some(uid) = rootless_user() else { panic!("no unprivileged user for the test") };
+    let outside = Outside::new(&env, "outside page\n");
+    // pasta copies the host's addresses and default route into the container.
+    sh(&format!("ip route add default via {OUTSIDE_ADDR}"));
+    sh(&format!("mkdir -p {s} && chown {uid} {s}", s = env.state.display()));
+    let as_user = |path: &str, args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into()]);
+        cmd.args(["env", &format!("PATH={path}"), &format!("HUSK_ROOT={}", env.state.display()), HUSK]);
+        cmd.args(args).output().unwrap()
+    };
+    let rootfs = env.rootfs.to_str().unwrap();
+    let url = format!("http://{ROUTED_ADDR}/");
+    let out = as_user(
+        "/usr/bin:/bin",
+        &["run", "--rootfs", rootfs, "--network", "pasta", "--", "wget", "-q", "-T", "5", "-O-", &url],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "outside page\n", "{}", text(&out));
+    // -p without --network: pasta for an unprivileged user, as podman does.
+    let serve = "while :; do echo hello-from-pasta | nc -l -p 8000; done";
+    let out = as_user(
+        "/usr/bin:/bin",
+        &["run", "-d", "--name", "pasta-web", "--rootfs", rootfs, "-p", "8080:8000", "--", "sh", "-c", serve],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for("the published port through pasta", || {
+        outside.inside(&format!("timeout 2 busybox nc {HOST_ADDR} 8080 </dev/null")).1.contains("hello-from-pasta")
+    });
+    assert!(as_user("/usr/bin:/bin", &["rm", "-f", "pasta-web"]).status.success());
+    wait_for("pasta to exit with the container", || !sh("pgrep -x pasta || true").contains(char::is_numeric));
+    // Without pasta: one line saying what is missing, nothing made.
+    let out = as_user("/nonexistent", &["run", "--rootfs", rootfs, "--network", "pasta", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pasta: not found in PATH (package passt)") && err.lines().count() == 1, "{err}");
+    drop(outside);
+    env.assert_clean();
+}

@@ -176,7 +176,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
         "network",
         None,
         Some("MODE"),
-        "none (default), host, bridge[:NAME], NAME, ns:PATH or container:NAME",
+        "none (default), host, bridge[:NAME], NAME, pasta, ns:PATH or container:NAME",
         |o, v| {
             o.network_given = true;
             Ok(o.network.mode = super::values::network(&v)?)
@@ -304,11 +304,13 @@ fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<
 
 /// The spec the flags describe, and how to launch it.
 fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
-    // docker's habit: -p alone puts the container on the default bridge.
-    if !o.network_given && !o.network.publish.is_empty() {
-        o.network.mode = NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string());
-    }
     let rootless = !crate::privilege::full();
+    // docker's habit: -p alone puts the container on the default bridge (rootless: on
+    // pasta, as podman does).
+    if !o.network_given && !o.network.publish.is_empty() {
+        o.network.mode =
+            if rootless { NetworkMode::Pasta } else { NetworkMode::Bridge(network::DEFAULT_BRIDGE.into()) };
+    }
     let source = match (o.rootfs, o.image) {
         (Some(_), Some(_)) => return Err(cli::usage_error(&RUN, "--rootfs and --image exclude each other")),
         (None, None) => return Err(cli::usage_error(&RUN, "--rootfs DIR (or --image FILE) is required")),

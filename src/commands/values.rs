@@ -71,10 +71,12 @@ pub fn cpuset(flag: &str, text: &str) -> Result<String> {
 /// `--network`'s value.
 pub fn network(text: &str) -> Result<NetworkMode> {
     let bad = |why: &str| Error::msg(format!("--network {text}"), why.to_string());
-    let unknown = "no such network (husk network ls) or mode (none, host, bridge[:NAME], ns:PATH, container:NAME)";
+    let unknown =
+        "no such network (husk network ls) or mode (none, host, bridge[:NAME], pasta, ns:PATH, container:NAME)";
     Ok(match text.split_once(':') {
         None => match text {
             "none" => NetworkMode::None,
+            "pasta" => NetworkMode::Pasta,
             "host" => NetworkMode::Host,
             "bridge" => NetworkMode::Bridge(network::DEFAULT_BRIDGE.to_string()),
             // A network made by `husk network create`, named as docker users do.

@@ -25,6 +25,7 @@ use addr::Cidr;
 use lease::{Lease, Record, Registry};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -38,6 +39,8 @@ pub enum Prepared {
     Own,
     Host,
     Bridge(Box<Attachment>),
+    /// Connected by pasta in P3, forwarding these ports.
+    Pasta(Vec<crate::spec::Publish>, bool),
     /// An existing namespace, opened (and checked) in P1.
     Join {
         fd: OwnedFd,
@@ -62,6 +65,7 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
     Ok(match &net.mode {
         NetworkMode::None => Prepared::Own,
         NetworkMode::Host => Prepared::Host,
+        NetworkMode::Pasta => Prepared::Pasta(net.publish.clone(), spec.user_namespace()),
         NetworkMode::Bridge(bridge) => {
             match link::kind_of(&mut Socket::open()?, bridge)? {
                 Some(kind) if kind != "bridge" => {
@@ -139,6 +143,9 @@ impl Prepared {
 
     /// P3, in the parent: the bridge and the veth pair, peer inside the child's namespace.
     pub fn attach(&self, pid: rustix::process::Pid) -> Result<()> {
+        if let Prepared::Pasta(ports, userns) = self {
+            return pasta(pid.as_raw_nonzero().get(), ports, *userns);
+        }
         let Prepared::Bridge(a) = self else { return Ok(()) };
         let mut sock = Socket::open()?;
         let master = set_up_bridge(&mut sock, &a.lease.bridge, &a.lease.record)?;
@@ -157,7 +164,7 @@ impl Prepared {
 
     /// Whether P3 has a veth to hand over (bridge mode).
     pub fn needs_attach(&self) -> bool {
-        matches!(self, Prepared::Bridge(_))
+        matches!(self, Prepared::Bridge(_) | Prepared::Pasta(..))
     }
 
     /// C3, in the child, first: join the chosen namespace.
@@ -206,6 +213,25 @@ pub fn collect_garbage() -> Result<usize> {
     lease::collect_garbage()
 }
 
+/// pasta connects the namespace of `pid` (joining its user namespace too, when it has
+/// one): it copies the host's addresses and routes into it, forwards the published
+/// ports, and runs on in the background until the namespace is gone.
+fn pasta(pid: i32, ports: &[crate::spec::Publish], userns: bool) -> Result<()> {
+    let mut args: Vec<String> = vec!["--config-net".into(), "--quiet".into(), "--ipv4-only".into()];
+    for p in ports {
+        let ip = p.host_ip.map(|ip| format!("{ip}/")).unwrap_or_default();
+        args.extend([if p.udp { "-u" } else { "-t" }.into(), format!("{ip}{}:{}", p.host_port, p.port)]);
+    }
+    args.extend(["--netns".into(), format!("/proc/{pid}/ns/net")]);
+    if userns {
+        args.extend(["--userns".into(), format!("/proc/{pid}/ns/user")]);
+    }
+    if crate::subids::run_helper("pasta", "passt", args)? {
+        return Ok(());
+    }
+    Err(Error::msg("network pasta", "pasta could not connect the container's network namespace"))
+}
+
 /// The bridge up with its gateway address, and its nf_tables chains in place (made
 /// again if someone flushed them). Returns the bridge's index.
 fn set_up_bridge(sock: &mut Socket, bridge: &str, record: &Record) -> Result<i32> {
@@ -245,14 +271,18 @@ fn firewall(bridge: &str, record: &Record) -> Result<()> {
     }
     batch.rule(&nat, &[Meta(META_OIFNAME), Eq(&dev), Network(12, 1), Eq(&[127]), Masquerade]);
     sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))?;
-    batch.commit(&format!("set up nf_tables chains for network {bridge}"))
+    batch.commit(&format!("set up nf_tables chains for network {bridge}")).map_err(|e| match e.errno {
+        // No nfnetlink, or an expression the kernel cannot load.
+        Some(Errno::NOENT | Errno::PROTONOSUPPORT) => Error::msg(
+            format!("network {bridge}"),
+            "this kernel lacks nf_tables NAT (nf_tables, nft_chain_nat, nft_masq, nft_fib_ipv4)",
+        ),
+        _ => e,
+    })
 }
 
-/// Sets a network sysctl to 1 (unless it is already).
+/// Sets a network sysctl to 1.
 fn sysctl(path: &str) -> Result<()> {
-    if std::fs::read(path).is_ok_and(|v| v.starts_with(b"1")) {
-        return Ok(());
-    }
     std::fs::write(path, "1").ctx("write 1 to", path)
 }
 

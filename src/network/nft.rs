@@ -12,7 +12,7 @@
 //!
 //! Every change is one batch: the kernel applies it whole or not at all.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::netlink::{Message, Socket};
 use std::net::Ipv4Addr;
 
@@ -111,15 +111,7 @@ impl Batch {
     /// Sends the batch; `what` names the change in the error.
     pub fn commit(mut self, what: &str) -> Result<()> {
         let mut sock = Socket::open_netfilter()?;
-        let adds_rules = self.msgs.iter().any(|m| m.kind() == SUBSYS | NEWRULE);
-        match sock.batch(&mut self.msgs, (SUBSYS >> 8) as u8, what) {
-            // A rule naming an expression the kernel cannot load.
-            Err(e) if adds_rules && e.errno == Some(rustix::io::Errno::NOENT) && e.why.is_none() => Err(Error::msg(
-                what.to_string(),
-                "this kernel lacks nf_tables NAT (nft_nat, nft_masq, nft_chain_nat, nft_fib_ipv4)",
-            )),
-            other => other,
-        }
+        sock.batch(&mut self.msgs, (SUBSYS >> 8) as u8, what)
     }
 }
 

@@ -41,6 +41,8 @@ pub enum NetworkMode {
     Host,
     /// A veth into the named bridge.
     Bridge(String),
+    /// A namespace of its own connected by pasta, a user-mode network stack (rootless).
+    Pasta,
     /// An existing namespace file, e.g. /run/netns/NAME.
     Path(PathBuf),
     /// The network namespace of another running container.
@@ -50,7 +52,7 @@ pub enum NetworkMode {
 impl NetworkMode {
     /// Whether the container gets a network namespace of its own.
     pub fn new_namespace(&self) -> bool {
-        matches!(self, NetworkMode::None | NetworkMode::Bridge(_))
+        matches!(self, NetworkMode::None | NetworkMode::Bridge(_) | NetworkMode::Pasta)
     }
 }
 
@@ -58,6 +60,7 @@ impl std::fmt::Display for NetworkMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NetworkMode::None => f.write_str("none"),
+            NetworkMode::Pasta => f.write_str("pasta"),
             NetworkMode::Host => f.write_str("host"),
             NetworkMode::Bridge(name) => write!(f, "bridge:{name}"),
             NetworkMode::Path(path) => write!(f, "ns:{}", path.display()),

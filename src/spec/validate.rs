@@ -226,7 +226,6 @@ impl Spec {
             ("subnet", net.subnet.is_some()),
             ("MAC address", net.mac.is_some()),
             ("MTU", net.mtu.is_some()),
-            ("published port", !net.publish.is_empty()),
             ("network alias", !net.aliases.is_empty()),
         ] {
             if given && !bridge {
@@ -247,7 +246,7 @@ impl Spec {
             NetworkMode::Bridge(name) => {
                 crate::network::link::check_name("bridge", name)?;
                 if host.rootless {
-                    return Err(bad(format!("network bridge:{name}"), "needs root (try none or host)"));
+                    return Err(bad(format!("network bridge:{name}"), "needs root (try pasta, none or host)"));
                 }
             }
             NetworkMode::Path(path) if !path.is_absolute() => {

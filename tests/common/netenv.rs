@@ -213,8 +213,9 @@ pub fn ping_from_host(ip: &str) -> bool {
 }
 
 /// A second network namespace playing "the outside world": 192.0.2.2 on a veth whose
-/// other end, 192.0.2.1, is in the test's namespace (the host), with a busybox httpd
-/// serving `page` on port 80. Removed when dropped.
+/// other end, 192.0.2.1, is in the test's namespace (the host), and 198.51.100.1 behind
+/// it (routed, not on the host's link), with a busybox httpd serving `page` on port 80.
+/// Removed when dropped.
 pub struct Outside {
     pub ns: PathBuf,
     httpd: Child,
@@ -222,6 +223,7 @@ pub struct Outside {
 
 pub const HOST_ADDR: &str = "192.0.2.1";
 pub const OUTSIDE_ADDR: &str = "192.0.2.2";
+pub const ROUTED_ADDR: &str = "198.51.100.1";
 
 impl Outside {
     pub fn new(env: &Env, page: &str) -> Outside {
@@ -234,8 +236,9 @@ impl Outside {
         sh(&format!(
             "unshare --net={ns_s} true && ip link add hkout type veth peer name hkin netns {ns_s} && \
              ip addr add {HOST_ADDR}/24 dev hkout && ip link set hkout up && \
+             ip route add {ROUTED_ADDR}/32 via {OUTSIDE_ADDR} && \
              nsenter --net={ns_s} sh -c 'ip link set lo up && ip addr add {OUTSIDE_ADDR}/24 dev hkin && \
-             ip link set hkin up && ip route add default via {HOST_ADDR}'"
+             ip addr add {ROUTED_ADDR}/32 dev lo && ip link set hkin up && ip route add default via {HOST_ADDR}'"
         ));
         let httpd = Command::new("nsenter")
             .arg(format!("--net={ns_s}"))
