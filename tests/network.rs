@@ -144,12 +144,14 @@ fn fifty_parallel_containers_across_two_networks_get_distinct_addresses() {
     let Some(env) = enter("fifty_parallel_containers_across_two_networks_get_distinct_addresses") else { return };
     // Every container holds its address until all 50 have one and have pinged its
     // gateway: only then are distinct addresses proof that concurrent leases never
-    // collide. Half go to each of two networks, made on the fly with free subnets.
+    // collide. Half go to each of two networks, made on the fly with free subnets. Each
+    // marks the barrier with its hostname (its unique generated name): its PID is 2 in
+    // every container, and $RANDOM may be seeded alike in containers started together.
     let barrier = env.dir.join("barrier");
     std::fs::create_dir(&barrier).unwrap();
     let volume = format!("{}:/barrier", barrier.display());
     let script = "ip -o -4 addr show eth0; ping -c1 -W5 $(ip route | awk '/default/ { print $3 }') >/dev/null && echo PING-OK; \
-                  touch /barrier/$$-$RANDOM; \
+                  touch /barrier/$(hostname); \
                   i=0; while [ ! -e /barrier/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
     let started = Instant::now();
     let mut children: Vec<Child> = (0..50)
