@@ -16,6 +16,16 @@ network_measure() {
     "none=$HUSK run --rootfs $r --network none -- /bin/true" \
     "bridge=$HUSK run --rootfs $r --network bridge -- /bin/true" \
     "bridge-publish=$HUSK run --rootfs $r -p 18080:80 -- /bin/true"
+  # podman's bridge networking (CNI on Debian 12) beside, when its store could be set
+  # up: its rows are soft, so a podman failure is reported and the rest still measured.
+  if [[ -f $BENCH_WORK/net-clients/podman/env ]]; then
+    # shellcheck source=/dev/null
+    . "$BENCH_WORK/net-clients/podman/env"
+    local podman="podman $PODMAN_ARGS --runtime $(command -v crun) run --rm"
+    timeit rounds --soft "$BENCH_DATA/net-fails.tsv" "$START_ROUNDS" "$BENCH_DATA/net-podman.tsv" \
+      "podman-none=$podman --network none $CLIENTS_IMAGE true" \
+      "podman-bridge=$podman --network bridge $CLIENTS_IMAGE true"
+  fi
   timeit parallel "$NET_PAR" "$PAR_RUNS" "$BENCH_DATA/net-par.tsv" \
     "none=$HUSK run --rootfs $r --network none -- /bin/true" \
     "bridge=$HUSK run --rootfs $r --network bridge -- /bin/true"
@@ -78,15 +88,28 @@ section_network() {
   cmdline "$HUSK run -d --name iperf -p 15201:5201 -- sleep 600; nsenter -t PID -n iperf3 -s -D"
   cmdline "iptables -t nat -A PREROUTING -p tcp --dport 25201 -j DNAT --to-destination CONTAINER_IP:5201"
   cmdline "# from the outside namespace: iperf3 -c CONTAINER_IP -p 5201 | -c 192.0.2.1 -p 15201 | -c 192.0.2.1 -p 25201, -t $NET_TPUT_SECS, $NET_TPUT_RUNS rounds"
+  local out
+  if ! { clients_install podman crun >/dev/null 2>&1 && out=$(in_priv clients_podman "$BENCH_WORK/net-clients" "$HUSK" 2>&1); }; then
+    log "network: no podman store, its rows are left out: $(tail -1 <<<"${out:-podman not installed}")"
+  fi
+  cmdline "# podman (crun, CNI bridge): podman \$PODMAN_ARGS --runtime crun run --rm --network none|bridge $CLIENTS_IMAGE true"
   in_ns unshare --net -- "$BENCH_SELF" --fn network_measure
   md "## Networking"; md
-  md "Inside a network namespace of its own. Start-up of \`run -- /bin/true\` with no network, on the default bridge, and on the bridge with a published port ($START_ROUNDS rounds, alternated); then $NET_PAR of each at once ($PAR_RUNS times). Throughput: iperf3 (TCP, ${NET_TPUT_SECS} s, $NET_TPUT_RUNS rounds) from a second namespace to the container's address directly, through husk's \`-p\`, and through an iptables DNAT rule as docker writes it."
+  md "Inside a network namespace of its own. Start-up of \`run -- /bin/true\` with no network, on the default bridge, and on the bridge with a published port ($START_ROUNDS rounds, alternated), and beside them podman $(podman --version 2>/dev/null | awk '{ print $3 }') with crun and its CNI bridge (its own rounds, \`--network none\` against \`bridge\`: the difference is what podman's bridge networking costs); then $NET_PAR of each at once ($PAR_RUNS times). Throughput: iperf3 (TCP, ${NET_TPUT_SECS} s, $NET_TPUT_RUNS rounds) from a second namespace to the container's address directly, through husk's \`-p\`, and through an iptables DNAT rule as docker writes it."
   md
   md "| start-up | runs | median | min | max |"; md "|---|---|---|---|---|"
   local l n med min max
   while read -r l n med min max; do
     md "| $l (sequential) | $n | $(calc "$med*1000" 1) ms | $(calc "$min*1000" 1) ms | $(calc "$max*1000" 1) ms |"
   done < <(timeit stats "$BENCH_DATA/net-seq.tsv")
+  if [[ -s $BENCH_DATA/net-podman.tsv ]]; then
+    while read -r l n med min max; do
+      md "| $l (sequential, podman + crun) | $n | $(calc "$med*1000" 1) ms | $(calc "$min*1000" 1) ms | $(calc "$max*1000" 1) ms |"
+    done < <(timeit stats "$BENCH_DATA/net-podman.tsv")
+  fi
+  if [[ -s $BENCH_DATA/net-fails.tsv ]]; then
+    while IFS=$'\t' read -r l why; do md "| $l | failed: $why | | | |"; done <"$BENCH_DATA/net-fails.tsv"
+  fi
   while read -r l n med min max; do
     md "| $NET_PAR × $l (parallel) | $n | $(calc "$med" 2) s | $(calc "$min" 2) s | $(calc "$max" 2) s |"
   done < <(timeit stats "$BENCH_DATA/net-par.tsv")
