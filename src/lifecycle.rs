@@ -28,10 +28,12 @@ pub fn collect_garbage(thorough: bool) -> Vec<String> {
         if st.oci() && st.init.alive() {
             continue;
         }
-        // The parent-death signal normally took the init already; make sure.
+        // The parent-death signal normally took the init already; make sure. A pasta
+        // connecting it would hold its namespace forever: stopped too.
         if st.init.alive() {
             let _ = husk_init::sys::kill(st.init.pid, linux_raw_sys::general::SIGKILL);
         }
+        drop(crate::network::PastaPid(dir.path.join("pasta.pid")));
         if st.remove && !st.oci() {
             dir.remove();
         } else {

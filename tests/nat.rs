@@ -315,7 +315,26 @@ fn rootless_containers_reach_out_and_publish_ports_through_pasta() {
         outside.inside(&format!("timeout 2 busybox nc {HOST_ADDR} 8080 </dev/null")).1.contains("hello-from-pasta")
     });
     assert!(as_user("/usr/bin:/bin", &["rm", "-f", "pasta-web"]).status.success());
-    wait_for("pasta to exit with the container", || !sh("pgrep -x pasta || true").contains(char::is_numeric));
+    // pasta holds the namespace itself: husk stops it with the container.
+    wait_for("pasta to exit with the container", || {
+        !sh("pgrep -u husk-rootless -f '^[^ ]*pasta ' || true").contains(char::is_numeric)
+    });
+    // And after a SIGKILLed launcher, the next husk command does.
+    let mut fg = Command::new("setpriv")
+        .args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into()])
+        .args(["env", "PATH=/usr/bin:/bin", &format!("HUSK_ROOT={}", env.state.display()), HUSK])
+        .args(["run", "--rootfs", rootfs, "--network", "pasta", "--", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    wait_for("the killed container's pasta", || {
+        sh("pgrep -u husk-rootless -f '^[^ ]*pasta ' || true").contains(char::is_numeric)
+    });
+    fg.kill().unwrap();
+    fg.wait().unwrap();
+    assert!(as_user("/usr/bin:/bin", &["ps", "-a"]).status.success());
+    wait_for("pasta to go with the garbage pass", || {
+        !sh("pgrep -u husk-rootless -f '^[^ ]*pasta ' || true").contains(char::is_numeric)
+    });
     // Without pasta: one line saying what is missing, nothing made.
     let out = as_user("/nonexistent", &["run", "--rootfs", rootfs, "--network", "pasta", "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));

@@ -39,8 +39,8 @@ pub enum Prepared {
     Own,
     Host,
     Bridge(Box<Attachment>),
-    /// Connected by pasta in P3, forwarding these ports.
-    Pasta(Vec<crate::spec::Publish>, bool),
+    /// Connected by pasta in P3, forwarding these ports; pasta is stopped with it.
+    Pasta(Vec<crate::spec::Publish>, bool, PastaPid),
     /// An existing namespace, opened (and checked) in P1.
     Join {
         fd: OwnedFd,
@@ -65,7 +65,9 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
     Ok(match &net.mode {
         NetworkMode::None => Prepared::Own,
         NetworkMode::Host => Prepared::Host,
-        NetworkMode::Pasta => Prepared::Pasta(net.publish.clone(), spec.user_namespace()),
+        NetworkMode::Pasta => {
+            Prepared::Pasta(net.publish.clone(), spec.user_namespace(), PastaPid(dir.join("pasta.pid")))
+        }
         NetworkMode::Bridge(bridge) => {
             match link::kind_of(&mut Socket::open()?, bridge)? {
                 Some(kind) if kind != "bridge" => {
@@ -143,8 +145,8 @@ impl Prepared {
 
     /// P3, in the parent: the bridge and the veth pair, peer inside the child's namespace.
     pub fn attach(&self, pid: rustix::process::Pid) -> Result<()> {
-        if let Prepared::Pasta(ports, userns) = self {
-            return pasta(pid.as_raw_nonzero().get(), ports, *userns);
+        if let Prepared::Pasta(ports, userns, pidfile) = self {
+            return pasta(pid.as_raw_nonzero().get(), ports, *userns, &pidfile.0);
         }
         let Prepared::Bridge(a) = self else { return Ok(()) };
         let mut sock = Socket::open()?;
@@ -215,9 +217,11 @@ pub fn collect_garbage() -> Result<usize> {
 
 /// pasta connects the namespace of `pid` (joining its user namespace too, when it has
 /// one): it copies the host's addresses and routes into it, forwards the published
-/// ports, and runs on in the background until the namespace is gone.
-fn pasta(pid: i32, ports: &[crate::spec::Publish], userns: bool) -> Result<()> {
+/// ports, and runs on in the background, its pid in `pidfile`. It holds the namespace
+/// itself, so it does not notice the container's end: `PastaPid` stops it.
+fn pasta(pid: i32, ports: &[crate::spec::Publish], userns: bool, pidfile: &Path) -> Result<()> {
     let mut args: Vec<String> = vec!["--config-net".into(), "--quiet".into(), "--ipv4-only".into()];
+    args.extend(["-P".into(), pidfile.display().to_string()]);
     for p in ports {
         let ip = p.host_ip.map(|ip| format!("{ip}/")).unwrap_or_default();
         args.extend([if p.udp { "-u" } else { "-t" }.into(), format!("{ip}{}:{}", p.host_port, p.port)]);
@@ -230,6 +234,23 @@ fn pasta(pid: i32, ports: &[crate::spec::Publish], userns: bool) -> Result<()> {
         return Ok(());
     }
     Err(Error::msg("network pasta", "pasta could not connect the container's network namespace"))
+}
+
+/// The pid file of a container's pasta: dropping it stops that pasta, once its command
+/// line shows it is the one started with this file (a pid may have been reused). The
+/// garbage pass does the same for a container whose owner was killed.
+pub struct PastaPid(pub std::path::PathBuf);
+
+impl Drop for PastaPid {
+    fn drop(&mut self) {
+        let Some(pid) = std::fs::read_to_string(&self.0).ok().and_then(|t| t.trim().parse::<i32>().ok()) else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&*self.0.to_string_lossy()) {
+            let _ = husk_init::sys::kill(pid, linux_raw_sys::general::SIGTERM);
+        }
+    }
 }
 
 /// The bridge up with its gateway address, and its nf_tables chains in place (made
