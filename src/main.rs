@@ -28,6 +28,7 @@ mod rootfs;
 mod seccomp;
 mod spec;
 mod state;
+mod state_root;
 mod subids;
 mod sync;
 mod terminal;
