@@ -204,7 +204,7 @@ pub fn help(t: &dyn Table) -> String {
 /// Parses "128m", "1g", "4096" (bytes, with k/m/g/t binary suffixes).
 pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
     let bad = || Error::msg(format!("--{flag} {text}"), "expected a positive size like 512k, 128m or 2g");
-    let lower = text.trim().to_ascii_lowercase();
+    let lower = text.trim_ascii().to_ascii_lowercase();
     let lower = lower.strip_suffix('b').unwrap_or(&lower);
     let (digits, shift) = match lower.chars().last() {
         Some('k') => (&lower[..lower.len() - 1], 10),

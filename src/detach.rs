@@ -174,5 +174,5 @@ fn read_line(fd: &OwnedFd) -> String {
             Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&out).trim_end().to_string()
+    String::from_utf8_lossy(&out).trim_ascii_end().to_string()
 }

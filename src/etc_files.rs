@@ -42,7 +42,7 @@ fn host_resolv_conf(host_network: bool) -> String {
     }
     text.lines()
         .filter(|l| {
-            let mut words = l.split_whitespace();
+            let mut words = l.split_ascii_whitespace();
             !(words.next() == Some("nameserver") && words.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
         })
         .map(|l| format!("{l}\n"))

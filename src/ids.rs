@@ -5,27 +5,28 @@ pub fn short_id() -> String {
     hex(6)
 }
 
+/// `bytes` (at most 16) random bytes as hex digits. getrandom(2) fails only before the
+/// kernel's pool is initialised (early boot, as PID 1 of a VM): then the time and pid,
+/// stirred, give names that are merely unlikely to repeat, which is all a name needs.
 pub fn hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let mut filled = 0;
-    while filled < bytes {
-        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            // getrandom cannot fail once the pool is initialised; fall back on time and pid.
-            Err(_) => {
-                let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-                let seed = (t.tv_nsec as u64) ^ ((rustix::process::getpid().as_raw_nonzero().get() as u64) << 32);
-                for (i, b) in buf.iter_mut().enumerate() {
-                    *b = (seed >> ((i % 8) * 8)) as u8;
-                }
-                filled = bytes;
-            }
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    let len = buf.len();
+    if !matches!(rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::NONBLOCK), Ok(n) if n == len) {
+        let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.subsec_nanos()).unwrap_or(0);
+        let mut seed = u64::from(nanos) ^ ((rustix::process::getpid().as_raw_nonzero().get() as u64) << 32);
+        for b in buf.iter_mut() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *b = (seed >> 56) as u8;
         }
     }
-    let digits = b"0123456789abcdef";
-    let text: Vec<u8> = buf.iter().flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]).collect();
-    String::from_utf8(text).unwrap_or_default()
+    let mut text = String::new();
+    for b in buf.iter() {
+        for d in [b >> 4, b & 15] {
+            text.push(char::from(b"0123456789abcdef"[usize::from(d)]));
+        }
+    }
+    text
 }
 
 /// Sorts names in place. An insertion sort: the lists are short (containers, networks),

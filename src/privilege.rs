@@ -79,9 +79,9 @@ pub fn explain_clone_failure(e: Error) -> Error {
         return e;
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let filtered = status.lines().any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2'));
+    let filtered = status.lines().any(|l| l.starts_with("Seccomp:") && l.trim_ascii_end().ends_with('2'));
     let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
-    let why = if max.trim() == "0" {
+    let why = if max.trim_ascii() == "0" {
         "user namespaces are turned off here (sysctl user.max_user_namespaces = 0)"
     } else if filtered && !full() {
         "the seccomp filter husk runs under refuses new namespaces (docker's default profile does without \

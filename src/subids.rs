@@ -66,7 +66,7 @@ fn held_maps() -> (Vec<IdMap>, Vec<IdMap>) {
         let maps: Vec<IdMap> = text
             .lines()
             .filter_map(|l| {
-                let f: Vec<u32> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+                let f: Vec<u32> = l.split_ascii_whitespace().filter_map(|n| n.parse().ok()).collect();
                 (f.len() == 3).then(|| IdMap { inside: f[0], outside: f[0], count: f[2] })
             })
             .collect();
@@ -127,7 +127,7 @@ fn first_range(file: &str, name: &str, id: u32) -> Option<(u32, u32)> {
 
 fn parse_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
     text.lines().find_map(|line| {
-        let mut f = line.trim().split(':');
+        let mut f = line.trim_ascii().split(':');
         let (who, start, count) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse::<u32>().ok()?);
         ((who == name || who.parse() == Ok(id)) && count > 0).then_some((start, count))
     })

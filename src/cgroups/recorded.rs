@@ -32,8 +32,8 @@ fn freezer(state_dir: &Path) -> Option<(PathBuf, bool)> {
 /// Whether the container's processes are frozen.
 pub fn frozen(state_dir: &Path) -> bool {
     match freezer(state_dir) {
-        Some((d, false)) => read(&d.join("freezer.state")).trim() == "FROZEN",
-        Some((d, true)) => read(&d.join("cgroup.freeze")).trim() == "1",
+        Some((d, false)) => read(&d.join("freezer.state")).trim_ascii() == "FROZEN",
+        Some((d, true)) => read(&d.join("cgroup.freeze")).trim_ascii() == "1",
         None => false,
     }
 }
@@ -51,7 +51,7 @@ pub fn freeze(state_dir: &Path, on: bool) -> Result<()> {
         } else {
             let want = if on { "FROZEN" } else { "THAWED" };
             write(&dir.join("freezer.state"), want)?;
-            read(&dir.join("freezer.state")).trim() == want
+            read(&dir.join("freezer.state")).trim_ascii() == want
         };
         if done {
             return Ok(());

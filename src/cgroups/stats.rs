@@ -24,12 +24,12 @@ const USER_HZ_US: u64 = 10_000;
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok())?
+        (k == key).then(|| v.trim_ascii().parse().ok())?
     })
 }
 
 fn number(dir: &Path, file: &str) -> Option<u64> {
-    read(&dir.join(file)).trim().parse().ok()
+    read(&dir.join(file)).trim_ascii().parse().ok()
 }
 
 impl Stats {
@@ -95,7 +95,7 @@ pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
 /// The memory limit; "max" (v2) and v1's huge sentinel mean none.
 pub fn memory_limit(dirs: &[PathBuf]) -> Option<u64> {
     if let Some(text) = dirs.iter().map(|d| read(&d.join("memory.max"))).find(|t| !t.is_empty()) {
-        return text.trim().parse().ok();
+        return text.trim_ascii().parse().ok();
     }
     first(dirs, &["memory.limit_in_bytes"]).filter(|&l| l < (1 << 62))
 }

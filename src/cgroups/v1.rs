@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 pub fn fill_cpuset(dir: &Path) -> Result<()> {
     let Some(parent) = dir.parent() else { return Ok(()) };
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        if read(&dir.join(file)).trim().is_empty() {
-            write(&dir.join(file), read(&parent.join(file)).trim())?;
+        if read(&dir.join(file)).trim_ascii().is_empty() {
+            write(&dir.join(file), read(&parent.join(file)).trim_ascii())?;
         }
     }
     Ok(())
@@ -48,7 +48,7 @@ pub fn kill_all(dirs: &[&Path], freezer: Option<&Path>) {
     let frozen = freezer.filter(|f| write(&f.join("freezer.state"), "FROZEN").is_ok());
     if let Some(f) = frozen {
         let deadline = Instant::now() + Duration::from_secs(1);
-        while read(&f.join("freezer.state")).trim() != "FROZEN" && Instant::now() < deadline {
+        while read(&f.join("freezer.state")).trim_ascii() != "FROZEN" && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Controllers a child of `dir` can get: those listed in `dir`'s cgroup.controllers.
 pub fn available(dir: &Path) -> Vec<String> {
-    read(&dir.join("cgroup.controllers")).split_whitespace().map(str::to_string).collect()
+    read(&dir.join("cgroup.controllers")).split_ascii_whitespace().map(str::to_string).collect()
 }
 
 /// Enables `wanted` in cgroup.subtree_control of every cgroup from `mount` down to
@@ -28,8 +28,11 @@ pub fn enable(mount: &Path, parent: &Path, wanted: &[&str]) -> Result<()> {
     }
     for dir in steps {
         let enabled = read(&dir.join("cgroup.subtree_control"));
-        let missing: Vec<String> =
-            wanted.iter().filter(|c| !enabled.split_whitespace().any(|e| e == **c)).map(|c| format!("+{c}")).collect();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|c| !enabled.split_ascii_whitespace().any(|e| e == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
         if missing.is_empty() {
             continue;
         }

@@ -193,7 +193,7 @@ fn print_table(rows: &[State]) {
     let widths: Vec<usize> = (0..8).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
+        println!("{}", line.join("  ").trim_ascii_end());
     }
 }
 

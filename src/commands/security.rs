@@ -46,7 +46,7 @@ pub fn parse_device(text: &str) -> Result<(DeviceNode, u8)> {
 
 /// A capability name as the kernel spells it (CAP_X), or ALL.
 pub fn capability(flag: &str, name: &str) -> Result<String> {
-    let upper = name.trim().to_ascii_uppercase();
+    let upper = name.trim_ascii().to_ascii_uppercase();
     if upper == "ALL" {
         return Ok(upper);
     }

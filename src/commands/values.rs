@@ -14,7 +14,7 @@ fn bad(flag: &str, text: &str, why: impl Into<String>) -> Error {
 /// `--cpus 1.5` -> a quota in microseconds over `period`. Read as a decimal by hand, to
 /// the microsecond: the standard float parser's tables cost 14 KB of the binary.
 pub fn cpus(text: &str, period: u64) -> Result<u64> {
-    let t = text.trim();
+    let t = text.trim_ascii();
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) || whole.len() > 9 {
@@ -41,7 +41,7 @@ pub fn cpus(text: &str, period: u64) -> Result<u64> {
 
 /// `--cpu-percent 50`: percent of one CPU, so 50 is `--cpus 0.5` and 150 is 1.5.
 pub fn cpu_percent(text: &str, period: u64) -> Result<u64> {
-    match text.trim().parse::<u64>() {
+    match text.trim_ascii().parse::<u64>() {
         Ok(pct) if pct > 0 => Ok(pct.saturating_mul(period) / 100),
         _ => Err(bad("cpu-percent", text, "expected a whole percentage like 50")),
     }
@@ -49,12 +49,12 @@ pub fn cpu_percent(text: &str, period: u64) -> Result<u64> {
 
 /// `--cpu-shares`: a whole number (its range is checked with the spec).
 pub fn shares(text: &str) -> Result<u64> {
-    text.trim().parse::<u64>().map_err(|_| bad("cpu-shares", text, "expected a whole number from 2 to 262144"))
+    text.trim_ascii().parse::<u64>().map_err(|_| bad("cpu-shares", text, "expected a whole number from 2 to 262144"))
 }
 
 /// `--memory-swap`: a size, or -1 for unlimited swap.
 pub fn memory_swap(text: &str) -> Result<i64> {
-    if text.trim() == "-1" {
+    if text.trim_ascii() == "-1" {
         return Ok(-1);
     }
     let n = crate::cli::parse_size("memory-swap", text)
@@ -65,7 +65,7 @@ pub fn memory_swap(text: &str) -> Result<i64> {
 /// A cpuset list ("0-1,3"), well formed (whether it is online is checked with the spec).
 pub fn cpuset(flag: &str, text: &str) -> Result<String> {
     crate::spec::parse_list(text).ok_or_else(|| bad(flag, text, "expected a list like 0-2,4"))?;
-    Ok(text.trim().to_string())
+    Ok(text.trim_ascii().to_string())
 }
 
 /// `--network`'s value.

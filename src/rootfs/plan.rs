@@ -295,14 +295,14 @@ mod tests {
                 Op::MakeSlave => "slave".into(),
                 Op::RootPropagation(p) => format!("root propagation {p:?}"),
                 Op::MountAt { fstype, source, target, data, .. } => {
-                    format!("mount {fstype} {source} {} {data}", target.display()).trim_end().to_string()
+                    format!("mount {fstype} {source} {} {data}", target.display()).trim_ascii_end().to_string()
                 }
                 Op::Mkdir(p) => format!("mkdir {}", p.display()),
                 Op::BindAt { source, target } => format!("bind {} {}", source.display(), target.display()),
                 Op::Attach { fd, target } => format!("attach fd{fd} {}", target.display()),
                 Op::OpenRoot(p) => format!("root {}", p.display()),
                 Op::Mount { kind, destination, data, .. } => {
-                    format!("mount {} {destination} {data}", kind.fstype()).trim_end().to_string()
+                    format!("mount {} {destination} {data}", kind.fstype()).trim_ascii_end().to_string()
                 }
                 Op::Bind { source, destination, flags, .. } => {
                     let ro = if flags.contains(MountFlags::RDONLY) { " ro" } else { "" };
