@@ -1,6 +1,7 @@
 //! The layers of a container's root, resolved by the launcher before the clone (P1): a
 //! directory is used as it is, an image file gets a loop device. The child mounts them
-//! inside its own mount namespace (rootfs.rs), so nothing is mounted on the host.
+//! inside its own mount namespace (rootfs.rs), so nothing is mounted on the host; as
+//! root the launcher mounts an image's filesystem itself, detached (below).
 //!
 //! With a subordinate id range (`--userns` as root) the image's files, owned by ids 0..n
 //! on disk, must appear as 0..n inside: the launcher then mounts each layer itself as a
@@ -34,8 +35,10 @@ pub enum Layer {
 /// devices that must stay attached until the container has mounted them.
 pub struct Layers {
     pub layers: Vec<Layer>,
-    /// The detached layers' mounts, until `idmap` has given them the container's ids.
+    /// The detached layers' mounts, until `idmap` has given them the container's ids
+    /// (or, without an id map, until the child has its copies).
     detached: Vec<OwnedFd>,
+    idmapped: bool,
     _devices: Vec<LoopDevice>,
 }
 
@@ -95,8 +98,11 @@ impl Layers {
                 devices.push(dev);
                 layer
             };
-            if idmapped {
-                let fd = mount_detached(&layer, writable)?;
+            // As root the launcher mounts an image itself too: the child, born into its
+            // cgroup, may not open the loop device under the device policy it inherits
+            // (husk's shared default), and the launcher is not in that cgroup.
+            if idmapped || (matches!(layer, Layer::Device { .. }) && crate::privilege::full()) {
+                let fd = mount_detached(&layer, writable, path)?;
                 layers.push(Layer::Detached(fd.as_raw_fd()));
                 detached.push(fd);
             } else {
@@ -108,13 +114,14 @@ impl Layers {
         for layer in &spec.root.layers {
             resolve(layer, false)?;
         }
-        Ok(Layers { layers, detached, _devices: devices })
+        Ok(Layers { layers, detached, idmapped, _devices: devices })
     }
 
     /// P3, once the child's user namespace has its maps: gives every detached layer those
     /// maps, then closes the launcher's descriptors (the child holds its own copies).
     pub fn idmap(&mut self, pid: rustix::process::Pid) -> Result<()> {
-        if self.detached.is_empty() {
+        if self.detached.is_empty() || !self.idmapped {
+            self.detached.clear();
             return Ok(());
         }
         let path = format!("/proc/{}/ns/user", pid.as_raw_nonzero());
@@ -130,7 +137,7 @@ impl Layers {
 /// A layer as a detached mount: a clone of the directory's mount at that directory, or
 /// the image's ext4 filesystem (read-only, `noload` when its journal is clean, as the
 /// child would mount it).
-fn mount_detached(layer: &Layer, writable: bool) -> Result<OwnedFd> {
+fn mount_detached(layer: &Layer, writable: bool, file: &Path) -> Result<OwnedFd> {
     let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     match layer {
         Layer::Dir(dir) => rustix::mount::open_tree(rustix::fs::CWD, dir, flags).ctx("open_tree", dir.display()),
@@ -143,7 +150,7 @@ fn mount_detached(layer: &Layer, writable: bool) -> Result<OwnedFd> {
                     rustix::mount::fsconfig_set_flag(&ctx, "noload").ctx("fsconfig noload", path)?;
                 }
             }
-            rustix::mount::fsconfig_create(&ctx).ctx("mount (ext4)", path)?;
+            rustix::mount::fsconfig_create(&ctx).ctx(&format!("mount {path} (ext4) of image"), file.display())?;
             let attr = if writable { MountAttrFlags::empty() } else { MountAttrFlags::MOUNT_ATTR_RDONLY };
             rustix::mount::fsmount(&ctx, FsMountFlags::FSMOUNT_CLOEXEC, attr).ctx("fsmount", path)
         }

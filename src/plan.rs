@@ -163,12 +163,12 @@ pub fn create<'a>(
     let stop_at_created = !matches!(stop, Stop::No);
     let fifo = if let Stop::HandOver(fd) = stop { Some(fd) } else { None };
     let layers = Layers::attach(spec)?;
-    // The device policy lets the container's init mount exactly the root's loop devices.
+    // The device policy lets the container's init mount exactly the root's loop devices
+    // (where the launcher does not mount them itself).
     let loop_rules = layers.device_rules(spec)?;
     let cgroups = Cgroups::create(spec, &dir.path, &loop_rules)?;
-    // Attached in P3 while the child builds its root; the child waits for it (START)
-    // before the command.
-    let policy = cgroups.has_device_policy(spec);
+    // Before the clone: the child is born under it (or under the shared default).
+    cgroups.attach_device_policy(spec, &loop_rules)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
@@ -205,7 +205,7 @@ pub fn create<'a>(
                 output: output.as_ref(),
                 net: &net,
                 wait_for_go: needs_go(placed_in_cgroup),
-                wait_for_start: stop_at_created || policy,
+                wait_for_start: stop_at_created,
                 say_ready: stop_at_created,
                 fifo,
                 filter: filter.as_deref(),
@@ -252,10 +252,7 @@ pub fn create<'a>(
         if go {
             c.sync.go()?;
         }
-        c.cgroups.attach_device_policy(spec, &loop_rules)?;
-        if policy && !stop_at_created {
-            c.sync.start()?;
-        }
+
         // P5a
         if spec.process.terminal {
             c.terminal = Some(c.sync.recv_terminal()?);
@@ -417,8 +414,6 @@ fn child(inputs: &ChildInputs, sync: ChildEnd) -> ! {
             // C7: the command's copy of the socket is now the last one; its exec closes it.
             drop(sync);
             rename_init();
-            // PID 1 lives as long as the container: keep only the pages its loop uses.
-            sys::release_code_pages();
             // C8
             husk_init::supervise(pid, signals, &husk_init::Options::default())
         }
@@ -550,7 +545,7 @@ fn child_steps(inputs: &ChildInputs, sync: &ChildEnd) -> Result<(rustix::process
 /// the argument area through /proc/self/mem (no CAP_SYS_RESOURCE needed, unlike
 /// PR_SET_MM); skipped where the container has no /proc.
 fn rename_init() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Some(stat) = crate::state::read_stat("self") else { return };
     // Fields 48 and 49, counted from the state (field 3) after the command's ')'.
     let mut fields = stat[stat.rfind(')').unwrap_or(0)..].split(' ').skip(46).map(|f| f.parse::<u64>().ok());
     let (Some(Some(start)), Some(Some(end))) = (fields.next(), fields.next()) else { return };

@@ -63,9 +63,19 @@ fn start_time(pid: i32) -> Option<u64> {
     stat(pid).map(|(_, start)| start)
 }
 
+/// /proc/PID/stat (PID a number or "self") in one read into a buffer the line fits:
+/// read_to_string's growing reads took six calls.
+pub fn read_stat(pid: &str) -> Option<String> {
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    let fd = rustix::fs::open(format!("/proc/{pid}/stat"), flags, rustix::fs::Mode::empty()).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
+
 /// The state letter and start time of a process, from /proc/PID/stat.
 fn stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(&pid.to_string())?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
     let state = fields.next()?.chars().next()?;

@@ -290,7 +290,8 @@ fn device_policy_holds(test: &str, wrapper: &[&str]) {
         }
     }
     let _detach = Detach(dev.clone());
-    let run_sh = |extra: &[&str], script: &str| -> String {
+    let root = state_root(test);
+    let husk_cmd = || {
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
@@ -299,8 +300,11 @@ fn device_policy_holds(test: &str, wrapper: &[&str]) {
             }
             None => Command::new(husk()),
         };
-        let out = cmd
-            .env("HUSK_ROOT", state_root(test))
+        cmd.env("HUSK_ROOT", &root);
+        cmd
+    };
+    let run_sh = |extra: &[&str], script: &str| -> String {
+        let out = husk_cmd()
             .args(["run", "--rootfs"])
             .arg(alpine())
             .args(extra)
@@ -328,6 +332,37 @@ fn device_policy_holds(test: &str, wrapper: &[&str]) {
     assert_eq!(out.lines().next(), Some("b"), "{out}");
     assert!(out.contains("   7"), "readable: {out}");
     assert!(out.contains("/dev/disk: Operation not permitted"), "not writable: {out}");
+
+    // Side by side: a default container keeps its policy while a --device and a
+    // --privileged one start and run beside it (the default policy is shared through
+    // husk's parent cgroup; each of the others overrides it for its own cgroup only).
+    let beside = format!("{test}-beside");
+    let started = husk_cmd()
+        .args(["run", "-d", "--name", &beside, "--rootfs"])
+        .arg(alpine())
+        .args(["-v", &volume, "--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    struct Remove<'a>(Command, &'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.args(["rm", "-f", self.1]).output();
+        }
+    }
+    let _remove = Remove(husk_cmd(), &beside);
+    let out = run_sh(&["--device", &given], "od -An -tu1 -N1 /dev/disk");
+    assert!(out.contains("   7"), "--device beside a default container: {out}");
+    let out = run_sh(&["-v", &volume, "--privileged"], "od -An -tu1 -N1 /blk");
+    assert!(out.contains("   7"), "--privileged beside a default container: {out}");
+    let out = husk_cmd()
+        .args(["exec", &beside, "sh", "-c", "od -An -tu1 -N1 /blk 2>&1; mknod /tmp/b b 7 0 2>&1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("/blk: Operation not permitted"), "the default container beside: {text}{err}");
+    assert!(text.contains("mknod: /tmp/b: Operation not permitted"), "the default container beside: {text}");
 }
 
 /// Docker's default seccomp profile: the installed golang-github-docker-docker-dev, or

@@ -158,7 +158,20 @@ pub fn say(parts: &[&[u8]]) {
 /// As PID 1 of a namespace that exit takes every remaining process down with it.
 pub fn supervise(main: Pid, signals: OwnedFd, opts: &Options) -> ! {
     let mut buf = [0u8; sys::SIGINFO_SIZE];
+    // The init lives as long as the container: once it has been idle a moment it keeps
+    // only the pages its loop uses. Not at once: most commands that end within that
+    // moment (a container's whole start-up, for `true`) would pay for it for nothing.
+    let mut release = true;
     loop {
+        if release {
+            let mut fds = [rustix::event::PollFd::new(&signals, rustix::event::PollFlags::IN)];
+            let moment = rustix::event::Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+            if let Ok(0) = rustix::event::poll(&mut fds, Some(&moment)) {
+                sys::release_code_pages();
+                release = false;
+                continue;
+            }
+        }
         match rustix::io::read(signals.as_fd(), &mut buf) {
             Ok(n) if n == sys::SIGINFO_SIZE => {}
             Ok(_) | Err(Errno::INTR) | Err(Errno::AGAIN) => continue,

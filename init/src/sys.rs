@@ -288,43 +288,107 @@ pub fn seccomp_filter(program: &[linux_raw_sys::ptrace::sock_filter]) -> Result<
     check(ret).map(|_| ())
 }
 
-/// bpf(2) BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program (eBPF instructions as
-/// the kernel lays them out, one u64 each). Returns the program's descriptor.
-pub fn bpf_load_device_program(insns: &[u64]) -> Result<OwnedFd, Errno> {
-    const BPF_PROG_LOAD: usize = 5;
-    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const BPF_CGROUP_DEVICE: u32 = 6;
-    static LICENSE: &[u8] = b"Apache-2.0\0";
-    let count = u32::try_from(insns.len()).map_err(|_| Errno::INVAL)?;
-    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, ...,
-    // expected_attach_type at byte 68; the rest zero.
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
-    attr[4..8].copy_from_slice(&count.to_ne_bytes());
-    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(LICENSE.as_ptr() as u64).to_ne_bytes());
-    attr[68..72].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
-    // SAFETY: attr is 128 live bytes; the pointers in it name `insns` (count entries)
-    // and a NUL-terminated string, both alive for the call; the kernel copies them.
-    let ret = unsafe { syscall6(g::__NR_bpf, [BPF_PROG_LOAD, attr.as_ptr() as usize, attr.len(), 0, 0, 0]) };
-    // SAFETY: a fresh descriptor that nobody else owns.
-    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// bpf(2) with `attr`, a prefix of `union bpf_attr` (the kernel reads the rest as zero).
+/// Private: the callers below own the pointers they put into it.
+fn bpf<T>(cmd: usize, attr: &mut T) -> Result<usize, Errno> {
+    let (addr, size) = (attr as *mut T as usize, core::mem::size_of::<T>());
+    // SAFETY: `attr` is alive and exclusively borrowed for the call; every pointer a
+    // caller stored in it names memory alive for the call, sized as the field says.
+    check(unsafe { syscall6(g::__NR_bpf, [cmd, addr, size, 0, 0, 0]) })
 }
 
-/// bpf(2) BPF_PROG_ATTACH of a device program to a cgroup2 directory, with
-/// BPF_F_ALLOW_MULTI so programs of enclosing cgroups keep applying too.
-pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, program: BorrowedFd<'_>) -> Result<(), Errno> {
-    const BPF_PROG_ATTACH: usize = 8;
-    const BPF_CGROUP_DEVICE: u32 = 6;
-    const BPF_F_ALLOW_MULTI: u32 = 2;
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(program.as_raw_fd() as u32).to_ne_bytes());
-    attr[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
-    attr[12..16].copy_from_slice(&BPF_F_ALLOW_MULTI.to_ne_bytes());
-    // SAFETY: attr is 128 live bytes holding only integers.
-    let ret = unsafe { syscall6(g::__NR_bpf, [BPF_PROG_ATTACH, attr.as_ptr() as usize, attr.len(), 0, 0, 0]) };
-    check(ret).map(|_| ())
+/// bpf(2) BPF_PROG_LOAD of a BPF_PROG_TYPE_CGROUP_DEVICE program (eBPF instructions as
+/// the kernel lays them out, one u64 each) named `name` ([A-Za-z0-9_.], NUL-terminated).
+/// Returns the program's descriptor.
+pub fn bpf_load_device_program(insns: &[u64], name: &[u8; 16]) -> Result<OwnedFd, Errno> {
+    #[repr(C)]
+    struct Load {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log: [u32; 4],
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    static LICENSE: &[u8] = b"Apache-2.0\0";
+    let mut attr = Load {
+        prog_type: 15, // BPF_PROG_TYPE_CGROUP_DEVICE
+        insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::INVAL)?,
+        insns: insns.as_ptr() as u64,
+        license: LICENSE.as_ptr() as u64,
+        log: [0; 4],
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name: *name,
+        prog_ifindex: 0,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+    };
+    let fd = bpf(5, &mut attr)?; // BPF_PROG_LOAD
+    // SAFETY: a fresh descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// bpf(2) BPF_PROG_ATTACH of a device program to a cgroup2 directory. `shared`: the
+/// single program of husk's parent cgroup, which each container's cgroup inherits unless
+/// it attaches its own (BPF_F_ALLOW_OVERRIDE, replacing the parent's previous one);
+/// otherwise the container's own, with BPF_F_ALLOW_MULTI so programs of enclosing
+/// cgroups (systemd's) keep applying too.
+pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, program: BorrowedFd<'_>, shared: bool) -> Result<(), Errno> {
+    let mut attr =
+        [cgroup.as_raw_fd() as u32, program.as_raw_fd() as u32, BPF_CGROUP_DEVICE, if shared { 1 } else { 2 }];
+    bpf(8, &mut attr).map(drop) // BPF_PROG_ATTACH
+}
+
+/// The name of the device program attached to a cgroup2 directory itself (not one it
+/// inherits), if it has exactly one: BPF_PROG_QUERY for its id, BPF_PROG_GET_FD_BY_ID,
+/// then BPF_OBJ_GET_INFO_BY_FD for `struct bpf_prog_info`'s name (at byte 64).
+pub fn bpf_device_program_name(cgroup: BorrowedFd<'_>) -> Result<[u8; 16], Errno> {
+    #[repr(C)]
+    struct Query {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        pad: u32,
+    }
+    let mut id = 0u32;
+    let mut query = Query {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        query_flags: 0,
+        attach_flags: 0,
+        prog_ids: &mut id as *mut u32 as u64,
+        prog_cnt: 1,
+        pad: 0,
+    };
+    // ENOSPC: more than one (another tool's, in multi mode).
+    bpf(16, &mut query)?; // BPF_PROG_QUERY
+    if query.prog_cnt != 1 {
+        return Err(Errno::NOENT);
+    }
+    // SAFETY: a fresh descriptor that nobody else owns.
+    let prog = unsafe { OwnedFd::from_raw_fd(bpf(13, &mut [id, 0, 0])? as RawFd) }; // BPF_PROG_GET_FD_BY_ID
+    let mut info = [0u8; 80];
+    #[repr(C)]
+    struct GetInfo {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut attr =
+        GetInfo { bpf_fd: prog.as_raw_fd() as u32, info_len: info.len() as u32, info: info.as_mut_ptr() as u64 };
+    bpf(15, &mut attr)?; // BPF_OBJ_GET_INFO_BY_FD
+    let mut name = [0u8; 16];
+    name.copy_from_slice(&info[64..]);
+    Ok(name)
 }
 
 /// personality(2): the execution domain (PER_LINUX32 for a 32-bit userland's uname),

@@ -82,6 +82,21 @@ pub fn program(rules: &[DeviceRule]) -> Vec<u64> {
     out
 }
 
+/// The program's name in the kernel: "husk_" and 10 hex digits of an FNV-1a hash of its
+/// instructions, so that a parent cgroup's program can be recognised as this very policy
+/// (an older husk's default, once changed, is then replaced rather than trusted).
+pub fn name(program: &[u64]) -> [u8; 16] {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in program.iter().flat_map(|i| i.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+    }
+    let mut name = *b"husk_0000000000\0";
+    for (i, slot) in name[5..15].iter_mut().enumerate() {
+        *slot = b"0123456789abcdef"[((hash >> (4 * i)) & 15) as usize];
+    }
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

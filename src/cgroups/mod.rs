@@ -193,27 +193,50 @@ impl Cgroups {
         Ok(cg)
     }
 
-    /// Whether `attach_device_policy` has a policy to attach: the spec has device rules,
-    /// the container a cgroup2 cgroup, and husk is root (rootless, the container's nodes
-    /// are binds of the host's, mknod is refused in a user namespace, and loading a
-    /// program is not allowed anyway). A host with no cgroup2 hierarchy uses the v1
-    /// devices controller instead, set up whole in P1 (`build`).
-    pub fn has_device_policy(&self, spec: &Spec) -> bool {
-        !spec.resources.devices.is_empty() && self.unified_dir().is_some() && crate::privilege::full()
-    }
-
-    /// P3: compiles the spec's device rules, plus `extra` (the root's loop devices), to
-    /// a device program and attaches it to the container's cgroup2 cgroup. It runs
-    /// while the child builds its root; the child starts the command only after it.
+    /// P1, before the clone: the device policy of the container's cgroup2 cgroup, where
+    /// husk is root (rootless, the container's nodes are binds of the host's, mknod is
+    /// refused in a user namespace, and loading a program is not allowed anyway). A host
+    /// with no cgroup2 hierarchy uses the v1 devices controller instead (`build`).
+    ///
+    /// The default policy under husk's own parent cgroup is shared: attached once to the
+    /// parent (replaceable below it), every container's cgroup inherits it from birth,
+    /// and a run only checks by name that it is still this policy. Loading a program
+    /// (the kernel's verifier) was the largest step of a container's start. Any other
+    /// policy, `extra` (the root's loop devices) included, is the container's own,
+    /// attached to its cgroup; so is --privileged's, which allows every device: under
+    /// husk's parent it must override the shared default.
     pub fn attach_device_policy(&self, spec: &Spec, extra: &[DeviceRule]) -> Result<()> {
         let Some(dir) = self.dirs.iter().find(|d| d.unified()) else { return Ok(()) };
-        if !self.has_device_policy(spec) {
+        let under_parent = spec.cgroups_path.is_none();
+        if !crate::privilege::full() || (spec.resources.devices.is_empty() && !under_parent) {
             return Ok(());
         }
-        let rules: Vec<DeviceRule> = spec.resources.devices.iter().chain(extra).cloned().collect();
+        let every = DeviceRule { allow: true, kind: 'a', major: None, minor: None, access: 7 };
+        let rules: Vec<DeviceRule> = match spec.resources.devices.is_empty() {
+            true => vec![every],
+            false => spec.resources.devices.iter().chain(extra).cloned().collect(),
+        };
         let program = devices::program(&rules);
-        let fd = husk_init::sys::bpf_load_device_program(&program).ctx("load the device policy (bpf)", "")?;
-        husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd())
+        let name = devices::name(&program);
+        let default = under_parent && program == devices::program(&crate::spec::default_device_rules());
+        let parent = dir.path.parent().filter(|_| default);
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let parent = match parent.map(|p| rustix::fs::open(p, flags, FileMode::empty())) {
+            Some(Ok(fd)) => {
+                if husk_init::sys::bpf_device_program_name(fd.as_fd()) == Ok(name) {
+                    return Ok(());
+                }
+                Some(fd)
+            }
+            _ => None,
+        };
+        let fd = husk_init::sys::bpf_load_device_program(&program, &name).ctx("load the device policy (bpf)", "")?;
+        if let Some(p) = &parent
+            && husk_init::sys::bpf_attach_device_program(p.as_fd(), fd.as_fd(), true).is_ok()
+        {
+            return Ok(());
+        }
+        husk_init::sys::bpf_attach_device_program(dir.fd.as_fd(), fd.as_fd(), false)
             .ctx("attach the device policy to", dir.path.display())
     }
 
@@ -269,14 +292,18 @@ impl Cgroups {
     /// P7: reports an OOM kill (always) and the accounting (when asked), then tears the
     /// cgroups down. Returns the status to exit with.
     pub fn finish(&mut self, status: u8, print_stats: bool) -> u8 {
-        let stats = self.stats();
-        if status == 137 && stats.oom_kills.unwrap_or(0) > 0 {
-            let limit = self.memory_limit.map(|m| format!(" (limit {})", limits::human_size(m))).unwrap_or_default();
-            eprintln!("husk: killed: out of memory{limit}");
-        }
-        if print_stats {
-            for line in stats.lines() {
-                eprintln!("husk: stats: {line}");
+        // Read only when something is shown: a killed command's OOM report, or --stats.
+        if status == 137 || print_stats {
+            let stats = self.stats();
+            if status == 137 && stats.oom_kills.unwrap_or(0) > 0 {
+                let limit =
+                    self.memory_limit.map(|m| format!(" (limit {})", limits::human_size(m))).unwrap_or_default();
+                eprintln!("husk: killed: out of memory{limit}");
+            }
+            if print_stats {
+                for line in stats.lines() {
+                    eprintln!("husk: stats: {line}");
+                }
             }
         }
         self.destroy();
@@ -291,6 +318,10 @@ impl Cgroups {
 
     /// Kills whatever is left in the cgroups and removes them.
     pub fn destroy(&mut self) {
+        // Usually nothing is left: the end of the container's PID namespace killed every
+        // process with its init. Then each cgroup simply goes; only a busy one (a process
+        // moved in from outside, a nested runtime's cgroups) takes the long way below.
+        self.dirs.retain(|d| rustix::fs::rmdir(&d.path).is_err());
         let v1: Vec<&Path> = self.dirs.iter().filter(|d| !d.unified()).map(|d| d.path.as_path()).collect();
         if !v1.is_empty() {
             v1::kill_all(&v1, self.v1_dir("freezer"));
@@ -517,7 +548,7 @@ fn write(path: &Path, value: &str) -> Result<()> {
 
 /// The pids in a cgroup.
 fn procs(dir: &Path) -> Vec<i32> {
-    read(&dir.join("cgroup.procs")).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    read(&dir.join("cgroup.procs")).lines().filter_map(|l| l.trim_ascii().parse().ok()).collect()
 }
 
 fn kill(pid: i32) {

@@ -56,6 +56,5 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     .ctx("fork", "")?;
     // Pin no mount: the init's cwd would keep a filesystem busy.
     let _ = rustix::process::chdir("/");
-    husk_init::sys::release_code_pages();
     husk_init::supervise(pid, signals, &opts)
 }

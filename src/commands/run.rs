@@ -298,7 +298,7 @@ fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<
     if creating {
         (launch.detach, launch.stop_at_created) = (true, true);
     }
-    spec.validate(&Host::read())?;
+    spec.validate(&Host::read(&spec))?;
     crate::plan::run(&spec, &launch)
 }
 
@@ -490,7 +490,7 @@ fn read_env_file(path: &str) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).ctx("--env-file", path)?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
+        let line = line.trim_ascii();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }

@@ -122,7 +122,7 @@ fn create_container(id: &str, opts: &CreateOpts) -> Result<rustix::process::Pid>
     if spec.process.terminal && opts.console_socket.is_none() {
         return Err(Error::msg("process.terminal", "needs --console-socket (where the terminal's master is sent)"));
     }
-    spec.validate(&Host::read())?;
+    spec.validate(&Host::read(&spec))?;
     crate::privilege::check_user_namespace_host(&spec)?;
     let mut st = State::new(id);
     st.command = spec.process.args.join(" ");

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 /// Carries out `ops` in order. On return the process's / is the container's root.
 pub fn execute(ops: &[Op]) -> Result<()> {
     let mut root: Option<(PathBuf, OwnedFd)> = None;
+    // The first masked directory's empty tmpfs, bound over the others (one superblock).
+    let mut empty: Option<OwnedFd> = None;
     for op in ops {
         match op {
             Op::MakePrivate => mounts::make_private()?,
@@ -43,7 +45,7 @@ pub fn execute(ops: &[Op]) -> Result<()> {
                 let Some((name, fd)) = &root else {
                     return Err(Error::msg("root filesystem plan", "a mount inside the root comes before the root"));
                 };
-                in_root(op, fd, name)?;
+                in_root(op, fd, name, &mut empty)?;
             }
         }
     }
@@ -51,7 +53,7 @@ pub fn execute(ops: &[Op]) -> Result<()> {
 }
 
 /// The operations whose targets are resolved inside the root.
-fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
+fn in_root(op: &Op, root: &OwnedFd, name: &Path, empty: &mut Option<OwnedFd>) -> Result<()> {
     match op {
         Op::Mount { kind, source, destination, flags, data, propagation } => {
             let target = if matches!(kind, MountKind::Proc | MountKind::Sysfs) {
@@ -114,8 +116,14 @@ fn in_root(op: &Op, root: &OwnedFd, name: &Path) -> Result<()> {
             let Some(target) = existing(root, path, name)? else { return Ok(()) };
             let at = PathBuf::from(mounts::fd_path(&target));
             if at.is_dir() {
+                if let Some(e) = empty {
+                    // A bind keeps the mount's flags: read-only, nosuid, nodev, noexec.
+                    return mounts::bind(Path::new(&mounts::fd_path(e)), &at, false);
+                }
                 let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-                mount("tmpfs", "tmpfs", &at, flags, "size=0,mode=555", &name.join(path.trim_start_matches('/')))
+                mount("tmpfs", "tmpfs", &at, flags, "size=0,mode=555", &name.join(path.trim_start_matches('/')))?;
+                *empty = Some(reopen(root, path, name)?);
+                Ok(())
             } else {
                 mounts::bind(Path::new("/dev/null"), &at, false)
             }

@@ -15,9 +15,13 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn read() -> Host {
-        let list =
-            |path: &str| std::fs::read_to_string(path).ok().and_then(|t| parse_list(&t)).unwrap_or_else(|| vec![0]);
+    /// What validating `spec` needs of the host: the online lists only for a cpuset.
+    pub fn read(spec: &Spec) -> Host {
+        let cpuset = spec.resources.cpuset_cpus.is_some() || spec.resources.cpuset_mems.is_some();
+        let list = |path: &str| {
+            let text = if cpuset { std::fs::read_to_string(path).ok() } else { None };
+            text.and_then(|t| parse_list(&t)).unwrap_or_else(|| vec![0])
+        };
         Host {
             online_cpus: list("/sys/devices/system/cpu/online"),
             online_mems: list("/sys/devices/system/node/online"),
@@ -430,7 +434,7 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
 
 /// "0-2,4" -> [0, 1, 2, 4]; None when malformed.
 pub fn parse_list(text: &str) -> Option<Vec<u32>> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     if text.is_empty() {
         return None;
     }
