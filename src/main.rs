@@ -35,6 +35,9 @@ mod terminal;
 mod users;
 
 use error::{EXIT_HUSK, Result};
+
+#[global_allocator]
+static HEAP: husk_init::sys::Heap = husk_init::sys::Heap;
 use std::ffi::OsString;
 
 const USAGE: &str = "Usage: husk [--root DIR] COMMAND [OPTIONS]
@@ -62,7 +65,7 @@ OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   resume, exec --process FILE ID, ps ID, list, features, spec
 
 Global options:
-  --root DIR         State directory (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root)
+  --root DIR         State directory (default /run/husk, /dev/shm/husk if /run is on disk, or $XDG_RUNTIME_DIR/husk when not root)
   --log FILE         Also write errors there
   --log-format FMT   text or json
   --debug            Say what husk ignores of a config.json

@@ -26,8 +26,9 @@ pub fn root() -> PathBuf {
 }
 
 /// The default state root: /run/husk as root ($XDG_RUNTIME_DIR/husk, else /tmp/husk-UID,
-/// otherwise). Where that cannot be made (a read-only /run), the first of /dev/shm and
-/// $TMPDIR (or /tmp) that can, as husk[-UID] there: the first such run says where.
+/// otherwise), /dev/shm/husk as root where /run is on a disk. Where that cannot be made
+/// (a read-only /run), the first of /dev/shm and $TMPDIR (or /tmp) that can, as
+/// husk[-UID] there: the first such run says where.
 /// Every command makes the same choice, so `ps` finds what `run` made.
 fn choose_root() -> PathBuf {
     let uid = rustix::process::geteuid();
@@ -39,10 +40,25 @@ fn choose_root() -> PathBuf {
             _ => PathBuf::from(format!("/tmp/husk-{}", uid.as_raw())),
         }
     };
+    let leaf = if uid.is_root() { "husk".to_string() } else { format!("husk-{}", uid.as_raw()) };
+    // State is runtime-only and belongs in memory, as /run is on a systemd host. Where
+    // /run is on a disk (some VMs, a job container's own root) every container's entry
+    // made and removed there costs journal work and, on a disk mounted with discard,
+    // a discard: about 0.7 ms of each start here. /dev/shm is then used instead (the
+    // same choice every time: it depends on the file systems, not on what exists).
+    if uid.is_root() && !in_memory("/run") && in_memory("/dev/shm") {
+        let dir = PathBuf::from("/dev/shm").join(&leaf);
+        let existed = dir.is_dir();
+        if usable(&dir, true) {
+            if !existed {
+                eprintln!("husk: /run is not in memory; keeping container state in {}", dir.display());
+            }
+            return dir;
+        }
+    }
     if usable(&primary, false) {
         return primary;
     }
-    let leaf = if uid.is_root() { "husk".to_string() } else { format!("husk-{}", uid.as_raw()) };
     let tmp = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
     for base in [PathBuf::from("/dev/shm"), PathBuf::from(tmp)] {
         let dir = base.join(&leaf);
@@ -59,6 +75,13 @@ fn choose_root() -> PathBuf {
         }
     }
     primary
+}
+
+/// Whether `path` is on a memory file system (tmpfs or ramfs).
+fn in_memory(path: &str) -> bool {
+    use linux_raw_sys::general::{RAMFS_MAGIC, TMPFS_MAGIC};
+    rustix::fs::statfs(path)
+        .is_ok_and(|s| s.f_type as u64 == u64::from(TMPFS_MAGIC) || s.f_type as u64 == u64::from(RAMFS_MAGIC))
 }
 
 /// Whether `dir` is (or can be made) a writable state root. `shared`: it lies in a
