@@ -104,7 +104,7 @@ impl Registry {
         Ok(text
             .lines()
             .filter_map(|l| {
-                let mut words = l.split_whitespace();
+                let mut words = l.split_ascii_whitespace();
                 let (ip, container) = (words.next()?.parse().ok()?, words.next()?.to_string());
                 Some(Entry { ip, container, aliases: words.map(String::from).collect() })
             })
@@ -128,7 +128,7 @@ impl Registry {
             .unwrap_or(0)
     }
 
-    pub fn bump(&self, bridge: &str) -> Result<u64> {
+    fn bump(&self, bridge: &str) -> Result<u64> {
         let next = self.generation(bridge) + 1;
         self.write(&format!("{bridge}.generation"), &next.to_string())?;
         Ok(next)
@@ -216,12 +216,17 @@ pub struct Lease {
     pub ip: Cidr,
     pub record: Record,
     pub container: String,
+    /// The network's lease generation this lease was written at.
+    pub generation: u64,
 }
 
 impl Lease {
     /// Takes `wanted` (checked to be in the subnet and free) or the lowest free address.
     /// A network met for the first time is recorded with `subnet`, or --ip's network, or
-    /// a free one; `routes` are the host's, for that choice.
+    /// a free one; `routes` are the host's, for that choice. `chosen` runs with the
+    /// address, under the same lock, before the lease is written (so that the lease's
+    /// own generation covers what it writes: the container's hosts base).
+    #[allow(clippy::too_many_arguments)]
     pub fn take(
         bridge: &str,
         subnet: Option<Cidr>,
@@ -229,6 +234,7 @@ impl Lease {
         container: &str,
         aliases: &[String],
         routes: impl FnOnce() -> Result<Vec<Cidr>>,
+        chosen: impl FnOnce(Ipv4Addr) -> Result<()>,
     ) -> Result<Lease> {
         let reg = Registry::lock()?;
         let existing = reg.record(bridge)?;
@@ -272,17 +278,19 @@ impl Lease {
                 .find(|ip| *ip != record.gateway && !taken(*ip, &leases))
                 .ok_or_else(|| Error::msg(format!("network {bridge}"), format!("no free address left in {subnet}")))?,
         };
+        chosen(ip)?;
         leases.push(Entry { ip, container: container.to_string(), aliases: aliases.to_vec() });
         let created_record = existing.is_none();
         if created_record {
             reg.write_record(bridge, &record)?;
         }
-        reg.write_leases(bridge, &leases)?;
+        let generation = reg.write_leases(bridge, &leases)?;
         Ok(Lease {
             bridge: bridge.to_string(),
             ip: Cidr { addr: ip, prefix: subnet.prefix },
             record,
             container: container.to_string(),
+            generation,
         })
     }
 }

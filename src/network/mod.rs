@@ -80,13 +80,19 @@ pub fn prepare(spec: &Spec, dir: &Path) -> Result<Prepared> {
             }
             let held = publish::reserve(&net.publish)?;
             let routes = || addr::routes(&mut Socket::open()?);
-            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name, &net.aliases, routes)?;
-            if managed_hosts(spec) {
-                let own = lease.ip.addr.to_string();
-                names::write_base(&spec.name, &crate::etc_files::EtcFiles::for_spec(spec, Some(&own)).hosts)?;
-                // A refresh that read the leases before the base existed skipped it.
-                let generation = Registry::lock()?.bump(bridge)?;
-                names::sync(bridge, generation)?;
+            let managed = managed_hosts(spec);
+            // The base is written under the lease's lock: a refresh that reads the leases
+            // later finds it, and the lease's own generation covers it (one lock a start).
+            let base = |ip: std::net::Ipv4Addr| match managed {
+                true => names::write_base(
+                    &spec.name,
+                    &crate::etc_files::EtcFiles::for_spec(spec, Some(&ip.to_string())).hosts,
+                ),
+                false => Ok(()),
+            };
+            let lease = Lease::take(bridge, net.subnet, net.ip, &spec.name, &net.aliases, routes, base)?;
+            if managed {
+                names::sync(bridge, lease.generation)?;
             }
             let host_if = link::host_name();
             let text = format!("bridge {bridge}\nip {}\nveth {host_if}\n", lease.ip);
@@ -243,7 +249,7 @@ pub struct PastaPid(pub std::path::PathBuf);
 
 impl Drop for PastaPid {
     fn drop(&mut self) {
-        let Some(pid) = std::fs::read_to_string(&self.0).ok().and_then(|t| t.trim().parse::<i32>().ok()) else {
+        let Some(pid) = std::fs::read_to_string(&self.0).ok().and_then(|t| t.trim_ascii().parse::<i32>().ok()) else {
             return;
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
