@@ -287,6 +287,15 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
                 Ok(st) if st.status == Status::Created => {}
                 Ok(st) if st.status == Status::Exited && st.exit_code.is_some_and(|c| c >= 125) => {
                     let code = st.exit_code.unwrap_or(125);
+                    // Its supervisor writes the reason into the log as it exits (after
+                    // recording the failure): wait for that, briefly, so that the
+                    // 'husk logs' this message points to already shows it.
+                    if let Ok(d) = ContainerDir::open(name) {
+                        let until = Instant::now() + Duration::from_secs(2);
+                        while d.owner_alive() && Instant::now() < until {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                    }
                     let why = format!("failed to start (exit code {code}); see 'husk logs {name}'");
                     return Err(Error::container(name, why).with_code(code as u8));
                 }
