@@ -12,9 +12,8 @@ rootfs-builder: turn a root filesystem tarball into an ext4 image
 
 Usage: rootfs-builder [OPTIONS] TARBALL -o IMAGE.ext4
 
-TARBALL is a .tar or .tar.gz file (compression detected from its content),
-or - for standard input. xz, zstd and bzip2 are not decoded: pipe them in
-(xz -dc rootfs.tar.xz | rootfs-builder - -o rootfs.ext4).
+TARBALL is a tar file, plain or compressed with gzip, xz, zstd or bzip2
+(detected from its content, never its name), or - for standard input.
 
 Options:
   -o, --output IMAGE       image to write (required); written to a temporary

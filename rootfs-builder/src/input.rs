@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 
 const GZIP: &[u8] = &[0x1f, 0x8b];
 const XZ: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -51,21 +51,52 @@ pub fn open(path: &Path, hash: Option<Rc<Cell<u64>>>) -> Result<Box<dyn Read>> {
     (&mut reader).take(6).read_to_end(&mut magic).ctx(|| format!("reading '{}'", path.display()))?;
     let name = path.display().to_string();
     let stream = io::Cursor::new(magic.clone()).chain(reader);
-    let unsupported = |tool: &str| {
-        Error::new(
-            name.clone(),
-            format!("{tool} compression is not supported; decompress first ({tool} -dc FILE | rootfs-builder -)"),
-        )
-    };
+    decompress(stream, &magic, &name)
+}
+
+/// The plain stream inside `stream`, whose first bytes are `magic`: gzip, xz, zstd or
+/// bzip2 (each possibly of several members, frames or streams, as parallel compressors
+/// write them) by their magic bytes, never by a file's name; anything else as it is.
+/// Each decoder checks its format's own checksums, so a damaged stream is an error.
+pub fn decompress<R: Read + 'static>(stream: R, magic: &[u8], name: &str) -> Result<Box<dyn Read>> {
     if magic.starts_with(GZIP) {
         Ok(Box::new(MultiGzDecoder::new(stream)))
     } else if magic.starts_with(XZ) {
-        Err(unsupported("xz"))
+        Ok(Box::new(lzma_rust2::XzReader::new(stream, true)))
     } else if magic.starts_with(ZSTD) {
-        Err(unsupported("zstd"))
+        Ok(Box::new(Zstd { inner: Some(io::BufReader::new(stream)), frame: None, name: name.to_string() }))
     } else if magic.starts_with(BZIP2) {
-        Err(unsupported("bzip2"))
+        Ok(Box::new(bzip2::read::MultiBzDecoder::new(stream)))
     } else {
         Ok(Box::new(stream))
+    }
+}
+
+/// zstd, frame after frame until the input ends (ruzstd decodes one frame at a time).
+struct Zstd<R: Read> {
+    inner: Option<io::BufReader<R>>,
+    frame: Option<ruzstd::decoding::StreamingDecoder<io::BufReader<R>, ruzstd::decoding::FrameDecoder>>,
+    name: String,
+}
+
+impl<R: Read> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::BufRead;
+        loop {
+            if let Some(frame) = self.frame.as_mut() {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.inner = self.frame.take().map(|f| f.into_inner());
+            }
+            let Some(mut inner) = self.inner.take() else { return Ok(0) };
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let frame = ruzstd::decoding::StreamingDecoder::new(inner)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: zstd: {e}", self.name)))?;
+            self.frame = Some(frame);
+        }
     }
 }

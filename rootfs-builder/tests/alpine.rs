@@ -24,6 +24,38 @@ fn alpine_image_is_fsck_clean_and_matches_the_tarball() {
     assert_eq!(leftovers(&dir, &["alpine.ext4"]), Vec::<String>::new());
 }
 
+/// The same tarball recompressed with xz, zstd and bzip2 (by their own tools) gives the
+/// same tree: the format is told from the bytes, the name says nothing.
+#[test]
+fn xz_zstd_and_bzip2_tarballs_give_the_same_tree_as_gzip() {
+    let Some(tar) = alpine_tarball() else { return };
+    let dir = scratch("alpine-formats");
+    let plain = Command::new("gzip").arg("-dc").arg(&tar).output().unwrap();
+    assert!(plain.status.success());
+    let expected = read_tar(&tar);
+    for tool in ["xz", "zstd", "bzip2"] {
+        let input = dir.join(format!("rootfs-{tool}.tar"));
+        let packed = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{tool} -c > '{}'", input.display()))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(&plain.stdout)?;
+                c.wait()
+            });
+        if !packed.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED {tool}: no {tool} command to make the input");
+            continue;
+        }
+        let image = dir.join(format!("{tool}.ext4"));
+        build(&input, &image, &[]);
+        assert_fsck_clean(&image);
+        assert_image_matches(&read_image(&image), &expected);
+    }
+}
+
 #[test]
 fn alpine_image_built_by_nobody_keeps_root_owners() {
     let Some(tar) = alpine_tarball() else { return };
