@@ -71,11 +71,11 @@ footprint_pid1_measure() {
   local out=$BENCH_DATA/pid1-rss.tsv i
   for ((i = 0; i < RSS_RUNS; i++)); do
     local kb
-    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -- sh -c 'grep VmRSS /proc/1/status' | awk '{ print $2 }')
+    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -- sh -c 'sleep 0.2; grep VmRSS /proc/1/status' | awk '{ print $2 }')
     printf 'husk-init\t%s\n' "$kb" >>"$out"
-    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -v /usr/bin/tini-static:/tini:ro -- /tini -s -- sh -c 'grep VmRSS /proc/$PPID/status' | awk '{ print $2 }')
+    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -v /usr/bin/tini-static:/tini:ro -- /tini -s -- sh -c 'sleep 0.2; grep VmRSS /proc/$PPID/status' | awk '{ print $2 }')
     printf 'tini-static\t%s\n' "$kb" >>"$out"
-    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -v /usr/bin/catatonit:/catatonit:ro -- /catatonit -- sh -c 'grep VmRSS /proc/$PPID/status' | awk '{ print $2 }')
+    kb=$("$HUSK" run --rootfs "$ALPINE_DIR" -v /usr/bin/catatonit:/catatonit:ro -- /catatonit -- sh -c 'sleep 0.2; grep VmRSS /proc/$PPID/status' | awk '{ print $2 }')
     printf 'catatonit\t%s\n' "$kb" >>"$out"
   done
 }
@@ -109,12 +109,12 @@ footprint_memory() {
   t=$(sample "$f" time-husk-image median)
   target "launcher peak RSS, husk --image (/usr/bin/time -v)" "$t KiB" "< 1024 KiB" "$(awk "BEGIN { print ($t < 1024) }")"
   md
-  cmdline "$HUSK run --rootfs $ALPINE_DIR -- sh -c 'grep VmRSS /proc/1/status'"
-  cmdline "$HUSK run --rootfs $ALPINE_DIR -v /usr/bin/tini-static:/tini:ro -- /tini -s -- sh -c 'grep VmRSS /proc/\$PPID/status'"
-  cmdline "$HUSK run --rootfs $ALPINE_DIR -v /usr/bin/catatonit:/catatonit:ro -- /catatonit -- sh -c 'grep VmRSS /proc/\$PPID/status'"
+  cmdline "$HUSK run --rootfs $ALPINE_DIR -- sh -c 'sleep 0.2; grep VmRSS /proc/1/status'"
+  cmdline "$HUSK run --rootfs $ALPINE_DIR -v /usr/bin/tini-static:/tini:ro -- /tini -s -- sh -c 'sleep 0.2; grep VmRSS /proc/\$PPID/status'"
+  cmdline "$HUSK run --rootfs $ALPINE_DIR -v /usr/bin/catatonit:/catatonit:ro -- /catatonit -- sh -c 'sleep 0.2; grep VmRSS /proc/\$PPID/status'"
   in_priv footprint_pid1_measure
   md "### PID-1 init RSS"; md
-  md "VmRSS of the init process read from inside the container: husk's own init is PID 1; tini-static and catatonit run as the container's command under husk's init, so the shell's parent is them (tini with \`-s\` since it is not PID 1)."
+  md "VmRSS of the init process read from inside the container: husk's own init is PID 1; tini-static and catatonit run as the container's command under husk's init, so the shell's parent is them (tini with \`-s\` since it is not PID 1). Read 0.2 s into the container's life, once each init has settled (husk's drops the pages of its code it does not use once idle for 50 ms)."
   md
   md "| init | VmRSS (median, min–max) |"
   md "|---|---|"

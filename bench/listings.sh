@@ -4,13 +4,13 @@ LISTING_SCRIPT='for c in "ps aux" "ip a" "head /proc/cpuinfo" "cat /proc/self/cg
 
 listings_measure() {
   "$HUSK" run --rootfs "$ALPINE_DIR" -- sh -c "$LISTING_SCRIPT" >"$BENCH_DATA/listing-husk.txt" 2>&1 </dev/null
-  crun --root "$BENCH_WORK/crun-state" run -b "$BENCH_WORK/bundle-listing" "listing-$$" >"$BENCH_DATA/listing-crun.txt" 2>&1 </dev/null
+  crun --root "$BENCH_STATE/crun-state" run -b "$BENCH_WORK/bundle-listing" "listing-$$" >"$BENCH_DATA/listing-crun.txt" 2>&1 </dev/null
 }
 
 section_listings() {
   make_bundle "$BENCH_WORK/bundle-listing" "$ALPINE_DIR" sh -c "$LISTING_SCRIPT"
   cmdline "$HUSK run --rootfs $ALPINE_DIR -- sh -c '$LISTING_SCRIPT'"
-  cmdline "crun --root $BENCH_WORK/crun-state run -b $BENCH_WORK/bundle-listing ID   # same script; in the private mount namespace"
+  cmdline "crun --root $BENCH_STATE/crun-state run -b $BENCH_WORK/bundle-listing ID   # same script; in the private mount namespace"
   cmdline "sh -c '$LISTING_SCRIPT'   # the host, as bench/run sees it"
   in_ns listings_measure
   sh -c "$LISTING_SCRIPT" >"$BENCH_DATA/listing-host.txt" 2>&1 </dev/null

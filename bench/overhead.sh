@@ -35,7 +35,7 @@ sb_argv() {
       [[ $2 == fileio ]] && echo --rw-image
       printf '%s\n' -- sh -c "$s" ;;
     husk-dir) printf '%s\n' "$HUSK" run --rootfs "$SB_DIR" --persist "$BENCH_WORK/persist" -- sh -c "$s" ;;
-    crun) printf '%s\n' crun --root "$BENCH_WORK/crun-state" run -b "$BENCH_WORK/bundle-sb-$2" "sb-$2-{id}" ;;
+    crun) printf '%s\n' crun --root "$BENCH_STATE/crun-state" run -b "$BENCH_WORK/bundle-sb-$2" "sb-$2-{id}" ;;
     docker) printf '%s\n' "${DOCKER:-docker}" run --rm --network none "$SB_DOCKER_IMAGE" sh -c "$s" ;;
     lxc) printf '%s\n' lxc-execute -P "$BENCH_WORK/sb-clients/lxc/path" -n "sb-$2-{id}" -f "$BENCH_WORK/sb-clients/lxc/lxc.conf" -- sh -c "$s" ;;
   esac

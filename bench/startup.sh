@@ -14,8 +14,8 @@ startup_cmds() {
     "husk-image=$HUSK run --image $ALPINE_IMG -- $args"
   [[ $what == true ]] && printf '%s\n' "husk-dir-rw=$HUSK run --rootfs $ALPINE_DIR --rootfs-rw -- $args"
   printf '%s\n' \
-    "crun=crun --root $BENCH_WORK/crun-state run -b $bundle {id}" \
-    "runc=runc --root $BENCH_WORK/runc-state run -b $bundle {id}" \
+    "crun=crun --root $BENCH_STATE/crun-state run -b $bundle {id}" \
+    "runc=runc --root $BENCH_STATE/runc-state run -b $bundle {id}" \
     "floor=unshare --pid --fork --mount --uts --ipc --net chroot $ALPINE_DIR $args"
 }
 
@@ -36,12 +36,12 @@ startup_compat() {
   else
     echo "husk: FAILED: $out"
   fi
-  if out=$(priv crun --root "$BENCH_WORK/crun-state" run -b "$BENCH_WORK/bundle-true" "compat-$$" 2>&1); then
+  if out=$(priv crun --root "$BENCH_STATE/crun-state" run -b "$BENCH_WORK/bundle-true" "compat-$$" 2>&1); then
     echo "crun: ok"
   else
     echo "crun: FAILED (exit $?): $out"
   fi
-  crun --root "$BENCH_WORK/crun-state" delete -f "compat-$$" >/dev/null 2>&1 || true
+  crun --root "$BENCH_STATE/crun-state" delete -f "compat-$$" >/dev/null 2>&1 || true
 }
 
 section_startup() {
@@ -51,11 +51,12 @@ section_startup() {
   cmdline "# sequential: $START_ROUNDS rounds, each round runs every command above once, in order"
   cmdline "# parallel: $PAR_N copies of each 'sleep $PAR_SLEEP' command at once, wall time until all exit, $PAR_RUNS runs"
   cmdline "# crun/runc/husk/floor all run inside: unshare --mount sh -c 'mount --move /sys/fs/cgroup/unified \$BENCH_WORK/cgroup2; ...'"
+  cmdline "# state roots: HUSK_ROOT=\$BENCH_STATE/husk-state, crun and runc --root \$BENCH_STATE/{crun,runc}-state, BENCH_STATE a directory in /dev/shm"
   in_ns startup_measure
   local compat; compat=$(startup_compat)
 
   md "## Start-up"; md
-  md "$START_ROUNDS rounds; in each round every contender runs \`/bin/true\` once, in turn (husk, crun, runc, floor, husk, ...), so all share the machine's conditions. Same Alpine 3.20 tree, same namespaces (pid, mount, uts, ipc, network, cgroup; no user namespace). crun and runc use an OCI bundle made by \`crun spec\` with \`process.args\`, \`terminal\` and \`root\` edited. The floor is \`unshare --pid --fork --mount --uts --ipc --net chroot\`. Times include the timer's own fork+exec (Python \`subprocess\`, \`perf_counter_ns\`), which is the same for every contender."
+  md "$START_ROUNDS rounds; in each round every contender runs \`/bin/true\` once, in turn (husk, crun, runc, floor, husk, ...), so all share the machine's conditions. Same Alpine 3.20 tree, same namespaces (pid, mount, uts, ipc, network, cgroup; no user namespace). crun and runc use an OCI bundle made by \`crun spec\` with \`process.args\`, \`terminal\` and \`root\` edited. The floor is \`unshare --pid --fork --mount --uts --ipc --net chroot\`. Every runtime keeps its state in a directory in /dev/shm (memory), as it would under a /run in memory: this machine's /run is on its disk. Times include the timer's own fork+exec (Python \`subprocess\`, \`perf_counter_ns\`), which is the same for every contender."
   md
   md "| contender | runs | median per container | min | max | ratio husk-dir / this |"
   md "|---|---|---|---|---|---|"
