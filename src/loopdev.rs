@@ -23,6 +23,13 @@ pub struct LoopDevice {
 pub fn attach(image: &Path, readonly: bool) -> Result<LoopDevice> {
     let mode = if readonly { OFlags::RDONLY } else { OFlags::RDWR };
     let backing = rustix::fs::open(image, mode | OFlags::CLOEXEC, Mode::empty()).ctx("open image", image.display())?;
+    // Said before a loop device exists: the mount's EINVAL would not say why.
+    let Some(clean) = journal_clean(&backing) else {
+        return Err(Error::msg(
+            format!("image {}", image.display()),
+            "is not an ext4 filesystem (rootfs-builder makes one from a rootfs tarball)",
+        ));
+    };
     let control = rustix::fs::open("/dev/loop-control", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .ctx("open", "/dev/loop-control")?;
     let mut info = loop_info(image);
@@ -47,7 +54,7 @@ pub fn attach(image: &Path, readonly: bool) -> Result<LoopDevice> {
             other => other,
         };
         match bound {
-            Ok(()) => return Ok(LoopDevice { path, clean: journal_clean(&backing), _fd: dev }),
+            Ok(()) => return Ok(LoopDevice { path, clean, _fd: dev }),
             Err(Errno::BUSY) => continue,
             Err(e) => return Err(Error::sys(format!("attach {} to", image.display()), &path, e)),
         }
@@ -55,16 +62,15 @@ pub fn attach(image: &Path, readonly: bool) -> Result<LoopDevice> {
     Err(Error::msg(format!("attach {}", image.display()), "no free loop device after 16 tries"))
 }
 
-/// Whether the image is ext4 with no journal recovery pending (the superblock at 1024:
-/// magic 0xEF53 at 0x38, INCOMPAT_RECOVER (0x4) in s_feature_incompat at 0x60).
-fn journal_clean(backing: &OwnedFd) -> bool {
+/// None unless the image is ext4 (the superblock at 1024: magic 0xEF53 at 0x38); else
+/// whether no journal recovery is pending (INCOMPAT_RECOVER, 0x4, in s_feature_incompat
+/// at 0x60).
+fn journal_clean(backing: &OwnedFd) -> Option<bool> {
     let mut sb = [0u8; 0x64];
-    if rustix::io::pread(backing, &mut sb, 1024).ok() != Some(sb.len()) {
-        return false;
+    if rustix::io::pread(backing, &mut sb, 1024).ok() != Some(sb.len()) || sb[0x38..0x3a] != [0x53, 0xef] {
+        return None;
     }
-    let magic = u16::from_le_bytes([sb[0x38], sb[0x39]]);
-    let incompat = u32::from_le_bytes([sb[0x60], sb[0x61], sb[0x62], sb[0x63]]);
-    magic == 0xEF53 && incompat & 0x4 == 0
+    Some(u32::from_le_bytes([sb[0x60], sb[0x61], sb[0x62], sb[0x63]]) & 0x4 == 0)
 }
 
 fn loop_info(image: &Path) -> lo::loop_info64 {

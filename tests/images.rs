@@ -228,7 +228,7 @@ fn image_misuse_is_refused_before_anything_is_created() {
             "--persist needs the overlay",
         ),
         (vec!["--rootfs", alpine.to_str().unwrap(), "--layer", "/no/such/layer"], "--layer /no/such/layer"),
-        (vec!["--image", "/etc/passwd"], "mount /dev/loop"),
+        (vec!["--image", "/etc/passwd"], "image /etc/passwd: is not an ext4 filesystem"),
     ];
     for (args, expect) in cases {
         let out =

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 const GZIP: &[u8] = &[0x1f, 0x8b];
 const XZ: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -41,6 +41,15 @@ impl<R: Read> Read for Hashing<R> {
 /// With `hash`, the raw input bytes are hashed into it as they are read.
 pub fn open(path: &Path, hash: Option<Rc<Cell<u64>>>) -> Result<Box<dyn Read>> {
     let what = || format!("opening '{}'", path.display());
+    if path.is_dir() {
+        let image = path.join("oci-layout").exists() || path.join("index.json").exists();
+        let why = if image {
+            crate::NOT_A_ROOTFS
+        } else {
+            "a directory, not a tarball (husk runs a directory as it is: husk run --rootfs DIR)"
+        };
+        return Err(Error::new(format!("'{}'", path.display()), why));
+    }
     let mut raw: Box<dyn Read> =
         if path == Path::new("-") { Box::new(io::stdin().lock()) } else { Box::new(File::open(path).ctx(what)?) };
     if let Some(hash) = hash {

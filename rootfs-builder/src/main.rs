@@ -168,9 +168,36 @@ fn run(o: &Options) -> Result<()> {
     Ok(())
 }
 
+/// Why an image archive or layout is refused, until rootfs-builder reads images.
+pub const NOT_A_ROOTFS: &str = "a container image (OCI layout or archive, or docker save), not a root \
+filesystem tarball; rootfs-builder does not read images yet: give it a container's filesystem \
+(docker export, podman export) or a rootfs tarball";
+
+/// An OCI image layout (an `oci-layout` file, or `index.json` beside `blobs/`) or a
+/// `docker save` archive (`manifest.json` beside layer directories or `blobs/`) at the
+/// top of what was read: its files are no root filesystem, and an image of them
+/// would not run.
+fn is_image_archive(tree: &Tree) -> bool {
+    let top = |name: &[u8]| tree.child(tree::ROOT, name);
+    let blobs = top(b"blobs").is_some_and(|d| tree.is_dir(d));
+    let layers = match &tree.nodes[tree::ROOT].kind {
+        tree::Kind::Dir { entries } => {
+            entries.values().any(|&d| tree.is_dir(d) && tree.child(d, b"layer.tar").is_some())
+        }
+        _ => false,
+    };
+    top(b"oci-layout").is_some()
+        || (top(b"index.json").is_some() && blobs)
+        || (top(b"manifest.json").is_some() && (blobs || layers))
+}
+
 /// Everything that adds entries: the archive, then --add, then --add-binary.
 fn fill(b: &mut Builder, input: Box<dyn Read>, o: &Options) -> Result<()> {
-    tar_reader::read_archive(b, input, &o.input.display().to_string())?;
+    let name = o.input.display().to_string();
+    tar_reader::read_archive(b, input, &name)?;
+    if is_image_archive(&b.tree) {
+        return Err(Error::new(format!("'{name}'"), NOT_A_ROOTFS));
+    }
     let mut host = host_add::HostAdd::new(o.preserve_owner);
     for (src, dest) in &o.adds {
         host.add_tree(b, src, dest)?;

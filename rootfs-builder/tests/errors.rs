@@ -192,3 +192,47 @@ fn stdin_input_works() {
     let got = read_image(&image);
     assert_eq!(got["/file"].size, 100_000);
 }
+
+/// An OCI image (layout directory or archive) or a `docker save` archive is refused with
+/// the reason, never turned into an image of blobs that would not run.
+#[test]
+fn image_archives_and_layouts_are_refused_with_the_reason() {
+    let archive = |entries: &[(&str, &[u8])]| {
+        let mut ar = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            ar.append_data(&mut header(tar::EntryType::Regular, 0o644, data.len() as u64), path, *data).unwrap();
+        }
+        ar.into_inner().unwrap()
+    };
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("oci.tar", archive(&[("oci-layout", layout), ("index.json", index), ("blobs/sha256/00", b"x")])),
+        (
+            "newer-docker-save.tar",
+            archive(&[("blobs/sha256/00", b"x"), ("index.json", index), ("manifest.json", b"[]")]),
+        ),
+        (
+            "docker-save.tar",
+            archive(&[("0123abcd/layer.tar", b"x"), ("0123abcd/json", b"{}"), ("manifest.json", b"[]")]),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let dir = scratch(&format!("image-{name}"));
+        let input = dir.join(name);
+        fs::write(&input, bytes).unwrap();
+        assert_fails_cleanly(&dir, &input, 1, "a container image");
+    }
+    // A layout directory, as skopeo or buildah leave one.
+    let dir = scratch("image-layout-dir");
+    let layout_dir = dir.join("alpine-oci");
+    fs::create_dir_all(layout_dir.join("blobs/sha256")).unwrap();
+    fs::write(layout_dir.join("oci-layout"), layout).unwrap();
+    fs::write(layout_dir.join("index.json"), index).unwrap();
+    let image = dir.join("img.ext4");
+    let out = run(&[layout_dir.to_str().unwrap(), "-o", image.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a container image") && stderr.lines().count() == 1, "{stderr}");
+    assert!(!image.exists());
+}
