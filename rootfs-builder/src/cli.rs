@@ -7,13 +7,16 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 pub const HELP: &str = "\
-rootfs-builder: turn a root filesystem tarball into an ext4 image
-(no mkfs, no mount, no root privileges needed)
+rootfs-builder: turn a root filesystem tarball or a container image into an
+ext4 image (no mkfs, no mount, no root privileges needed)
 
-Usage: rootfs-builder [OPTIONS] TARBALL -o IMAGE.ext4
+Usage: rootfs-builder [OPTIONS] INPUT -o IMAGE.ext4
 
-TARBALL is a tar file, plain or compressed with gzip, xz, zstd or bzip2
-(detected from its content, never its name), or - for standard input.
+INPUT is a tar file, plain or compressed with gzip, xz, zstd or bzip2
+(detected from its content, never its name), or - for standard input; or a
+container image: an OCI image layout (a directory, or a tar archive of one)
+or a docker save archive, whose layers are applied in order with their
+whiteouts, every blob checked against its digest.
 
 Options:
   -o, --output IMAGE       image to write (required); written to a temporary
@@ -34,6 +37,8 @@ Options:
       --add-binary PATH    copy a dynamically linked host program to the same
                            path, with its ELF interpreter and all shared
                            libraries it needs (repeatable)
+      --platform [linux/]ARCH  for an image: the manifest for ARCH (amd64,
+                           arm64, ...; default: this machine's)
   -q, --quiet              no progress line, summary or warnings
   -h, --help               show this help
   -V, --version            show the version
@@ -53,6 +58,7 @@ pub struct Options {
     pub preserve_owner: bool,
     pub binaries: Vec<PathBuf>,
     pub quiet: bool,
+    pub platform: Option<String>,
 }
 
 pub enum Command {
@@ -128,6 +134,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("no-journal") => o.journal = false,
             Long("preserve-owner") => o.preserve_owner = true,
             Short('q') | Long("quiet") => o.quiet = true,
+            Long("platform") => {
+                let v = p.value().map_err(err)?.to_string_lossy().into_owned();
+                let arch = v.strip_prefix("linux/").unwrap_or(&v);
+                if arch.is_empty() || arch.contains('/') {
+                    return Err(Error::usage("--platform", format!("'{v}': expected linux/ARCH or ARCH")));
+                }
+                o.platform = Some(arch.to_string());
+            }
             Long("add") => {
                 let v = p.value().map_err(err)?.into_vec();
                 let Some(colon) = v.iter().position(|&b| b == b':') else {

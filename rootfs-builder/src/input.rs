@@ -42,12 +42,7 @@ impl<R: Read> Read for Hashing<R> {
 pub fn open(path: &Path, hash: Option<Rc<Cell<u64>>>) -> Result<Box<dyn Read>> {
     let what = || format!("opening '{}'", path.display());
     if path.is_dir() {
-        let image = path.join("oci-layout").exists() || path.join("index.json").exists();
-        let why = if image {
-            crate::NOT_A_ROOTFS
-        } else {
-            "a directory, not a tarball (husk runs a directory as it is: husk run --rootfs DIR)"
-        };
+        let why = "a directory, neither a tarball nor an OCI image layout (husk runs a directory as it is: husk run --rootfs DIR)";
         return Err(Error::new(format!("'{}'", path.display()), why));
     }
     let mut raw: Box<dyn Read> =

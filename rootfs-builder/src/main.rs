@@ -17,6 +17,7 @@ mod inode;
 mod input;
 mod journal;
 mod layout;
+mod oci;
 mod sparse;
 mod superblock;
 mod tar_reader;
@@ -115,13 +116,31 @@ fn run(o: &Options) -> Result<()> {
     }
     let gdt_reserve = size_blocks.map_or(AUTO_GDT_RESERVE, |b| gdt_blocks(b.div_ceil(BLOCKS_PER_GROUP)));
     let hash = o.reproducible.then(|| Rc::new(Cell::new(0xcbf2_9ce4_8422_2325u64)));
-    let input = input::open(&o.input, hash.clone())?;
+    let image = oci::detect(&o.input)?;
+    let layers = image.as_ref().map(|src| oci::layers(src, o.platform.as_deref())).transpose()?;
+    let input = match &layers {
+        None => Some(input::open(&o.input, hash.clone())?),
+        Some(layers) => {
+            // --reproducible: the image's layer digests stand for its bytes.
+            if let Some(h) = &hash {
+                for l in layers {
+                    for byte in l.sha256.bytes() {
+                        h.set((h.get() ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+                    }
+                }
+            }
+            None
+        }
+    };
     let (mut temp, file) = create_temp(&o.output)?;
 
     let dir_meta = Meta { perm: 0o755, uid: 0, gid: 0, mtime: time, mtime_nsec: 0, xattrs: Vec::new() };
     let tree = Tree::new(dir_meta.clone(), dir_meta);
     let mut b = Builder::new(tree, Allocator::new(gdt_reserve, size_blocks), ImageWriter::new(file), o.quiet);
-    let result = fill(&mut b, input, o);
+    let result = match (&image, &layers, input) {
+        (Some(src), Some(layers), _) => oci::apply(&mut b, src, layers).and_then(|()| fill(&mut b, None, o)),
+        (_, _, input) => fill(&mut b, input, o),
+    };
     b.end_progress();
     result?;
 
@@ -168,10 +187,9 @@ fn run(o: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Why an image archive or layout is refused, until rootfs-builder reads images.
-pub const NOT_A_ROOTFS: &str = "a container image (OCI layout or archive, or docker save), not a root \
-filesystem tarball; rootfs-builder does not read images yet: give it a container's filesystem \
-(docker export, podman export) or a rootfs tarball";
+/// Why a compressed image archive is refused: its blobs are read in place.
+pub const NOT_A_ROOTFS: &str = "a compressed container image archive (OCI or docker save): \
+rootfs-builder reads image archives uncompressed (gzip -d, zstd -d, ... it first)";
 
 /// An OCI image layout (an `oci-layout` file, or `index.json` beside `blobs/`) or a
 /// `docker save` archive (`manifest.json` beside layer directories or `blobs/`) at the
@@ -192,11 +210,13 @@ fn is_image_archive(tree: &Tree) -> bool {
 }
 
 /// Everything that adds entries: the archive, then --add, then --add-binary.
-fn fill(b: &mut Builder, input: Box<dyn Read>, o: &Options) -> Result<()> {
-    let name = o.input.display().to_string();
-    tar_reader::read_archive(b, input, &name)?;
-    if is_image_archive(&b.tree) {
-        return Err(Error::new(format!("'{name}'"), NOT_A_ROOTFS));
+fn fill(b: &mut Builder, input: Option<Box<dyn Read>>, o: &Options) -> Result<()> {
+    if let Some(input) = input {
+        let name = o.input.display().to_string();
+        tar_reader::read_archive(b, input, &name)?;
+        if is_image_archive(&b.tree) {
+            return Err(Error::new(format!("'{name}'"), NOT_A_ROOTFS));
+        }
     }
     let mut host = host_add::HostAdd::new(o.preserve_owner);
     for (src, dest) in &o.adds {

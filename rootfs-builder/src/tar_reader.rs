@@ -51,7 +51,7 @@ pub fn read_archive(b: &mut Builder, input: Box<dyn Read>, name: &str) -> Result
     Ok(())
 }
 
-fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Result<()> {
+pub fn add_entry(b: &mut Builder, entry: &mut tar::Entry<'_, Box<dyn Read>>) -> Result<()> {
     {
         let path = entry.path_bytes().into_owned();
         let what = || format!("entry '{}'", show(&path));

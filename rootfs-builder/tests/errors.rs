@@ -193,10 +193,11 @@ fn stdin_input_works() {
     assert_eq!(got["/file"].size, 100_000);
 }
 
-/// An OCI image (layout directory or archive) or a `docker save` archive is refused with
-/// the reason, never turned into an image of blobs that would not run.
+/// Image input that cannot be read is refused with the reason, never turned into an image
+/// of blobs that would not run: a compressed image archive (its blobs are read in place),
+/// an image with no manifest for this machine, and a directory that is no OCI layout.
 #[test]
-fn image_archives_and_layouts_are_refused_with_the_reason() {
+fn unreadable_images_and_plain_directories_are_refused_with_the_reason() {
     let archive = |entries: &[(&str, &[u8])]| {
         let mut ar = tar::Builder::new(Vec::new());
         for (path, data) in entries {
@@ -206,33 +207,31 @@ fn image_archives_and_layouts_are_refused_with_the_reason() {
     };
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
     let index = br#"{"schemaVersion":2,"manifests":[]}"#;
-    let cases: [(&str, Vec<u8>); 3] = [
-        ("oci.tar", archive(&[("oci-layout", layout), ("index.json", index), ("blobs/sha256/00", b"x")])),
-        (
-            "newer-docker-save.tar",
-            archive(&[("blobs/sha256/00", b"x"), ("index.json", index), ("manifest.json", b"[]")]),
-        ),
-        (
-            "docker-save.tar",
-            archive(&[("0123abcd/layer.tar", b"x"), ("0123abcd/json", b"{}"), ("manifest.json", b"[]")]),
-        ),
+    let oci = archive(&[("oci-layout", layout), ("index.json", index), ("blobs/sha256/00", b"x")]);
+    let old_save = archive(&[("0123abcd/layer.tar", b"x"), ("0123abcd/json", b"{}"), ("manifest.json", b"[]")]);
+    let gzip = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("oci.tar.gz", gzip(&oci), "a compressed container image archive"),
+        ("docker-save.tar.gz", gzip(&old_save), "a compressed container image archive"),
+        ("oci.tar", oci.clone(), "no manifest for linux/"),
     ];
-    for (name, bytes) in cases {
+    for (name, bytes, reason) in cases {
         let dir = scratch(&format!("image-{name}"));
         let input = dir.join(name);
         fs::write(&input, bytes).unwrap();
-        assert_fails_cleanly(&dir, &input, 1, "a container image");
+        assert_fails_cleanly(&dir, &input, 1, reason);
     }
-    // A layout directory, as skopeo or buildah leave one.
-    let dir = scratch("image-layout-dir");
-    let layout_dir = dir.join("alpine-oci");
-    fs::create_dir_all(layout_dir.join("blobs/sha256")).unwrap();
-    fs::write(layout_dir.join("oci-layout"), layout).unwrap();
-    fs::write(layout_dir.join("index.json"), index).unwrap();
+    let dir = scratch("image-plain-dir");
+    let plain = dir.join("tree");
+    fs::create_dir_all(plain.join("etc")).unwrap();
     let image = dir.join("img.ext4");
-    let out = run(&[layout_dir.to_str().unwrap(), "-o", image.to_str().unwrap()]);
+    let out = run(&[plain.to_str().unwrap(), "-o", image.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("a container image") && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.contains("neither a tarball nor an OCI image layout") && stderr.lines().count() == 1, "{stderr}");
     assert!(!image.exists());
 }
