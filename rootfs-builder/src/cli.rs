@@ -39,6 +39,8 @@ Options:
                            libraries it needs (repeatable)
       --platform [linux/]ARCH  for an image: the manifest for ARCH (amd64,
                            arm64, ...; default: this machine's)
+      --config FILE        for an image: write its config document (Cmd,
+                           Entrypoint, Env, WorkingDir, User, ...) to FILE
   -q, --quiet              no progress line, summary or warnings
   -h, --help               show this help
   -V, --version            show the version
@@ -59,6 +61,7 @@ pub struct Options {
     pub binaries: Vec<PathBuf>,
     pub quiet: bool,
     pub platform: Option<String>,
+    pub config: Option<PathBuf>,
 }
 
 pub enum Command {
@@ -134,6 +137,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("no-journal") => o.journal = false,
             Long("preserve-owner") => o.preserve_owner = true,
             Short('q') | Long("quiet") => o.quiet = true,
+            Long("config") => o.config = Some(PathBuf::from(p.value().map_err(err)?)),
             Long("platform") => {
                 let v = p.value().map_err(err)?.to_string_lossy().into_owned();
                 let arch = v.strip_prefix("linux/").unwrap_or(&v);

@@ -117,8 +117,12 @@ fn run(o: &Options) -> Result<()> {
     let gdt_reserve = size_blocks.map_or(AUTO_GDT_RESERVE, |b| gdt_blocks(b.div_ceil(BLOCKS_PER_GROUP)));
     let hash = o.reproducible.then(|| Rc::new(Cell::new(0xcbf2_9ce4_8422_2325u64)));
     let image = oci::detect(&o.input)?;
-    let layers = image.as_ref().map(|src| oci::layers(src, o.platform.as_deref())).transpose()?;
-    let input = match &layers {
+    let resolved = image.as_ref().map(|src| oci::resolve(src, o.platform.as_deref())).transpose()?;
+    if o.config.is_some() && resolved.is_none() {
+        return Err(Error::usage("--config", "the input is a tarball, which has no image config"));
+    }
+    let layers = resolved.as_ref().map(|r| &r.layers);
+    let input = match layers {
         None => Some(input::open(&o.input, hash.clone())?),
         Some(layers) => {
             // --reproducible: the image's layer digests stand for its bytes.
@@ -137,7 +141,7 @@ fn run(o: &Options) -> Result<()> {
     let dir_meta = Meta { perm: 0o755, uid: 0, gid: 0, mtime: time, mtime_nsec: 0, xattrs: Vec::new() };
     let tree = Tree::new(dir_meta.clone(), dir_meta);
     let mut b = Builder::new(tree, Allocator::new(gdt_reserve, size_blocks), ImageWriter::new(file), o.quiet);
-    let result = match (&image, &layers, input) {
+    let result = match (&image, layers, input) {
         (Some(src), Some(layers), _) => oci::apply(&mut b, src, layers).and_then(|()| fill(&mut b, None, o)),
         (_, _, input) => fill(&mut b, input, o),
     };
@@ -163,6 +167,11 @@ fn run(o: &Options) -> Result<()> {
     let what = || format!("writing '{}'", temp.path.display());
     file.set_len(len).ctx(what)?;
     file.sync_all().ctx(what)?;
+    if let (Some(path), Some(image)) = (&o.config, &resolved) {
+        // Written before the image is renamed into place: a failure leaves neither.
+        let text = serde_json::to_vec_pretty(&image.config).unwrap_or_default();
+        fs::write(path, text).ctx(|| format!("writing '{}'", path.display()))?;
+    }
     fs::rename(&temp.path, &o.output).ctx(|| format!("renaming to '{}'", o.output.display()))?;
     temp.keep = true;
 

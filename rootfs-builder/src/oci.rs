@@ -142,8 +142,16 @@ fn host_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
 }
 
-/// The layers of the image in `src` for `arch`, bottom first.
-pub fn layers(src: &Source, arch: Option<&str>) -> Result<Vec<Layer>> {
+/// An image for one platform: its layers, bottom first, and its config document (the
+/// OCI image config: architecture, os, config with Cmd, Entrypoint, Env, WorkingDir,
+/// User, ExposedPorts, Labels, ..., rootfs, history).
+pub struct Image {
+    pub layers: Vec<Layer>,
+    pub config: Value,
+}
+
+/// The image in `src` for `arch` (default: this machine's).
+pub fn resolve(src: &Source, arch: Option<&str>) -> Result<Image> {
     let arch = arch.unwrap_or(host_arch());
     if src.has("index.json") {
         let mut index = src.json("index.json")?;
@@ -165,7 +173,8 @@ pub fn layers(src: &Source, arch: Option<&str>) -> Result<Vec<Layer>> {
                 index = next;
                 continue;
             }
-            return manifest_layers(src, &next);
+            let config = src.blob_json(next["config"]["digest"].as_str().unwrap_or_default())?;
+            return Ok(Image { layers: manifest_layers(src, &next)?, config });
         }
     }
     // docker save before OCI layouts: manifest.json lists layer files by path, whose
@@ -181,14 +190,15 @@ pub fn layers(src: &Source, arch: Option<&str>) -> Result<Vec<Layer>> {
             "manifest.json and the image config disagree on the layers",
         ));
     }
-    files
+    let layers = files
         .iter()
         .zip(&ids)
         .map(|(f, id)| {
             let sha256 = id.as_str().and_then(|d| d.strip_prefix("sha256:")).unwrap_or_default().to_string();
-            Ok(Layer { name: f.as_str().unwrap_or_default().to_string(), sha256 })
+            Layer { name: f.as_str().unwrap_or_default().to_string(), sha256 }
         })
-        .collect()
+        .collect();
+    Ok(Image { layers, config })
 }
 
 fn manifest_layers(src: &Source, manifest: &Value) -> Result<Vec<Layer>> {

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -97,7 +97,7 @@ fn tar_of(dir: &Path, out: &Path) {
     assert!(ok.success());
 }
 
-fn built(input: &Path, image: &PathBuf, extra: &[&str]) -> BTreeMap<String, Entry> {
+fn built(input: &Path, image: &Path, extra: &[&str]) -> BTreeMap<String, Entry> {
     build(input, image, extra);
     assert_fsck_clean(image);
     read_image(image)
@@ -112,7 +112,10 @@ fn an_oci_layout_of_two_layers_is_the_tarball_with_the_second_applied() {
     let want = expected(&tarball, &dir, &two);
     let layout = dir.join("layout");
     write_layout(&layout, &[("amd64", &[&one, &two])], false);
-    assert_image_matches(&built(&layout, &dir.join("dir.ext4"), &[]), &want);
+    let config = dir.join("config.json");
+    assert_image_matches(&built(&layout, &dir.join("dir.ext4"), &["--config", config.to_str().unwrap()]), &want);
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    assert_eq!(config["architecture"], "amd64", "the image's config document: {config}");
     // The same layout as an archive (oci-archive, podman save --format oci-archive).
     let archive = dir.join("oci.tar");
     tar_of(&layout, &archive);
@@ -142,6 +145,9 @@ fn a_docker_save_archive_gives_the_same_tree() {
     let archive = dir.join("docker.tar");
     tar_of(&save, &archive);
     assert_image_matches(&built(&archive, &dir.join("docker.ext4"), &[]), &want);
+    // A tarball has no config to write.
+    let out = run(&[tarball.to_str().unwrap(), "-o", dir.join("t.ext4").to_str().unwrap(), "--config", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
