@@ -12,7 +12,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::loopdev::{self, LoopDevice};
-use crate::spec::{DeviceRule, RootSource, RootWrite, Spec};
+use crate::spec::{RootSource, RootWrite, Spec};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, OpenTreeFlags};
 use std::path::{Path, PathBuf};
@@ -43,26 +43,6 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// The device rules the container's own mounts of these layers need under its
-    /// device policy: read for each read-only layer, read and write for a root image
-    /// written directly. Nothing else of the host's block devices is allowed.
-    pub fn device_rules(&self, spec: &Spec) -> Result<Vec<DeviceRule>> {
-        let mut rules = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let Layer::Device { path, .. } = layer else { continue };
-            let st = rustix::fs::stat(path.as_str()).ctx("stat", path)?;
-            let writable = i == 0 && spec.root.write == RootWrite::Direct;
-            rules.push(DeviceRule {
-                allow: true,
-                kind: 'b',
-                major: Some(rustix::fs::major(st.st_rdev)),
-                minor: Some(rustix::fs::minor(st.st_rdev)),
-                access: if writable { 6 } else { 2 },
-            });
-        }
-        Ok(rules)
-    }
-
     /// Attaches the image layers and makes the persistent overlay directory, if any
     /// (the one thing of the root made on the host, as docker makes volume directories).
     pub fn attach(spec: &Spec) -> Result<Layers> {

@@ -163,12 +163,9 @@ pub fn create<'a>(
     let stop_at_created = !matches!(stop, Stop::No);
     let fifo = if let Stop::HandOver(fd) = stop { Some(fd) } else { None };
     let layers = Layers::attach(spec)?;
-    // The device policy lets the container's init mount exactly the root's loop devices
-    // (where the launcher does not mount them itself).
-    let loop_rules = layers.device_rules(spec)?;
-    let cgroups = Cgroups::create(spec, &dir.path, &loop_rules)?;
+    let cgroups = Cgroups::create(spec, &dir.path)?;
     // Before the clone: the child is born under it (or under the shared default).
-    cgroups.attach_device_policy(spec, &loop_rules)?;
+    cgroups.attach_device_policy(spec)?;
     let command = Command::new(&spec.process.args, &spec.process.env)?;
     let net = network::prepare(spec, &dir.path)?;
     let files = EtcFiles::for_spec(spec, net.ip().as_deref());
@@ -252,7 +249,6 @@ pub fn create<'a>(
         if go {
             c.sync.go()?;
         }
-
         // P5a
         if spec.process.terminal {
             c.terminal = Some(c.sync.recv_terminal()?);

@@ -90,9 +90,7 @@ impl Cgroups {
     /// P1: creates the container's cgroups with their limits. Rootless, where the user
     /// may not create cgroups, the container runs without them (and says so once when
     /// limits were asked for).
-    /// `loop_rules` are the device rules the root's own loop devices need (see
-    /// `attach_device_policy`), written at once where the v1 devices controller is used.
-    pub fn create(spec: &Spec, state_dir: &Path, loop_rules: &[DeviceRule]) -> Result<Cgroups> {
+    pub fn create(spec: &Spec, state_dir: &Path) -> Result<Cgroups> {
         let rootless = !crate::privilege::full();
         let wants_limits = !spec.resources.is_empty();
         let layout = Layout::read();
@@ -105,7 +103,7 @@ impl Cgroups {
             }
             return Ok(Cgroups::none(spec));
         }
-        match Cgroups::build(spec, &layout, state_dir, loop_rules) {
+        match Cgroups::build(spec, &layout, state_dir) {
             Ok(cg) => Ok(cg),
             Err(e) if rootless && is_denied(&e) => {
                 // Nothing was made: the record must not send `husk exec` to join them.
@@ -119,7 +117,7 @@ impl Cgroups {
         }
     }
 
-    fn build(spec: &Spec, layout: &Layout, state_dir: &Path, loop_rules: &[DeviceRule]) -> Result<Cgroups> {
+    fn build(spec: &Spec, layout: &Layout, state_dir: &Path) -> Result<Cgroups> {
         let res = &spec.resources;
         let targets = plan(spec, layout)?;
         // Which controller is served where: v1 wins where it is mounted.
@@ -165,8 +163,7 @@ impl Cgroups {
         }
         // Before the child is placed (P3), so that nothing runs under a partial list.
         if let Some(dir) = cg.v1_dir("devices") {
-            let rules: Vec<DeviceRule> = res.devices.iter().chain(loop_rules).cloned().collect();
-            v1::write_device_rules(dir, &rules)?;
+            v1::write_device_rules(dir, &res.devices)?;
         }
         let skip = |path: &Path| limits::OPTIONAL.iter().any(|f| path.ends_with(f)) && !path.exists();
         for (controller, file, value) in limits::v1_settings(res, memsw) {
@@ -202,10 +199,11 @@ impl Cgroups {
     /// parent (replaceable below it), every container's cgroup inherits it from birth,
     /// and a run only checks by name that it is still this policy. Loading a program
     /// (the kernel's verifier) was the largest step of a container's start. Any other
-    /// policy, `extra` (the root's loop devices) included, is the container's own,
-    /// attached to its cgroup; so is --privileged's, which allows every device: under
-    /// husk's parent it must override the shared default.
-    pub fn attach_device_policy(&self, spec: &Spec, extra: &[DeviceRule]) -> Result<()> {
+    /// policy is the container's own, attached to its cgroup; so is --privileged's, which
+    /// allows every device: under husk's parent it must override the shared default.
+    /// No policy has to allow the root's loop devices: as root, the launcher (outside
+    /// the container's cgroup) mounts an image itself (image.rs).
+    pub fn attach_device_policy(&self, spec: &Spec) -> Result<()> {
         let Some(dir) = self.dirs.iter().find(|d| d.unified()) else { return Ok(()) };
         let under_parent = spec.cgroups_path.is_none();
         if !crate::privilege::full() || (spec.resources.devices.is_empty() && !under_parent) {
@@ -214,7 +212,7 @@ impl Cgroups {
         let every = DeviceRule { allow: true, kind: 'a', major: None, minor: None, access: 7 };
         let rules: Vec<DeviceRule> = match spec.resources.devices.is_empty() {
             true => vec![every],
-            false => spec.resources.devices.iter().chain(extra).cloned().collect(),
+            false => spec.resources.devices.clone(),
         };
         let program = devices::program(&rules);
         let name = devices::name(&program);
