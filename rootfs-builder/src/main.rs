@@ -200,22 +200,19 @@ fn run(o: &Options) -> Result<()> {
 pub const NOT_A_ROOTFS: &str = "a compressed container image archive (OCI or docker save): \
 rootfs-builder reads image archives uncompressed (gzip -d, zstd -d, ... it first)";
 
-/// An OCI image layout (an `oci-layout` file, or `index.json` beside `blobs/`) or a
-/// `docker save` archive (`manifest.json` beside layer directories or `blobs/`) at the
-/// top of what was read: its files are no root filesystem, and an image of them
+/// An image (`oci::marks_image`) at the top of what was read as a tarball (a
+/// compressed image archive): its files are no root filesystem, and an image of them
 /// would not run.
 fn is_image_archive(tree: &Tree) -> bool {
-    let top = |name: &[u8]| tree.child(tree::ROOT, name);
-    let blobs = top(b"blobs").is_some_and(|d| tree.is_dir(d));
-    let layers = match &tree.nodes[tree::ROOT].kind {
+    let top = |name: &str| tree.child(tree::ROOT, name.as_bytes());
+    let blobs = top("blobs").is_some_and(|d| tree.is_dir(d));
+    let layer_tars = match &tree.nodes[tree::ROOT].kind {
         tree::Kind::Dir { entries } => {
             entries.values().any(|&d| tree.is_dir(d) && tree.child(d, b"layer.tar").is_some())
         }
         _ => false,
     };
-    top(b"oci-layout").is_some()
-        || (top(b"index.json").is_some() && blobs)
-        || (top(b"manifest.json").is_some() && (blobs || layers))
+    oci::marks_image(|n| top(n).is_some(), blobs, layer_tars)
 }
 
 /// Everything that adds entries: the archive, then --add, then --add-binary.

@@ -39,14 +39,21 @@ pub struct Layer {
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// The image at `path`, if it is one: a directory holding `oci-layout` or `index.json`,
-/// or an uncompressed tar archive whose top holds `index.json` or `manifest.json`.
+/// Whether the names at the top of an archive or directory (`has`; `blobs`: a `blobs/`
+/// directory with files; `layer_tars`: directories holding a `layer.tar`) are an image's:
+/// an OCI layout (`oci-layout`, or `index.json` beside `blobs/`) or a docker save
+/// archive (`manifest.json` beside layer directories or `blobs/`). A root filesystem
+/// with a stray `/manifest.json` is not one.
+pub fn marks_image(has: impl Fn(&str) -> bool, blobs: bool, layer_tars: bool) -> bool {
+    has("oci-layout") || (has("index.json") && blobs) || (has("manifest.json") && (blobs || layer_tars))
+}
+
+/// The image at `path`, if it is one (`marks_image`): a directory, or an uncompressed
+/// tar archive.
 pub fn detect(path: &Path) -> Result<Option<Source>> {
     if path.is_dir() {
-        if path.join("oci-layout").exists() || path.join("index.json").exists() {
-            return Ok(Some(Source::Dir(path.to_path_buf())));
-        }
-        return Ok(None);
+        let image = marks_image(|n| path.join(n).is_file(), path.join("blobs").is_dir(), false);
+        return Ok(image.then(|| Source::Dir(path.to_path_buf())));
     }
     let Ok(mut file) = File::open(path) else { return Ok(None) };
     let mut head = [0u8; 512];
@@ -66,7 +73,9 @@ pub fn detect(path: &Path) -> Result<Option<Source>> {
             files.insert(name, (entry.raw_file_position(), entry.size()));
         }
     }
-    let image = files.contains_key("index.json") || files.contains_key("manifest.json");
+    let blobs = files.keys().any(|k| k.starts_with("blobs/"));
+    let layer_tars = files.keys().any(|k| k.split_once('/').is_some_and(|(_, rest)| rest == "layer.tar"));
+    let image = marks_image(|n| files.contains_key(n), blobs, layer_tars);
     Ok(image.then(|| Source::Tar { path: path.to_path_buf(), files }))
 }
 

@@ -191,3 +191,20 @@ fn a_corrupted_blob_is_refused_with_its_digest_and_leaves_nothing() {
     assert!(err.contains(&format!("not sha256:{digest}")) && err.lines().count() == 1, "{err}");
     assert_eq!(leftovers(&dir, &["layout", "layer-two.tar"]), Vec::<String>::new());
 }
+
+/// A root filesystem that happens to have /manifest.json or /index.json (an application's
+/// own file) is still a root filesystem: without layer directories or blobs beside them,
+/// those names do not make an image.
+#[test]
+fn a_rootfs_with_a_stray_manifest_json_stays_a_rootfs() {
+    let dir = scratch("stray-manifest");
+    let mut ar = tar::Builder::new(Vec::new());
+    for (path, data) in [("manifest.json", &b"[]"[..]), ("index.json", b"{}"), ("etc/hostname", b"box\n")] {
+        let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+        ar.append_data(&mut h, path, data).unwrap();
+    }
+    let input = dir.join("rootfs.tar");
+    fs::write(&input, ar.into_inner().unwrap()).unwrap();
+    let tree = built(&input, &dir.join("img.ext4"), &[]);
+    assert_image_matches(&tree, &read_tar(&input));
+}
