@@ -1,7 +1,7 @@
 //! Where husk keeps what it knows about containers: one directory per container under
-//! the state root (/run/husk as root, /dev/shm/husk where /run is on disk, $XDG_RUNTIME_DIR/husk
-//! otherwise, or --root; on a
-//! read-only /run, /dev/shm or $TMPDIR: see `root`). The
+//! the state root (/run/husk as root, /dev/shm/husk where /run is on disk,
+//! $XDG_RUNTIME_DIR/husk otherwise, or --root; on a read-only /run, /dev/shm or $TMPDIR:
+//! see `root`). The
 //! directory is built under a temporary name and renamed into place without replacing,
 //! which reserves the name atomically; the `state` file in it is replaced atomically
 //! (write, rename) and exists before any resource it names is created, so a crash never
