@@ -172,7 +172,12 @@ fn run(o: &Options) -> Result<()> {
         let text = serde_json::to_vec_pretty(&image.config).unwrap_or_default();
         fs::write(path, text).ctx(|| format!("writing '{}'", path.display()))?;
     }
-    fs::rename(&temp.path, &o.output).ctx(|| format!("renaming to '{}'", o.output.display()))?;
+    if let Err(e) = fs::rename(&temp.path, &o.output) {
+        if let Some(path) = &o.config {
+            let _ = fs::remove_file(path);
+        }
+        return Err(e).ctx(|| format!("renaming to '{}'", o.output.display()));
+    }
     temp.keep = true;
 
     if !o.quiet {
