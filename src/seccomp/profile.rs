@@ -74,6 +74,7 @@ pub fn from_value(v: &Value, cx: &Context) -> Result<SeccompProfile, String> {
         return Err(NOT_OURS.into());
     }
     let mut rules = Vec::new();
+    let table = super::names::table();
     for (i, call) in v.get("syscalls").and_then(Value::as_array).unwrap_or_default().iter().enumerate() {
         let at = |what: &str| format!("syscalls[{i}]: {what}");
         if !applies(call, cx) {
@@ -104,7 +105,7 @@ pub fn from_value(v: &Value, cx: &Context) -> Result<SeccompProfile, String> {
             names.push(one);
         }
         for name in names {
-            if let Some(nr) = super::names::number(name) {
+            if let Some(nr) = super::names::number(&table, name) {
                 rules.push(SyscallRule { nr, args: args.clone(), action: act });
             }
         }
@@ -296,7 +297,8 @@ mod tests {
     fn a_docker_profile_decides_calls_arguments_and_conditions() {
         let (allow, eperm, enosys) = (SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | 1, SECCOMP_RET_ERRNO | 38);
         let call = decide(&["CAP_CHOWN"]);
-        let nr = |name: &str| super::super::names::number(name).unwrap();
+        let table = super::super::names::table();
+        let nr = |name: &str| super::super::names::number(&table, name).unwrap();
         assert_eq!(call(nr("read"), [0; 6]), allow);
         assert_eq!(call(nr("openat"), [0; 6]), eperm, "the default action");
         assert_eq!(call(nr("personality"), [8, 0, 0, 0, 0, 0]), allow);
