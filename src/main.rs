@@ -29,6 +29,7 @@ mod seccomp;
 mod spec;
 mod state;
 mod state_root;
+mod store;
 mod subids;
 mod sync;
 mod terminal;
@@ -59,6 +60,9 @@ Commands:
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
   network  Manage bridge networks (create, ls, inspect, rm)
+
+Images (done by rootfs-builder, beside husk or on PATH):
+  pull, load, save, images, rmi, tag
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
@@ -171,6 +175,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
+        "pull" | "load" | "images" | "rmi" | "tag" | "save" => store::forward(command, args),
         "state" => oci::verbs::state(args),
         "delete" => oci::verbs::delete(args),
         "pause" => oci::verbs::pause(args),

@@ -94,6 +94,17 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// `--platform [linux/]ARCH`: the architecture (docker's variant suffix, as in
+/// linux/arm64/v8, is accepted and ignored).
+pub fn parse_platform(v: &str) -> Result<String> {
+    let arch = v.strip_prefix("linux/").unwrap_or(v);
+    let arch = arch.split_once('/').map_or(arch, |(a, _)| a);
+    if arch.is_empty() || arch.contains(':') {
+        return Err(Error::usage("--platform", format!("'{v}': expected linux/ARCH or ARCH")));
+    }
+    Ok(arch.to_string())
+}
+
 fn utf8(flag: &str, v: OsString) -> Result<String> {
     v.into_string().map_err(|_| Error::usage(flag.to_string(), "value is not valid UTF-8"))
 }
@@ -140,11 +151,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("config") => o.config = Some(PathBuf::from(p.value().map_err(err)?)),
             Long("platform") => {
                 let v = p.value().map_err(err)?.to_string_lossy().into_owned();
-                let arch = v.strip_prefix("linux/").unwrap_or(&v);
-                if arch.is_empty() || arch.contains('/') {
-                    return Err(Error::usage("--platform", format!("'{v}': expected linux/ARCH or ARCH")));
-                }
-                o.platform = Some(arch.to_string());
+                o.platform = Some(parse_platform(&v)?);
             }
             Long("add") => {
                 let v = p.value().map_err(err)?.into_vec();

@@ -18,10 +18,15 @@ mod input;
 mod journal;
 mod layout;
 mod oci;
+mod refs;
+mod registry;
+mod save;
 mod sparse;
+mod store;
 mod superblock;
 mod tar_reader;
 mod tree;
+mod verbs;
 mod xattr;
 
 use std::cell::Cell;
@@ -107,6 +112,17 @@ fn build_time(o: &Options) -> Result<i64> {
 }
 
 fn run(o: &Options) -> Result<()> {
+    let source = oci::detect(&o.input)?;
+    let resolved = source.as_ref().map(|src| oci::resolve(src, o.platform.as_deref())).transpose()?;
+    if o.config.is_some() && resolved.is_none() {
+        return Err(Error::usage("--config", "the input is a tarball, which has no image config"));
+    }
+    write_image(o, source.as_ref().zip(resolved.as_ref())).map(drop)
+}
+
+/// Writes the image `o` describes: from `image` (its source and the resolved image)
+/// when given, else from the tarball `o.input`. Returns the bytes of file data in it.
+pub fn write_image(o: &Options, image: Option<(&oci::Source, &oci::Image)>) -> Result<u64> {
     let time = build_time(o)?;
     let size_blocks = o.size.map(|s| s / BLOCK_SIZE);
     if let Some(b) = size_blocks
@@ -116,12 +132,7 @@ fn run(o: &Options) -> Result<()> {
     }
     let gdt_reserve = size_blocks.map_or(AUTO_GDT_RESERVE, |b| gdt_blocks(b.div_ceil(BLOCKS_PER_GROUP)));
     let hash = o.reproducible.then(|| Rc::new(Cell::new(0xcbf2_9ce4_8422_2325u64)));
-    let image = oci::detect(&o.input)?;
-    let resolved = image.as_ref().map(|src| oci::resolve(src, o.platform.as_deref())).transpose()?;
-    if o.config.is_some() && resolved.is_none() {
-        return Err(Error::usage("--config", "the input is a tarball, which has no image config"));
-    }
-    let layers = resolved.as_ref().map(|r| &r.layers);
+    let layers = image.map(|(_, i)| &i.layers);
     let input = match layers {
         None => Some(input::open(&o.input, hash.clone())?),
         Some(layers) => {
@@ -141,9 +152,9 @@ fn run(o: &Options) -> Result<()> {
     let dir_meta = Meta { perm: 0o755, uid: 0, gid: 0, mtime: time, mtime_nsec: 0, xattrs: Vec::new() };
     let tree = Tree::new(dir_meta.clone(), dir_meta);
     let mut b = Builder::new(tree, Allocator::new(gdt_reserve, size_blocks), ImageWriter::new(file), o.quiet);
-    let result = match (&image, layers, input) {
-        (Some(src), Some(layers), _) => oci::apply(&mut b, src, layers).and_then(|()| fill(&mut b, None, o)),
-        (_, _, input) => fill(&mut b, input, o),
+    let result = match (image, input) {
+        (Some((src, i)), _) => oci::apply(&mut b, src, &i.layers).and_then(|()| fill(&mut b, None, o)),
+        (None, input) => fill(&mut b, input, o),
     };
     b.end_progress();
     result?;
@@ -167,7 +178,7 @@ fn run(o: &Options) -> Result<()> {
     let what = || format!("writing '{}'", temp.path.display());
     file.set_len(len).ctx(what)?;
     file.sync_all().ctx(what)?;
-    if let (Some(path), Some(image)) = (&o.config, &resolved) {
+    if let (Some(path), Some((_, image))) = (&o.config, image) {
         // Written before the image is renamed into place: a failure leaves neither.
         let text = serde_json::to_vec_pretty(&image.config).unwrap_or_default();
         fs::write(path, text).ctx(|| format!("writing '{}'", path.display()))?;
@@ -198,7 +209,7 @@ fn run(o: &Options) -> Result<()> {
             summary.inodes,
         );
     }
-    Ok(())
+    Ok(b.stats.bytes)
 }
 
 /// Why a compressed image archive is refused: its blobs are read in place.
@@ -212,9 +223,9 @@ fn is_image_archive(tree: &Tree) -> bool {
     let top = |name: &str| tree.child(tree::ROOT, name.as_bytes());
     let blobs = top("blobs").is_some_and(|d| tree.is_dir(d));
     let layer_tars = match &tree.nodes[tree::ROOT].kind {
-        tree::Kind::Dir { entries } => {
-            entries.values().any(|&d| tree.is_dir(d) && tree.child(d, b"layer.tar").is_some())
-        }
+        tree::Kind::Dir { entries } => entries.iter().any(|(name, &d)| {
+            name.ends_with(b".tar") && !tree.is_dir(d) || tree.is_dir(d) && tree.child(d, b"layer.tar").is_some()
+        }),
         _ => false,
     };
     oci::marks_image(|n| top(n).is_some(), blobs, layer_tars)
@@ -240,7 +251,21 @@ fn fill(b: &mut Builder, input: Option<Box<dyn Read>>, o: &Options) -> Result<()
 }
 
 fn main() -> ExitCode {
-    let result = cli::parse(std::env::args_os()).and_then(|cmd| match cmd {
+    let mut args: Vec<_> = std::env::args_os().collect();
+    if let Some(verb) = args.get(1).and_then(|a| a.to_str()).filter(|a| verbs::VERBS.contains(a)) {
+        let verb = verb.to_string();
+        let result = verbs::main(&verb, args.split_off(2));
+        return match result {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("{}: {e}", verbs::program());
+                // docker's codes: 125 for bad usage of a command, 1 for its failure.
+                let usage = if verbs::program() == "husk" { 125 } else { 2 };
+                ExitCode::from(if e.usage { usage } else { 1 })
+            }
+        };
+    }
+    let result = cli::parse(args).and_then(|cmd| match cmd {
         Command::Help => {
             print!("{}", cli::HELP);
             Ok(())

@@ -40,7 +40,8 @@ const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Whether the names at the top of an archive or directory (`has`; `blobs`: a `blobs/`
-/// directory with files; `layer_tars`: directories holding a `layer.tar`) are an image's:
+/// directory with files; `layer_tars`: directories holding a `layer.tar`, as docker
+/// writes them, or `.tar` files at the top, as podman's docker-archive does) are an image's:
 /// an OCI layout (`oci-layout`, or `index.json` beside `blobs/`) or a docker save
 /// archive (`manifest.json` beside layer directories or `blobs/`). A root filesystem
 /// with a stray `/manifest.json` is not one.
@@ -74,13 +75,16 @@ pub fn detect(path: &Path) -> Result<Option<Source>> {
         }
     }
     let blobs = files.keys().any(|k| k.starts_with("blobs/"));
-    let layer_tars = files.keys().any(|k| k.split_once('/').is_some_and(|(_, rest)| rest == "layer.tar"));
+    let layer_tars = files.keys().any(|k| match k.split_once('/') {
+        Some((_, rest)) => rest == "layer.tar",
+        None => k.ends_with(".tar"),
+    });
     let image = marks_image(|n| files.contains_key(n), blobs, layer_tars);
     Ok(image.then(|| Source::Tar { path: path.to_path_buf(), files }))
 }
 
 impl Source {
-    fn shown(&self) -> String {
+    pub fn shown(&self) -> String {
         match self {
             Source::Dir(p) | Source::Tar { path: p, .. } => p.display().to_string(),
         }
@@ -93,7 +97,7 @@ impl Source {
         }
     }
 
-    fn open(&self, name: &str) -> Result<Box<dyn Read>> {
+    pub fn open(&self, name: &str) -> Result<Box<dyn Read>> {
         let what = || format!("'{}' in '{}'", name, self.shown());
         match self {
             Source::Dir(dir) => Ok(Box::new(File::open(dir.join(name)).ctx(what)?)),
@@ -107,22 +111,31 @@ impl Source {
     }
 
     fn json(&self, name: &str) -> Result<Value> {
-        let mut text = Vec::new();
-        self.open(name)?.read_to_end(&mut text).ctx(|| format!("reading '{name}' in '{}'", self.shown()))?;
-        serde_json::from_slice(&text).map_err(|e| Error::new(format!("'{name}' in '{}'", self.shown()), e))
+        Ok(self.bytes_json(name)?.1)
     }
 
-    /// A blob by its descriptor's digest, checked.
-    fn blob_json(&self, digest: &str) -> Result<Value> {
-        let name = blob_name(digest, &self.shown())?;
+    /// A JSON file, as its bytes and parsed.
+    fn bytes_json(&self, name: &str) -> Result<(Vec<u8>, Value)> {
         let mut bytes = Vec::new();
-        self.open(&name)?.read_to_end(&mut bytes).ctx(|| format!("reading '{name}'"))?;
+        self.open(name)?.read_to_end(&mut bytes).ctx(|| format!("reading '{name}' in '{}'", self.shown()))?;
+        let value = parse_json(&bytes, &format!("'{name}' in '{}'", self.shown()))?;
+        Ok((bytes, value))
+    }
+
+    /// A blob by its descriptor's digest, checked, as its bytes and parsed.
+    fn blob_json(&self, digest: &str) -> Result<(Vec<u8>, Value)> {
+        let name = blob_name(digest, &self.shown())?;
+        let (bytes, value) = self.bytes_json(&name)?;
         check_digest(&bytes_sha256(&bytes), digest, &name)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("'{name}' in '{}'", self.shown()), e))
+        Ok((bytes, value))
     }
 }
 
-fn blob_name(digest: &str, shown: &str) -> Result<String> {
+pub fn parse_json(bytes: &[u8], what: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| Error::new(what.to_string(), e))
+}
+
+pub fn blob_name(digest: &str, shown: &str) -> Result<String> {
     match digest.split_once(':') {
         Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Ok(format!("blobs/sha256/{hex}"))
@@ -131,15 +144,15 @@ fn blob_name(digest: &str, shown: &str) -> Result<String> {
     }
 }
 
-fn bytes_sha256(bytes: &[u8]) -> String {
+pub fn bytes_sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn check_digest(got: &str, want: &str, name: &str) -> Result<()> {
+pub fn check_digest(got: &str, want: &str, name: &str) -> Result<()> {
     if want.strip_prefix("sha256:") == Some(got) {
         return Ok(());
     }
@@ -147,7 +160,7 @@ fn check_digest(got: &str, want: &str, name: &str) -> Result<()> {
 }
 
 /// The host's architecture as OCI names it.
-fn host_arch() -> &'static str {
+pub fn host_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
 }
 
@@ -157,57 +170,106 @@ fn host_arch() -> &'static str {
 pub struct Image {
     pub layers: Vec<Layer>,
     pub config: Value,
+    /// The config as stored: its sha256 is the image's ID.
+    pub config_bytes: Vec<u8>,
+    /// The manifest as read (OCI or docker schema 2); None for an old docker save
+    /// archive, which has none.
+    pub manifest: Option<Vec<u8>>,
+    /// The names the archive gives the image (references as written there).
+    pub names: Vec<String>,
 }
 
-/// The image in `src` for `arch` (default: this machine's).
+/// The image in `src` for `arch` (default: this machine's): the first one, where an
+/// archive holds several.
 pub fn resolve(src: &Source, arch: Option<&str>) -> Result<Image> {
+    let mut all = resolve_all(src, arch)?;
+    Ok(all.swap_remove(0))
+}
+
+/// Every image in `src` for `arch` (never empty).
+pub fn resolve_all(src: &Source, arch: Option<&str>) -> Result<Vec<Image>> {
     let arch = arch.unwrap_or(host_arch());
+    let shown = || format!("'{}'", src.shown());
     if src.has("index.json") {
-        let mut index = src.json("index.json")?;
-        // Nested indexes (multi-platform images) down to one manifest.
-        loop {
-            let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-            let fits = |m: &Value| {
-                let p = &m["platform"];
-                p.is_null() || (p["architecture"] == arch && p["os"].as_str().is_none_or(|os| os == "linux"))
-            };
-            let Some(chosen) = manifests.iter().find(|m| fits(m)) else {
-                let what = format!("'{}'", src.shown());
-                return Err(Error::new(what, format!("no manifest for linux/{arch} in the image")));
-            };
-            let digest = chosen["digest"].as_str().unwrap_or_default();
-            let media = chosen["mediaType"].as_str().unwrap_or_default();
-            let next = src.blob_json(digest)?;
-            if media == INDEX || media == DOCKER_LIST || next["manifests"].is_array() {
-                index = next;
+        let index = src.json("index.json")?;
+        let mut images = Vec::new();
+        for entry in index["manifests"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            if !fits(entry, arch) {
                 continue;
             }
-            let config = src.blob_json(next["config"]["digest"].as_str().unwrap_or_default())?;
-            return Ok(Image { layers: manifest_layers(src, &next)?, config });
+            let notes = &entry["annotations"];
+            let names = ["io.containerd.image.name", "org.opencontainers.image.ref.name"]
+                .iter()
+                .filter_map(|k| notes[*k].as_str())
+                // A bare tag ("3.20", as skopeo writes) names no repository.
+                .filter(|n| n.contains(['/', ':']))
+                .take(1)
+                .map(str::to_string)
+                .collect();
+            if let Some(mut image) = descend(src, entry, arch)? {
+                image.names = names;
+                images.push(image);
+            }
         }
+        if images.is_empty() {
+            return Err(Error::new(shown(), format!("no manifest for linux/{arch} in the image")));
+        }
+        return Ok(images);
     }
     // docker save before OCI layouts: manifest.json lists layer files by path, whose
     // digests (of the uncompressed tar) are the config's rootfs.diff_ids.
     let manifest = src.json("manifest.json")?;
-    let first = &manifest[0];
-    let config = src.json(first["Config"].as_str().unwrap_or_default())?;
-    let files = first["Layers"].as_array().cloned().unwrap_or_default();
-    let ids = config["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
-    if files.is_empty() || files.len() != ids.len() {
-        return Err(Error::new(
-            format!("'{}'", src.shown()),
-            "manifest.json and the image config disagree on the layers",
-        ));
+    let mut images = Vec::new();
+    for item in manifest.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let config_name = item["Config"].as_str().unwrap_or_default();
+        let (config_bytes, config) = src.bytes_json(config_name)?;
+        let files = item["Layers"].as_array().cloned().unwrap_or_default();
+        let ids = config["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+        if files.is_empty() || files.len() != ids.len() {
+            return Err(Error::new(shown(), "manifest.json and the image config disagree on the layers"));
+        }
+        let layers = files
+            .iter()
+            .zip(&ids)
+            .map(|(f, id)| {
+                let sha256 = id.as_str().and_then(|d| d.strip_prefix("sha256:")).unwrap_or_default().to_string();
+                Layer { name: f.as_str().unwrap_or_default().to_string(), sha256 }
+            })
+            .collect();
+        let names = item["RepoTags"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let names = names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect();
+        images.push(Image { layers, config, config_bytes, manifest: None, names });
     }
-    let layers = files
-        .iter()
-        .zip(&ids)
-        .map(|(f, id)| {
-            let sha256 = id.as_str().and_then(|d| d.strip_prefix("sha256:")).unwrap_or_default().to_string();
-            Layer { name: f.as_str().unwrap_or_default().to_string(), sha256 }
-        })
-        .collect();
-    Ok(Image { layers, config })
+    if images.is_empty() {
+        return Err(Error::new(shown(), "manifest.json lists no image"));
+    }
+    Ok(images)
+}
+
+/// Whether a descriptor's platform (if it names one) is linux/`arch`.
+fn fits(m: &Value, arch: &str) -> bool {
+    let p = &m["platform"];
+    p.is_null() || (p["architecture"] == arch && p["os"].as_str().is_none_or(|os| os == "linux"))
+}
+
+/// The image a descriptor leads to, through nested indexes (multi-platform images)
+/// down to the manifest for `arch`; None when an index has none for it.
+fn descend(src: &Source, descriptor: &Value, arch: &str) -> Result<Option<Image>> {
+    let mut chosen = descriptor.clone();
+    loop {
+        let digest = chosen["digest"].as_str().unwrap_or_default();
+        let media = chosen["mediaType"].as_str().unwrap_or_default();
+        let (bytes, next) = src.blob_json(digest)?;
+        if media == INDEX || media == DOCKER_LIST || next["manifests"].is_array() {
+            let manifests = next["manifests"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let Some(m) = manifests.iter().find(|m| fits(m, arch)) else { return Ok(None) };
+            chosen = m.clone();
+            continue;
+        }
+        let (config_bytes, config) = src.blob_json(next["config"]["digest"].as_str().unwrap_or_default())?;
+        let layers = manifest_layers(src, &next)?;
+        return Ok(Some(Image { layers, config, config_bytes, manifest: Some(bytes), names: Vec::new() }));
+    }
 }
 
 fn manifest_layers(src: &Source, manifest: &Value) -> Result<Vec<Layer>> {

@@ -26,6 +26,7 @@ pub struct RunOpts {
     env: Vec<String>,
     workdir: Option<String>,
     user: Option<String>,
+    entrypoint: Option<String>,
     volumes: Vec<Mount>,
     interactive: bool,
     tty: bool,
@@ -113,6 +114,9 @@ static FLAGS: &[Flag<RunOpts>] = &[
             Ok(o.user = Some(v))
         },
     ),
+    flag("entrypoint", None, Some("CMD"), "Override the image's entrypoint (\"\": none)", |o, v| {
+        Ok(o.entrypoint = Some(v))
+    }),
     flag("group-add", None, Some("GROUP"), "Add a supplementary group (name or number; repeatable)", |o, v| {
         if v.is_empty() || v.contains([':', '/', '\0', '\n', ' ']) {
             return Err(Error::msg(format!("--group-add {v:?}"), "expected a group name or number"));
@@ -256,15 +260,16 @@ static FLAGS: &[Flag<RunOpts>] = &[
 
 pub static RUN: Command<RunOpts> = Command {
     name: "run",
-    usage: "[OPTIONS] (--rootfs DIR | --image FILE) [--] COMMAND [ARG...]",
-    about: "Run a command in a new container.",
+    usage: "[OPTIONS] (IMAGE | --rootfs DIR | --image FILE) [--] [COMMAND] [ARG...]",
+    about: "Run a command in a new container: a stored IMAGE (see 'husk images') with its config's\n\
+            defaults, or a root directory or ext4 image.",
     flags: FLAGS,
     command_follows: true,
 };
 
 pub static CREATE: Command<RunOpts> = Command {
     name: "create",
-    usage: "[OPTIONS] (--rootfs DIR | --image FILE) [--] COMMAND [ARG...]",
+    usage: "[OPTIONS] (IMAGE | --rootfs DIR | --image FILE) [--] [COMMAND] [ARG...]",
     about: "Create a container and stop it before its command runs; 'husk start NAME' runs it.\n\
             Takes run's options; the container is detached once started.",
     flags: FLAGS,
@@ -303,7 +308,7 @@ fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<
 }
 
 /// The spec the flags describe, and how to launch it.
-fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
+fn build(mut o: RunOpts, mut command: Vec<String>) -> Result<(Spec, Launch)> {
     let rootless = !crate::privilege::full();
     // docker's habit: -p alone puts the container on the default bridge (rootless: on
     // pasta, as podman does).
@@ -311,9 +316,41 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         o.network.mode =
             if rootless { NetworkMode::Pasta } else { NetworkMode::Bridge(network::DEFAULT_BRIDGE.into()) };
     }
+    let mut image_env = Vec::new();
+    if o.rootfs.is_none() && o.image.is_none() && !command.is_empty() {
+        // docker's form: the first word names a stored image, whose config gives the
+        // defaults flags and words do not.
+        let stored = crate::store::find(&command.remove(0))?;
+        let mut args = match o.entrypoint.take() {
+            Some(e) => {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e]
+                }
+            }
+            None => {
+                if command.is_empty() {
+                    command = stored.strings("Cmd");
+                }
+                stored.strings("Entrypoint")
+            }
+        };
+        args.append(&mut command);
+        command = args;
+        image_env = stored.strings("Env");
+        o.workdir = o.workdir.or_else(|| stored.string("WorkingDir"));
+        o.user = o.user.or_else(|| stored.string("User"));
+        if o.rw_image {
+            return Err(cli::usage_error(&RUN, "--rw-image cannot write to a stored image"));
+        }
+        o.image = Some(stored.file);
+    } else if let Some(e) = o.entrypoint.take().filter(|e| !e.is_empty()) {
+        command.insert(0, e);
+    }
     let source = match (o.rootfs, o.image) {
         (Some(_), Some(_)) => return Err(cli::usage_error(&RUN, "--rootfs and --image exclude each other")),
-        (None, None) => return Err(cli::usage_error(&RUN, "--rootfs DIR (or --image FILE) is required")),
+        (None, None) => return Err(cli::usage_error(&RUN, "an IMAGE, --rootfs DIR or --image FILE is required")),
         (Some(dir), None) => {
             check_dir("--rootfs", &dir)?;
             RootSource::Dir(crate::mounts::canonical("--rootfs", &dir)?)
@@ -355,7 +392,7 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         layers.push(path);
     }
     if command.is_empty() {
-        return Err(cli::usage_error(&RUN, "no command given"));
+        return Err(cli::usage_error(&RUN, "no command given (and the image names none)"));
     }
     if o.detach && o.tty {
         return Err(cli::usage_error(
@@ -383,7 +420,12 @@ fn build(mut o: RunOpts, command: Vec<String>) -> Result<(Spec, Launch)> {
         (DEFAULT_MASKED_PATHS.map(String::from).to_vec(), DEFAULT_READONLY_PATHS.map(String::from).to_vec())
     };
     let process = Process {
-        env: default_env(&hostname, o.tty, o.user.is_some(), &o.env),
+        env: {
+            // The image's variables replace husk's defaults (its PATH); -e replaces both.
+            let mut env = default_env(&hostname, o.tty, o.user.is_some(), &image_env);
+            merge_env(&mut env, &o.env);
+            env
+        },
         args: command,
         cwd: o.workdir.unwrap_or_else(|| "/".into()),
         terminal: o.tty,

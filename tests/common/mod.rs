@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod netenv;
+pub mod oci_image;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -141,6 +141,17 @@ fn clone_args_zeroed() -> g::clone_args {
     }
 }
 
+/// The process's environment as the C library holds it, for an exec that passes it
+/// on unchanged.
+pub fn environ() -> *const *const c_char {
+    unsafe extern "C" {
+        static environ: *const *const c_char;
+    }
+    // SAFETY: a read of the pointer the C library set before main; husk never changes
+    // its environment, so no other thread writes it.
+    unsafe { environ }
+}
+
 /// execve; returns only on failure. `argv` and `envp` must be NULL-terminated arrays of
 /// pointers to NUL-terminated strings (what `CArgs` builds).
 pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_char) -> Errno {

@@ -1,0 +1,212 @@
+//! The image store: `husk load` of OCI and docker save archives (the tests' own, and
+//! podman's when installed), `husk images`, `tag`, `rmi`, `save`, and `husk run NAME`
+//! with the image config's defaults and docker's overrides.
+
+mod common;
+use common::oci_image::*;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("images-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// husk with its own store and state root.
+fn husk_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(husk())
+        .env("HUSK_STORE", dir.join("store"))
+        .env("HUSK_ROOT", dir.join("state"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = husk_in(dir, args);
+    assert!(out.status.success(), "husk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn blobs(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("store/blobs/sha256")).map_or(0, |d| d.count())
+}
+
+/// The test image in `dir`: its layers, layout, OCI archive and docker save archive.
+struct TestImage {
+    one: Vec<u8>,
+    two: Vec<u8>,
+    layout: Layout,
+    oci_archive: PathBuf,
+    docker_archive: PathBuf,
+}
+
+fn test_image(dir: &Path) -> TestImage {
+    let one = layer_one(dir, &tarball().unwrap());
+    let two = layer_two(dir, "amd64-or-host");
+    let layout = layout(&dir.join("layout"), &one, &two, "docker.io/test/greet:1", None);
+    let oci_archive = dir.join("oci.tar");
+    tar_of(&layout.dir, &oci_archive);
+    let docker_archive = docker_save(dir, &one, &two, &layout.config, "test/greet:docker");
+    TestImage { one, two, layout, oci_archive, docker_archive }
+}
+
+#[test]
+fn loaded_images_run_by_name_with_their_config_and_docker_overrides() {
+    if !can_run("store-run") {
+        return;
+    }
+    let dir = tmp("run");
+    let img = test_image(&dir);
+    let id = sha256(&img.layout.config);
+    assert_eq!(ok(&dir, &["load", "-i", img.oci_archive.to_str().unwrap()]), "Loaded image: test/greet:1\n");
+    let listed = ok(&dir, &["images"]);
+    let line = listed.lines().nth(1).unwrap_or_default().split_whitespace().collect::<Vec<_>>();
+    assert_eq!(&line[..3], ["test/greet", "1", &id[..12]], "{listed}");
+    assert_eq!(ok(&dir, &["images", "-q"]), format!("{}\n", &id[..12]));
+
+    // Entrypoint + Cmd, Env, WorkingDir (made), User; then each overridden as docker does.
+    assert_eq!(ok(&dir, &["run", "--rm", "test/greet:1"]), "hello world from /srv as nobody\n");
+    assert_eq!(ok(&dir, &["run", "--rm", "test/greet:1", "there"]), "hello there from /srv as nobody\n");
+    assert_eq!(
+        ok(&dir, &["run", "--rm", "-e", "GREETING=hi", "-w", "/tmp", "-u", "root", "docker.io/test/greet:1"]),
+        "hi world from /tmp as root\n"
+    );
+    assert_eq!(ok(&dir, &["run", "--rm", "--entrypoint", "cat", "test/greet:1", "/etc/hello"]), "amd64-or-host\n");
+    assert_eq!(ok(&dir, &["run", "--rm", &id[..8], "by-id"]), "hello by-id from /srv as nobody\n");
+    // The second layer's whiteout and opaque directory.
+    let probe = "test ! -e /etc/motd && ls /opt/x && stat -c %u:%g /opt/x/mine";
+    assert_eq!(ok(&dir, &["run", "--rm", "--entrypoint", "sh", "test/greet:1", "-c", probe]), "mine\n1:1\n");
+
+    // The docker save form of the same image: the same ID, its layers stored beside the
+    // compressed ones (different blobs), its ext4 shared.
+    let before = blobs(&dir);
+    assert_eq!(ok(&dir, &["load", "-i", img.docker_archive.to_str().unwrap()]), "Loaded image: test/greet:docker\n");
+    assert_eq!(blobs(&dir), before + 2, "the uncompressed first layer and a manifest");
+    assert_eq!(ok(&dir, &["run", "--rm", "test/greet:docker"]), "hello world from /srv as nobody\n");
+    // A second image sharing the first layer stores it once.
+    let three = layer_two(&dir, "three");
+    let other = layout(&dir.join("layout-3"), &img.one, &three, "docker.io/test/other:1", None);
+    let before = blobs(&dir);
+    ok(&dir, &["load", "-i", other.dir.to_str().unwrap()]);
+    assert_eq!(blobs(&dir), before + 3, "only the new layer, config and manifest");
+
+    // tag, rmi by name (the image stays while it has a name), by ID with several names.
+    ok(&dir, &["tag", "test/greet:1", "mine:v2"]);
+    assert_eq!(ok(&dir, &["run", "--rm", "mine:v2", "tagged"]), "hello tagged from /srv as nobody\n");
+    let out = husk_in(&dir, &["rmi", &id[..12]]);
+    assert_eq!(out.status.code(), Some(1), "several names: refused without -f");
+    assert_eq!(ok(&dir, &["rmi", "mine:v2"]), "Untagged: mine:v2\n");
+    let out = ok(&dir, &["rmi", "-f", &id[..12]]);
+    assert!(out.contains("Untagged: test/greet:1\n") && out.ends_with(&format!("Deleted: sha256:{id}\n")), "{out}");
+    assert_eq!(std::fs::read_dir(dir.join("store/images")).unwrap().count(), 1, "the other image's ext4 stays");
+    assert_eq!(ok(&dir, &["run", "--rm", "test/other:1"]), "hello world from /srv as nobody\n");
+    assert!(dir.join("store/blobs/sha256").join(sha256(&img.one)).exists(), "shared layer kept for test/other");
+    ok(&dir, &["rmi", "test/other:1"]);
+    assert_eq!(blobs(&dir), 0, "{:?}", std::fs::read_dir(dir.join("store/blobs/sha256")).unwrap().collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_image_input_is_refused_with_the_reason_and_leaves_nothing() {
+    if !can_run("store-bad") {
+        return;
+    }
+    let dir = tmp("bad");
+    let out = husk_in(&dir, &["run", "--rm", "nosuch:1", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(err.contains("\"nosuch:1\"") && err.contains("husk pull or husk load"), "{err}");
+    // A rootfs tarball is no image archive.
+    let out = husk_in(&dir, &["load", "-i", tarball().unwrap().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("not an image archive"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.join("store/partial")).unwrap().count(), 0, "no spool left");
+    // A corrupted layer: refused with its digest; nothing stored.
+    let img = test_image(&dir);
+    let digest = sha256(&img.two);
+    let blob = img.layout.dir.join("blobs/sha256").join(&digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let out = husk_in(&dir, &["load", "-i", img.layout.dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains(&format!("not sha256:{digest}")), "{err}");
+    assert!(ok(&dir, &["images", "-q"]).is_empty());
+    assert_eq!(std::fs::read_dir(dir.join("store/partial")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(dir.join("store/images")).unwrap().count(), 0);
+    // Usage: docker's 125, one line.
+    let out = husk_in(&dir, &["images", "--bogus"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    let out = husk_in(&dir, &["rmi", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// podman with storage of its own under `dir` (vfs: works anywhere).
+fn podman(dir: &Path, args: &[&str]) -> Output {
+    Command::new("podman")
+        .arg("--root")
+        .arg(dir.join("podman/root"))
+        // podman limits the run root's path to 50 characters.
+        .arg("--runroot")
+        .arg(format!("/tmp/husk-podman-{}", std::process::id()))
+        .args(["--storage-driver", "vfs"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn podman_archives_load_and_husk_save_loads_into_podman() {
+    if !can_run("store-podman") {
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        eprintln!("SKIPPED store-podman: podman is not installed");
+        return;
+    }
+    let dir = tmp("podman");
+    let img = test_image(&dir);
+    let p = |args: &[&str]| {
+        let out = podman(&dir, args);
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // podman reads the tests' OCI archive, then writes both of its formats.
+    p(&["load", "-q", "-i", img.oci_archive.to_str().unwrap()]);
+    for format in ["oci-archive", "docker-archive"] {
+        let out = dir.join(format!("{format}.tar"));
+        p(&["save", "-q", "--format", format, "-o", out.to_str().unwrap(), "docker.io/test/greet:1"]);
+        let loaded = ok(&dir, &["load", "-i", out.to_str().unwrap()]);
+        assert!(loaded.contains("test/greet:1"), "{format}: {loaded}");
+        assert_eq!(ok(&dir, &["run", "--rm", "test/greet:1", format]), format!("hello {format} from /srv as nobody\n"));
+    }
+    // husk save → podman load: the same image ID, and back into a fresh husk store.
+    ok(&dir, &["tag", "test/greet:1", "saved:1"]);
+    let saved = dir.join("saved.tar");
+    ok(&dir, &["save", "-o", saved.to_str().unwrap(), "saved:1"]);
+    p(&["rmi", "-a", "-f"]);
+    let loaded = p(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(loaded.contains("saved:1"), "{loaded}");
+    let id = p(&["image", "inspect", "--format", "{{.Id}}", "docker.io/library/saved:1"]);
+    assert_eq!(id.trim().trim_start_matches("sha256:"), sha256(&img.layout.config));
+    let fresh = dir.join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    assert_eq!(ok(&fresh, &["load", "-i", saved.to_str().unwrap()]), "Loaded image: saved:1\n");
+    assert_eq!(ok(&fresh, &["run", "--rm", "saved:1", "again"]), "hello again from /srv as nobody\n");
+    let out = husk_in(&dir, &["save", "saved:1"]);
+    assert!(out.status.success() && out.stdout.len() > 1 << 20, "save to a pipe writes the archive");
+    p(&["rmi", "-a", "-f"]);
+    let _ = std::fs::remove_dir_all(format!("/tmp/husk-podman-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
