@@ -58,21 +58,19 @@ impl Stored {
     }
 }
 
-/// The stored image `reference` names: a name, or an ID or a unique prefix of one.
+/// The stored image `reference` names: a name, or an ID (its first 12 or more characters).
 pub fn find(reference: &str) -> Result<Stored> {
     let dir = root();
     let read = |path: PathBuf| std::fs::read_to_string(path).ok().and_then(|t| json::parse(&t).ok());
     let full = full_name(reference);
-    let hex = reference.trim_start_matches("sha256:");
-    let by_id = hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit());
     let mut found = None;
     let index = read(dir.join("index.json")).unwrap_or(Value::Null);
     for m in index.get("manifests").and_then(Value::as_array).unwrap_or_default() {
         let note = |k| m.get("annotations").and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or_default();
         let id = note("husk.image.id");
-        if note("io.containerd.image.name") == full || by_id && id.starts_with(hex) {
-            // An ID prefix matching two images names neither.
-            found = if found.is_none_or(|f| f == id) { Some(id) } else { Some("") };
+        // A name, or an ID by at least its 12 characters (docker's short ID).
+        if note("io.containerd.image.name") == full || reference.len() >= 12 && id.starts_with(reference) {
+            found = Some(id);
         }
     }
     let id = found.filter(|id| id.len() == 64 && !id.contains('/'));

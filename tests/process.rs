@@ -40,7 +40,8 @@ fn bad_input_is_refused_with_one_line_and_exit_125() {
         (vec!["run", "--rootfs", rootfs, "--bogus", "true"], "unknown flag --bogus"),
         (vec!["run", "--rootfs", rootfs, "-e", "NOEQUALS", "true"], "expected KEY=VALUE"),
         (vec!["run", "--rootfs", rootfs, "-v", "/no/such/src:/x", "true"], "--volume source /no/such/src"),
-        (vec!["run", "true"], "--rootfs DIR (or --image FILE) is required"),
+        (vec!["run", "--memory", "1g"], "an IMAGE, --rootfs DIR or --image FILE is required"),
+        (vec!["run", "true"], "image \"true\": not in the image store"),
         (vec!["frobnicate"], "unknown command"),
     ];
     for (args, expect) in cases {

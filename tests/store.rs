@@ -77,7 +77,7 @@ fn loaded_images_run_by_name_with_their_config_and_docker_overrides() {
         "hi world from /tmp as root\n"
     );
     assert_eq!(ok(&dir, &["run", "--rm", "--entrypoint", "cat", "test/greet:1", "/etc/hello"]), "amd64-or-host\n");
-    assert_eq!(ok(&dir, &["run", "--rm", &id[..8], "by-id"]), "hello by-id from /srv as nobody\n");
+    assert_eq!(ok(&dir, &["run", "--rm", &id[..12], "by-id"]), "hello by-id from /srv as nobody\n");
     // The second layer's whiteout and opaque directory.
     let probe = "test ! -e /etc/motd && ls /opt/x && stat -c %u:%g /opt/x/mine";
     assert_eq!(ok(&dir, &["run", "--rm", "--entrypoint", "sh", "test/greet:1", "-c", probe]), "mine\n1:1\n");

@@ -6,10 +6,13 @@
 mod bitmap;
 mod builder;
 mod cli;
+mod commit;
+mod container;
 mod data;
 mod dir;
 mod elf_deps;
 mod error;
+mod export;
 mod extent;
 mod host_add;
 mod image;
@@ -26,6 +29,7 @@ mod store;
 mod superblock;
 mod tar_reader;
 mod tree;
+mod tree_io;
 mod verbs;
 mod xattr;
 

@@ -31,6 +31,7 @@ pub enum Source {
 }
 
 /// One layer to apply: its file in the source, and the sha256 (hex) its bytes must have.
+#[derive(Clone)]
 pub struct Layer {
     pub name: String,
     pub sha256: String,
@@ -301,9 +302,6 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Which entry of which layer each path of the final tree is: (layer, entry number).
-type Survivors = BTreeMap<Vec<u8>, (usize, usize)>;
-
 /// The entries of one layer, decompressed (gzip, zstd, ... by their bytes).
 fn each_entry(
     src: &Source,
@@ -349,7 +347,7 @@ fn key(parts: &[Vec<u8>]) -> Vec<u8> {
 
 /// Removes `path` and everything below it that came from a layer below `layer`
 /// (`layer` None: from any layer).
-fn remove_below(s: &mut Survivors, path: &[u8], layer: Option<usize>, itself: bool) {
+fn remove_below<V>(s: &mut BTreeMap<Vec<u8>, (usize, V)>, path: &[u8], layer: Option<usize>, itself: bool) {
     let mut prefix = path.to_vec();
     if !prefix.is_empty() {
         prefix.push(b'/');
@@ -368,14 +366,19 @@ fn remove_below(s: &mut Survivors, path: &[u8], layer: Option<usize>, itself: bo
     }
 }
 
-/// Applies `layers` in order into the builder's tree (see the module's note).
-pub fn apply(b: &mut Builder, src: &Source, layers: &[Layer]) -> Result<()> {
-    let mut survivors = Survivors::new();
+/// The first pass: which entry of which layer each path of the final tree is, with
+/// what `make` records of it, the whiteouts and opaque directories applied.
+pub fn survivors<V>(
+    src: &Source,
+    layers: &[Layer],
+    mut make: impl FnMut(usize, &mut tar::Entry<'_, Box<dyn Read>>) -> V,
+) -> Result<BTreeMap<Vec<u8>, (usize, V)>> {
+    let mut survivors = BTreeMap::new();
     for (li, layer) in layers.iter().enumerate() {
         each_entry(src, layer, true, |i, entry| {
             let parts = crate::tree::normalize(&entry.path_bytes())?;
             let Some(name) = parts.last() else {
-                survivors.insert(Vec::new(), (li, i));
+                survivors.insert(Vec::new(), (li, make(i, entry)));
                 return Ok(());
             };
             let parent = key(&parts[..parts.len() - 1]);
@@ -393,11 +396,17 @@ pub fn apply(b: &mut Builder, src: &Source, layers: &[Layer]) -> Result<()> {
                 if !entry.header().entry_type().is_dir() {
                     remove_below(&mut survivors, &path, None, false);
                 }
-                survivors.insert(path, (li, i));
+                survivors.insert(path, (li, make(i, entry)));
             }
             Ok(())
         })?;
     }
+    Ok(survivors)
+}
+
+/// Applies `layers` in order into the builder's tree (see the module's note).
+pub fn apply(b: &mut Builder, src: &Source, layers: &[Layer]) -> Result<()> {
+    let survivors = survivors(src, layers, |i, _| i)?;
     for (li, layer) in layers.iter().enumerate() {
         each_entry(src, layer, false, |i, entry| {
             let parts = crate::tree::normalize(&entry.path_bytes())?;

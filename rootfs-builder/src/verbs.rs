@@ -14,7 +14,7 @@ use crate::oci;
 use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
-pub const VERBS: [&str; 6] = ["load", "images", "rmi", "tag", "pull", "save"];
+pub const VERBS: [&str; 9] = ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit"];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
 pub fn program() -> &'static str {
@@ -88,6 +88,9 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "rmi" => rmi(args),
         "tag" => tag(args),
         "save" => crate::save::save(args),
+        "export" => crate::export::export(args),
+        "cp" => crate::export::cp(args),
+        "commit" => crate::commit::commit(args),
         _ => crate::registry::pull(args),
     }
 }

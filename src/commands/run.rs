@@ -612,6 +612,7 @@ mod tests {
             "cap-drop" => "chown",
             "security-opt" => "no-new-privileges=false",
             "tmpfs" => "/scratch:size=1m",
+            "entrypoint" => "/bin/echo",
             _ => "",
         };
         for flag in FLAGS {
