@@ -17,7 +17,7 @@ report=$out/BENCHMARKS.md
 for heading in "## Targets" "## Machine" "## Start-up" "## Size and memory" "### Binary size" \
   "### Launcher peak RSS" "### PID-1 init RSS" "### Detached supervisor RSS" \
   "## Run-time overhead (sysbench)" "## Side by side: inside husk, crun and the host" \
-  "## Image building" "## Networking" "## Through OCI clients"; do
+  "## Image building" "## Images" "## Networking" "## Through OCI clients"; do
   grep -qxF -- "$heading" "$report" || { echo "FAIL: report lacks '$heading'"; exit 1; }
 done
 if grep -q 'FAILED TO RUN' "$report"; then echo "FAIL: a section failed to run"; exit 1; fi
