@@ -78,7 +78,7 @@ pub fn find(reference: &str) -> Result<Stored> {
         Some((id, config)) => Ok(Stored { file: dir.join(format!("images/{id}.ext4")), config }),
         None => Err(Error::msg(
             format!("image {reference:?}"),
-            format!("not in the image store {} (see husk images; husk pull or husk load it)", dir.display()),
+            "not in the image store (see husk images; husk pull or husk load it)",
         )),
     }
 }

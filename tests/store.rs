@@ -210,3 +210,41 @@ fn podman_archives_load_and_husk_save_loads_into_podman() {
     let _ = std::fs::remove_dir_all(format!("/tmp/husk-podman-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn image_layers_as_ext4_files_stack_with_overlay_whiteouts_and_docker_ones_are_refused() {
+    if !can_run("store-layers") {
+        return;
+    }
+    let dir = tmp("layers");
+    let img = test_image(&dir);
+    let layers = dir.join("layers");
+    let out = Command::new(builder()).arg("-q").arg(&img.layout.dir).arg("--layers").arg(&layers).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for i in 0..2 {
+        let image = layers.join(format!("{i}.ext4"));
+        let fsck = Command::new("e2fsck").arg("-fn").arg(&image).output().unwrap();
+        assert!(fsck.status.success(), "{}: {}", image.display(), String::from_utf8_lossy(&fsck.stdout));
+    }
+    let (one, two) = (layers.join("0.ext4"), layers.join("1.ext4"));
+    let probe = "test -e /etc/motd || echo motd-gone; ls /opt/x; cat /etc/hello";
+    let seen = ok(
+        &dir,
+        &["run", "--rm", "--image", one.to_str().unwrap(), "--layer", two.to_str().unwrap(), "sh", "-c", probe],
+    );
+    assert_eq!(seen, "motd-gone\nmine\namd64-or-host\n", "the whiteout and the opaque directory apply");
+    // The second layer unpacked as a directory still holds docker's .wh. files: refused.
+    let unpacked = dir.join("layer-dir");
+    std::fs::create_dir(&unpacked).unwrap();
+    std::fs::write(dir.join("two.tar"), &img.two).unwrap();
+    let ok_tar = Command::new("tar").arg("-xf").arg(dir.join("two.tar")).arg("-C").arg(&unpacked).status().unwrap();
+    assert!(ok_tar.success());
+    let out = husk_in(
+        &dir,
+        &["run", "--rm", "--image", one.to_str().unwrap(), "--layer", unpacked.to_str().unwrap(), "true"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains(".wh.") && err.contains("--layers"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,8 @@ rootfs-builder: turn a root filesystem tarball or a container image into an
 ext4 image (no mkfs, no mount, no root privileges needed)
 
 Usage: rootfs-builder [OPTIONS] INPUT -o IMAGE.ext4
+       rootfs-builder [OPTIONS] IMAGE --layers DIR
+       rootfs-builder load|pull|save|images|rmi|tag|export|cp|commit ... (husk's image store)
 
 INPUT is a tar file, plain or compressed with gzip, xz, zstd or bzip2
 (detected from its content, never its name), or - for standard input; or a
@@ -39,6 +41,10 @@ Options:
                            libraries it needs (repeatable)
       --platform [linux/]ARCH  for an image: the manifest for ARCH (amd64,
                            arm64, ...; default: this machine's)
+      --layers DIR         for an image: one ext4 per layer instead of one image,
+                           DIR/0.ext4 (bottom), 1.ext4, ..., whiteouts in
+                           overlayfs's form, for husk run --image DIR/0.ext4
+                           --layer DIR/1.ext4 ...
       --config FILE        for an image: write its config document (Cmd,
                            Entrypoint, Env, WorkingDir, User, ...) to FILE
   -q, --quiet              no progress line, summary or warnings
@@ -46,7 +52,7 @@ Options:
   -V, --version            show the version
 ";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Options {
     pub input: PathBuf,
     pub output: PathBuf,
@@ -62,6 +68,10 @@ pub struct Options {
     pub quiet: bool,
     pub platform: Option<String>,
     pub config: Option<PathBuf>,
+    /// --layers DIR: one image per layer.
+    pub layers: Option<PathBuf>,
+    /// Whiteouts written as overlayfs's (set per layer image by --layers).
+    pub overlay: bool,
 }
 
 pub enum Command {
@@ -149,6 +159,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             Long("preserve-owner") => o.preserve_owner = true,
             Short('q') | Long("quiet") => o.quiet = true,
             Long("config") => o.config = Some(PathBuf::from(p.value().map_err(err)?)),
+            Long("layers") => o.layers = Some(PathBuf::from(p.value().map_err(err)?)),
             Long("platform") => {
                 let v = p.value().map_err(err)?.to_string_lossy().into_owned();
                 o.platform = Some(parse_platform(&v)?);
@@ -173,7 +184,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         }
     }
     o.input = input.ok_or_else(|| Error::usage("arguments", "missing TARBALL (try --help)"))?;
-    o.output = output.ok_or_else(|| Error::usage("arguments", "missing -o IMAGE (try --help)"))?;
+    o.output = match (output, &o.layers) {
+        (Some(_), Some(_)) => return Err(Error::usage("--layers", "writes DIR/N.ext4; leave out -o")),
+        (Some(out), None) => out,
+        (None, Some(_)) => PathBuf::new(),
+        (None, None) => return Err(Error::usage("arguments", "missing -o IMAGE (try --help)")),
+    };
     Ok(Command::Build(Box::new(o)))
 }
 

@@ -121,6 +121,25 @@ fn run(o: &Options) -> Result<()> {
     if o.config.is_some() && resolved.is_none() {
         return Err(Error::usage("--config", "the input is a tarball, which has no image config"));
     }
+    if let Some(dir) = &o.layers {
+        let (Some(src), Some(image)) = (&source, &resolved) else {
+            return Err(Error::usage("--layers", "the input is a tarball, which has no layers"));
+        };
+        if !o.adds.is_empty() || !o.binaries.is_empty() {
+            return Err(Error::usage("--layers", "goes without --add and --add-binary"));
+        }
+        fs::create_dir_all(dir).ctx(|| format!("creating '{}'", dir.display()))?;
+        for (i, layer) in image.layers.iter().enumerate() {
+            let one = oci::Image { layers: vec![layer.clone()], names: Vec::new(), ..image.clone() };
+            let o = Options { output: dir.join(format!("{i}.ext4")), overlay: i > 0, config: None, ..o.clone() };
+            write_image(&o, Some((src, &one)))?;
+        }
+        if let Some(path) = &o.config {
+            let text = serde_json::to_vec_pretty(&image.config).unwrap_or_default();
+            fs::write(path, text).ctx(|| format!("writing '{}'", path.display()))?;
+        }
+        return Ok(());
+    }
     write_image(o, source.as_ref().zip(resolved.as_ref())).map(drop)
 }
 
@@ -157,6 +176,7 @@ pub fn write_image(o: &Options, image: Option<(&oci::Source, &oci::Image)>) -> R
     let tree = Tree::new(dir_meta.clone(), dir_meta);
     let mut b = Builder::new(tree, Allocator::new(gdt_reserve, size_blocks), ImageWriter::new(file), o.quiet);
     let result = match (image, input) {
+        (Some((src, i)), _) if o.overlay => oci::apply_overlay(&mut b, src, &i.layers[0]),
         (Some((src, i)), _) => oci::apply(&mut b, src, &i.layers).and_then(|()| fill(&mut b, None, o)),
         (None, input) => fill(&mut b, input, o),
     };

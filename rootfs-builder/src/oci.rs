@@ -168,6 +168,7 @@ pub fn host_arch() -> &'static str {
 /// An image for one platform: its layers, bottom first, and its config document (the
 /// OCI image config: architecture, os, config with Cmd, Entrypoint, Env, WorkingDir,
 /// User, ExposedPorts, Labels, ..., rootfs, history).
+#[derive(Clone)]
 pub struct Image {
     pub layers: Vec<Layer>,
     pub config: Value,
@@ -417,6 +418,48 @@ pub fn apply(b: &mut Builder, src: &Source, layers: &[Layer]) -> Result<()> {
             // (an instruction, not a file).
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+/// Writes one layer as it is, for overlayfs to stack (`--layers`): `.wh.NAME` becomes
+/// overlayfs's whiteout (a character device 0/0 named NAME), `.wh..wh..opq` its opaque
+/// directory (the xattr trusted.overlay.opaque=y on the directory).
+pub fn apply_overlay(b: &mut Builder, src: &Source, layer: &Layer) -> Result<()> {
+    use crate::tree::{Kind, Meta, Xattr};
+    let mut opaque = Vec::new();
+    each_entry(src, layer, true, |_, entry| {
+        let parts = crate::tree::normalize(&entry.path_bytes())?;
+        let Some(name) = parts.last() else { return crate::tar_reader::add_entry(b, entry) };
+        let parent = key(&parts[..parts.len() - 1]);
+        let meta = |perm| Meta {
+            perm,
+            uid: 0,
+            gid: 0,
+            mtime: entry.header().mtime().unwrap_or(0) as i64,
+            mtime_nsec: 0,
+            xattrs: Vec::new(),
+        };
+        if name == b".wh..wh..opq" {
+            opaque.push((parent, meta(0o755)));
+            Ok(())
+        } else if let Some(hidden) = name.strip_prefix(b".wh.") {
+            let target = if parent.is_empty() { hidden.to_vec() } else { [&parent[..], b"/", hidden].concat() };
+            b.add(&target, Kind::CharDev(0, 0), meta(0))
+        } else {
+            crate::tar_reader::add_entry(b, entry)
+        }
+    })?;
+    let flag = Xattr { index: 4, name: b"overlay.opaque".to_vec(), value: b"y".to_vec() };
+    for (dir, meta) in opaque {
+        let id = match b.tree.lookup(&dir)? {
+            Some(id) => id,
+            None => {
+                b.add(&dir, Kind::Dir { entries: BTreeMap::new() }, meta)?;
+                b.tree.lookup(&dir)?.unwrap_or(crate::tree::ROOT)
+            }
+        };
+        b.tree.nodes[id].meta.xattrs.push(flag.clone());
     }
     Ok(())
 }

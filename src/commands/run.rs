@@ -386,6 +386,12 @@ fn build(mut o: RunOpts, mut command: Vec<String>) -> Result<(Spec, Launch)> {
     let mut layers = Vec::new();
     for layer in &o.layers {
         let path = crate::mounts::canonical("--layer", layer)?;
+        if docker_whiteouts(&path) {
+            return Err(Error::msg(
+                format!("--layer {}", layer.display()),
+                "has docker whiteouts (.wh. files): use rootfs-builder --layers",
+            ));
+        }
         if !path.is_dir() && rootless {
             return Err(Error::msg(format!("--layer {}", layer.display()), "image layers need root (loop devices)"));
         }
@@ -510,6 +516,16 @@ fn security_opt(o: &mut RunOpts, text: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a directory layer holds a `.wh.` file (docker's whiteouts: overlayfs knows
+/// only its own, a character device 0/0 and an xattr).
+fn docker_whiteouts(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        e.file_name().as_encoded_bytes().starts_with(b".wh.")
+            || e.file_type().is_ok_and(|t| t.is_dir()) && docker_whiteouts(&e.path())
+    })
 }
 
 fn check_dir(what: &str, path: &Path) -> Result<()> {
