@@ -78,6 +78,12 @@ fn commit_export_and_cp_work_on_a_running_container() {
     let config = std::fs::read_to_string(dir.join("store/blobs/sha256").join(id[7..].trim())).unwrap();
     assert!(config.contains(r#""Cmd":["sleep","1000"]"#) && config.contains("test change"), "{config}");
 
+    // The image a container uses is not removed without -f.
+    let out = husk_in(&dir, &["rmi", "test/greet:1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&c1) && err.contains("-f"), "{err}");
+
     // export: the container's tree, mounts left empty.
     let exported = dir.join("export.tar");
     let out = husk_in(&dir, &["export", "-o", exported.to_str().unwrap(), &c1]);

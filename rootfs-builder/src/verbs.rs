@@ -323,6 +323,18 @@ fn rmi(args: Vec<OsString>) -> Result<u8> {
             failed = Some(1);
             continue;
         }
+        let last = store.entries.iter().filter(|e| e.id == id).count() == found.len();
+        let users = if last { containers_using(&store.image_file(&id)) } else { Vec::new() };
+        if !users.is_empty() && !force {
+            eprintln!(
+                "{}: rmi {what}: container {} uses image {} (remove it first, or force with -f)",
+                program(),
+                users.join(", "),
+                &id[..12]
+            );
+            failed = Some(1);
+            continue;
+        }
         let mut gone = Vec::new();
         for &i in found.iter().rev() {
             gone.push(store.entries.remove(i));
@@ -342,6 +354,21 @@ fn rmi(args: Vec<OsString>) -> Result<u8> {
         }
     }
     Ok(failed.unwrap_or(0))
+}
+
+/// The husk containers (any state, under the state root husk uses here) whose root is
+/// `image`; none when husk cannot be asked.
+fn containers_using(image: &Path) -> Vec<String> {
+    let Ok(text) = crate::container::run_husk(&["ps", "-a", "--format", "json"]) else { return Vec::new() };
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let shown = image.display().to_string();
+    list.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["root"].as_str() == Some(&shown))
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn tag(args: Vec<OsString>) -> Result<u8> {
