@@ -34,7 +34,8 @@ fn full_name(r: &str) -> String {
     }
 }
 
-/// A stored image: its root filesystem and its config (the OCI image config, whose
+/// A stored image: its root filesystem (an ext4 file in root's store, a directory in a
+/// store written without root) and its config (the OCI image config, whose
 /// `config` object has Cmd, Entrypoint, Env, WorkingDir, User, ...).
 pub struct Stored {
     pub file: PathBuf,
@@ -75,7 +76,7 @@ pub fn find(reference: &str) -> Result<Stored> {
     }
     let id = found.filter(|id| id.len() == 64 && !id.contains('/'));
     match id.and_then(|id| Some((id, read(dir.join("blobs/sha256").join(id))?))) {
-        Some((id, config)) => Ok(Stored { file: dir.join(format!("images/{id}.ext4")), config }),
+        Some((id, config)) => Ok(Stored { file: dir.join("images").join(id), config }),
         None => Err(Error::msg(
             format!("image {reference:?}"),
             "not in the image store (see husk images; husk pull or husk load it)",

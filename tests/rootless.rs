@@ -166,3 +166,41 @@ fn an_unprivileged_user_can_exec_into_its_detached_container() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "state left behind");
 }
+
+#[test]
+fn an_unprivileged_user_loads_and_runs_images_from_a_store_of_its_own() {
+    let Some((uid, state)) = setup("rootless-images") else { return };
+    use common::oci_image::*;
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rootless-images-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let one = layer_one(&dir, &tarball().unwrap());
+    let two = layer_two(&dir, "rootless");
+    let layout = layout(&dir.join("layout"), &one, &two, "docker.io/test/greet:1", None);
+    Command::new("chown").args(["-R", &uid.to_string()]).arg(&dir).status().unwrap();
+    let store = dir.join("store");
+    let husk_as = |args: &[&str]| {
+        let out =
+            as_user(uid).env("HUSK_ROOT", &state).env("HUSK_STORE", &store).arg(husk()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(husk_as(&["load", "-i", layout.dir.to_str().unwrap()]), "Loaded image: test/greet:1\n");
+    // The store holds the image as a directory of the user's (no ext4: that needs root).
+    let id = sha256(&layout.config);
+    let root = store.join("images").join(&id);
+    assert!(root.is_dir(), "{}", root.display());
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(root.join("etc/hello")).unwrap()), uid);
+    // (The image's user, nobody, needs an /etc/subuid range this user does not have.)
+    assert_eq!(husk_as(&["run", "--rm", "-u", "0:0", "test/greet:1", "there"]), "hello there from /srv as root\n");
+    let probe = "test -e /etc/motd || echo motd-gone; ls /opt/x; cat /etc/hello; stat -c %a /usr/local/bin/greet";
+    assert_eq!(
+        husk_as(&["run", "--rm", "-u", "0:0", "--entrypoint", "sh", "test/greet:1", "-c", probe]),
+        "motd-gone\nmine\nrootless\n755\n"
+    );
+    // rmi takes the directory away, read-only directories and all.
+    husk_as(&["rmi", "test/greet:1"]);
+    assert_eq!(std::fs::read_dir(store.join("images")).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -133,7 +133,7 @@ fn base_of(store: &Store, c: &Container) -> Result<Option<(Value, Value)>> {
     let root = c.spec["root"]["path"].as_str().unwrap_or_default();
     let path = std::path::Path::new(root);
     let in_store = path.parent().is_some_and(|p| p == store.root.join("images"));
-    let Some(id) = path.file_name().and_then(|n| n.to_str()?.strip_suffix(".ext4")).filter(|_| in_store) else {
+    let Some(id) = path.file_name().and_then(|n| n.to_str()).filter(|_| in_store) else {
         return Ok(None);
     };
     let Some(entry) = store.entries.iter().find(|e| e.id == id) else { return Ok(None) };

@@ -30,6 +30,7 @@ mod superblock;
 mod tar_reader;
 mod tree;
 mod tree_io;
+mod unpack;
 mod verbs;
 mod xattr;
 

@@ -304,7 +304,7 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// The entries of one layer, decompressed (gzip, zstd, ... by their bytes).
-fn each_entry(
+pub fn each_entry(
     src: &Source,
     layer: &Layer,
     verify: bool,

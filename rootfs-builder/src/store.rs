@@ -4,7 +4,9 @@
 //! ```text
 //! STORE/oci-layout, STORE/index.json   the layout; one index entry per (image, name)
 //! STORE/blobs/sha256/HEX               manifests, configs, layers (shared ones once)
-//! STORE/images/ID.ext4                 the image's layers applied, read-only for husk
+//! STORE/images/ID                      the image's layers applied: an ext4 file husk
+//!                                      mounts read-only, or in a store written without
+//!                                      root a directory (husk runs it rootless)
 //! STORE/partial/HEX                    a blob being downloaded (a pull resumes it)
 //! STORE/lock                           held by every writer
 //! ```
@@ -33,13 +35,18 @@ const ID: &str = "husk.image.id";
 const SIZE: &str = "husk.image.size";
 const CREATED: &str = "org.opencontainers.image.created";
 
+/// Whether this process runs as root (its files then get an ext4 per image).
+pub fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 /// Where the store is: $HUSK_STORE, else /var/lib/husk for root and
 /// $XDG_DATA_HOME/husk (~/.local/share/husk) for anyone else — as husk computes it.
 pub fn default_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("HUSK_STORE").filter(|d| !d.is_empty()) {
         return dir.into();
     }
-    if fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+    if is_root() {
         return "/var/lib/husk".into();
     }
     match std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
@@ -103,8 +110,9 @@ impl Store {
         self.root.join("blobs/sha256").join(hex)
     }
 
+    /// The image's root: an ext4 file, or a directory in a store written without root.
     pub fn image_file(&self, id: &str) -> PathBuf {
-        self.root.join("images").join(format!("{id}.ext4"))
+        self.root.join("images").join(id)
     }
 
     pub fn partial(&self, hex: &str) -> PathBuf {
@@ -188,6 +196,19 @@ impl Store {
         let file = self.image_file(&id);
         let bytes = match known {
             Some(bytes) if file.exists() => bytes,
+            // Without root: a directory, unpacked aside and renamed into place.
+            _ if !is_root() => {
+                let tmp = self.partial(&format!("{id}.rootfs-{}", std::process::id()));
+                let stored = Image { layers, ..clone_image(image) };
+                let result =
+                    crate::unpack::unpack(&Source::Dir(self.root.clone()), &stored.layers, &tmp).and_then(|n| {
+                        fs::rename(&tmp, &file).map(|()| n).ctx(|| format!("renaming to '{}'", file.display()))
+                    });
+                if result.is_err() {
+                    let _ = crate::unpack::remove(&tmp);
+                }
+                result?
+            }
             _ => {
                 let stored = Image { layers, ..clone_image(image) };
                 let o = crate::cli::Options {
@@ -299,14 +320,12 @@ impl Store {
             }
             keep.insert(hex);
         }
-        for (dir, suffix) in [("blobs/sha256", ""), ("images", ".ext4")] {
+        for (dir, kept) in [("blobs/sha256", &keep), ("images", &ids)] {
             let dir = self.root.join(dir);
             for f in fs::read_dir(&dir).ctx(|| format!("reading '{}'", dir.display()))?.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                let Some(hex) = name.strip_suffix(suffix) else { continue };
-                let kept = if suffix.is_empty() { keep.contains(hex) } else { ids.contains(hex) };
+                let kept = kept.contains(&*f.file_name().to_string_lossy());
                 if !kept {
-                    fs::remove_file(f.path()).ctx(|| format!("removing '{}'", f.path().display()))?;
+                    crate::unpack::remove(&f.path()).ctx(|| format!("removing '{}'", f.path().display()))?;
                 }
             }
         }

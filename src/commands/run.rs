@@ -344,7 +344,7 @@ fn build(mut o: RunOpts, mut command: Vec<String>) -> Result<(Spec, Launch)> {
         if o.rw_image {
             return Err(cli::usage_error(&RUN, "--rw-image cannot write to a stored image"));
         }
-        o.image = Some(stored.file);
+        *(if rootless { &mut o.rootfs } else { &mut o.image }) = Some(stored.file);
     } else if let Some(e) = o.entrypoint.take().filter(|e| !e.is_empty()) {
         command.insert(0, e);
     }
