@@ -192,3 +192,94 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     drop(reg);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A registry that wants a bearer token, as Docker Hub does: every /v2/ request without
+/// `Authorization: Bearer TOKEN` gets a 401 whose challenge names the token endpoint
+/// (on the same server), which hands TOKEN out for the asked scope. It serves the
+/// manifest and blobs of an OCI layout; the requests it saw are kept.
+fn token_registry(layout: PathBuf, seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let mut auth = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if request.is_empty() {
+                    request = line.trim().to_string();
+                } else if line.to_ascii_lowercase().starts_with("authorization:") {
+                    auth = line[14..].trim().to_string();
+                }
+            }
+            let path = request.split(' ').nth(1).unwrap_or("").to_string();
+            seen.lock().unwrap().push(format!("{path} [{auth}]"));
+            let mut out = stream;
+            let reply = |out: &mut TcpStream, status: &str, headers: &str, body: &[u8]| {
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                    body.len()
+                );
+                let _ = out.write_all(head.as_bytes()).and_then(|()| out.write_all(body));
+            };
+            if path.starts_with("/token?") {
+                let ok = path.contains("scope=repository%3Atest%2Fgreet%3Apull") && path.contains("service=husk-test");
+                let body = if ok { br#"{"token":"t0k3n"}"#.to_vec() } else { b"{}".to_vec() };
+                reply(&mut out, "200 OK", "Content-Type: application/json\r\n", &body);
+                continue;
+            }
+            if auth != "Bearer t0k3n" {
+                let challenge = format!(
+                    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"husk-test\",scope=\"repository:test/greet:pull\"\r\n"
+                );
+                reply(&mut out, "401 Unauthorized", &challenge, b"");
+                continue;
+            }
+            if path == "/v2/test/greet/manifests/1" {
+                let body = std::fs::read(layout.join("blobs/sha256").join(manifest_of(&layout))).unwrap();
+                reply(&mut out, "200 OK", "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n", &body);
+            } else if let Some(hex) = path.strip_prefix("/v2/test/greet/blobs/sha256:") {
+                match std::fs::read(layout.join("blobs/sha256").join(hex)) {
+                    Ok(body) => reply(&mut out, "200 OK", "", &body),
+                    Err(_) => reply(&mut out, "404 Not Found", "", b""),
+                }
+            } else {
+                reply(&mut out, "404 Not Found", "", b"");
+            }
+        }
+    });
+    port
+}
+
+/// The hex digest of the one manifest a layout's index.json names.
+fn manifest_of(layout: &Path) -> String {
+    let text = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let at = text.find("sha256:").unwrap() + 7;
+    text[at..at + 64].to_string()
+}
+
+#[test]
+fn pull_answers_a_bearer_challenge_with_the_token_it_is_given() {
+    if !can_run("registry-token") {
+        return;
+    }
+    let dir = tmp("token");
+    let one = layer_one(&dir, &tarball().unwrap());
+    let two = layer_two(&dir, "token");
+    let layout = layout(&dir.join("layout"), &one, &two, "docker.io/test/greet:1", None);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = token_registry(layout.dir.clone(), seen.clone());
+    let name = format!("127.0.0.1:{port}/test/greet:1");
+    let pulled = ok(&dir, &[], &["pull", "--insecure", "-q", &name]);
+    assert_eq!(pulled, format!("{name}\n"));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen[0].ends_with("[]") && seen[1].starts_with("/token?"), "{seen:?}");
+    assert!(seen[2..].iter().all(|r| r.ends_with("[Bearer t0k3n]")), "every later request carries the token: {seen:?}");
+    assert_eq!(ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &name, "/etc/hello"]), "token\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
