@@ -352,7 +352,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.ctx(|| format!("writing '{}'", path.display()))
 }
 
-fn read_index(root: &Path) -> Result<Vec<Entry>> {
+/// The index's entries, read without the lock (the index is replaced whole); none when
+/// the store does not exist.
+pub fn read_index(root: &Path) -> Result<Vec<Entry>> {
     let path = root.join("index.json");
     let bytes = match fs::read(&path) {
         Ok(b) => b,

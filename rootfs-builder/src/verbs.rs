@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -160,6 +160,9 @@ fn load(args: Vec<OsString>) -> Result<u8> {
     }
     let arch = platform.as_deref().map(crate::cli::parse_platform).transpose()?;
     let path = PathBuf::from(input.unwrap_or_else(|| "-".into()));
+    if path == Path::new("-") && io::stdin().is_terminal() {
+        return Err(usage("load", "standard input is a terminal: give the archive with -i FILE or a redirect"));
+    }
     let mut store = Store::open(&o.store, o.quiet)?;
     // A stream, or a compressed archive: unpacked aside first (an archive is read in
     // place, by offsets).
@@ -230,8 +233,7 @@ fn images(args: Vec<OsString>) -> Result<u8> {
         [one] => Some(one.as_str()),
         _ => return Err(usage("images", "at most one REPOSITORY[:TAG]")),
     };
-    let store = Store::open(&o.store, true)?;
-    let mut entries = store.entries.clone();
+    let mut entries = store::read_index(&o.store)?;
     entries.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
     if let Some(f) = filter {
         // docker's: a repository alone matches every tag of it.
