@@ -142,6 +142,20 @@ fn bad_image_input_is_refused_with_the_reason_and_leaves_nothing() {
     assert!(ok(&dir, &["images", "-q"]).is_empty());
     assert_eq!(std::fs::read_dir(dir.join("store/partial")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(dir.join("store/images")).unwrap().count(), 0);
+    // What a writer killed midway left is swept by the next writer; a download that a
+    // pull would resume stays.
+    let store = dir.join("store");
+    let hex = "ab".repeat(32);
+    for leftover in ["partial/load-999999.tar", "partial/x.copy-999999", "images/.x.tmp-999999", "index.tmp-999999"] {
+        std::fs::write(store.join(leftover), "").unwrap();
+    }
+    std::fs::create_dir(store.join("partial/id.rootfs-999999")).unwrap();
+    std::fs::write(store.join("partial").join(&hex), "half").unwrap();
+    ok(&dir, &["load", "-i", img.oci_archive.to_str().unwrap()]);
+    assert_eq!(std::fs::read_dir(store.join("partial")).unwrap().count(), 1, "only the resumable download");
+    assert!(store.join("partial").join(&hex).exists());
+    assert_eq!(std::fs::read_dir(store.join("images")).unwrap().count(), 1);
+    assert!(!store.join("index.tmp-999999").exists());
     // Usage: docker's 125, one line.
     let out = husk_in(&dir, &["images", "--bogus"]);
     assert_eq!(out.status.code(), Some(125));

@@ -98,6 +98,7 @@ impl Store {
             }
             lock.lock().ctx(|| format!("locking '{}'", lock_path.display()))?;
         }
+        sweep(root);
         let layout = root.join("oci-layout");
         if !layout.exists() {
             write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -330,6 +331,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes what writers killed midway left: temporary files and directories (their names
+/// carry the writer's pid), never a download that a pull resumes (STORE/partial/HEX).
+/// Called with the lock held, so no live writer owns any of them.
+fn sweep(root: &Path) {
+    for (dir, temporary) in [("partial", "-"), ("images", "."), ("", ".tmp-")] {
+        let Ok(list) = fs::read_dir(root.join(dir)) else { continue };
+        for e in list.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let leftover = if temporary == "." { name.starts_with('.') } else { name.contains(temporary) };
+            if leftover && (!dir.is_empty() || e.file_type().is_ok_and(|t| t.is_file())) {
+                let _ = crate::unpack::remove(&e.path());
+            }
+        }
     }
 }
 
