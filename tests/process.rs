@@ -110,6 +110,23 @@ fn signals_to_the_launcher_reach_the_command() {
 }
 
 #[test]
+fn signals_ignored_where_husk_was_started_are_not_inherited_by_the_command() {
+    if !can_run("signals-ignored") {
+        return;
+    }
+    // As `nohup husk run ... &` from a script starts it: SIGHUP, SIGINT, SIGQUIT ignored.
+    let script = format!(
+        "trap '' HUP INT QUIT; exec {} run --rootfs {} -- grep SigIgn /proc/self/status",
+        husk().display(),
+        alpine().display()
+    );
+    let out =
+        Command::new("sh").arg("-c").arg(script).env("HUSK_ROOT", state_root("signals-ignored")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SigIgn:\t0000000000000000\n");
+}
+
+#[test]
 fn stdin_passes_through_unchanged() {
     if !can_run("stdin") {
         return;

@@ -65,10 +65,14 @@ pub fn take_signals() -> Result<OwnedFd, Errno> {
 }
 
 /// In a freshly spawned child, before exec: an empty signal mask and default
-/// dispositions, since both survive execve (Rust's runtime ignores SIGPIPE).
+/// dispositions, since both survive execve: Rust's runtime ignores SIGPIPE, the init
+/// SIGTTIN and SIGTTOU, and whatever started husk may have ignored more (nohup: SIGHUP;
+/// a shell's background job: SIGINT and SIGQUIT), which a container's command must not
+/// inherit (a shell cannot even trap a signal ignored at its start). Every signal, the
+/// real-time ones too; SIGKILL and SIGSTOP refuse, harmlessly.
 pub fn reset_signals_for_exec() {
     let _ = sys::set_signal_mask(0);
-    for sig in [g::SIGPIPE, g::SIGTTIN, g::SIGTTOU] {
+    for sig in 1..65 {
         let _ = sys::set_signal_disposition(sig, false);
     }
 }
