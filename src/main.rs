@@ -62,7 +62,7 @@ Commands:
   network  Manage bridge networks (create, ls, inspect, rm)
 
 Images (done by rootfs-builder, beside husk or on PATH):
-  pull, load, save, images, rmi, tag, export, cp, commit
+  pull, load, import, save, images, rmi, tag, export, cp, commit
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
@@ -175,7 +175,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
-        "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" => {
+        "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" | "import" => {
             store::forward(command, args)
         }
         "state" => oci::verbs::state(args),

@@ -9,38 +9,8 @@ use common::oci_image::*;
 use common::*;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("images-registry-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn husk_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(husk())
-        .env("HUSK_STORE", dir.join("store"))
-        .env("HUSK_ROOT", dir.join("state"))
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = husk_in(dir, env, args);
-    assert!(out.status.success(), "husk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A registry serving `dir`/data on a free port; stopped when dropped.
 struct Registry {
@@ -105,7 +75,7 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     if !can_run("registry-pull") || tools_missing("registry-pull") {
         return;
     }
-    let dir = tmp("pull");
+    let dir = scratch_dir("registry", "pull");
     let one = layer_one(&dir, &tarball().unwrap());
     // Compressed, as skopeo would otherwise compress them on the way (new digests).
     let host_two = gzip(&layer_two(&dir, "host"));
@@ -116,21 +86,21 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     // Plain HTTP.
     let reg = registry(&dir, None);
     let name = format!("127.0.0.1:{}/test/greet:1", reg.port);
-    sh(&format!("skopeo copy -q --all --dest-tls-verify=false oci:{}:1 docker://{name}", layout.dir.display()));
+    sh_out(&format!("skopeo copy -q --all --dest-tls-verify=false oci:{}:1 docker://{name}", layout.dir.display()));
     let out = husk_in(&dir, &[], &["pull", &name]);
     assert_eq!(out.status.code(), Some(1), "HTTPS to a plain-HTTP registry fails");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"), "{}", String::from_utf8_lossy(&out.stderr));
-    let pulled = ok(&dir, &[], &["pull", "--insecure", &name]);
+    let pulled = husk_ok(&dir, &[], &["pull", "--insecure", &name]);
     assert!(pulled.ends_with(&format!("{name}\n")) && pulled.contains("Pull complete"), "{pulled}");
-    assert_eq!(ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &name, "/etc/hello"]), "host\n");
-    assert_eq!(ok(&dir, &[], &["run", "--rm", &name]), "hello world from /srv as nobody\n");
-    let again = ok(&dir, &[], &["pull", "--insecure", &name]);
+    assert_eq!(husk_ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &name, "/etc/hello"]), "host\n");
+    assert_eq!(husk_ok(&dir, &[], &["run", "--rm", &name]), "hello world from /srv as nobody\n");
+    let again = husk_ok(&dir, &[], &["pull", "--insecure", &name]);
     assert!(again.contains("Already exists") && again.contains("up to date"), "{again}");
     // The other platform, asked for.
     let arm = format!("127.0.0.1:{}/test/greet:other", reg.port);
-    ok(&dir, &[], &["pull", "--insecure", "--platform", &format!("linux/{other}"), &name]);
-    ok(&dir, &[], &["tag", &name, &arm]);
-    assert_eq!(ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &arm, "/etc/hello"]), "other\n");
+    husk_ok(&dir, &[], &["pull", "--insecure", "--platform", &format!("linux/{other}"), &name]);
+    husk_ok(&dir, &[], &["tag", &name, &arm]);
+    assert_eq!(husk_ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &arm, "/etc/hello"]), "other\n");
 
     // An interrupted download resumes from STORE/partial: a wrong first half proves the
     // second half was asked for alone (the whole blob is then refused and dropped); a
@@ -138,10 +108,10 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     let hex = sha256(&host_two);
     // (The host's image lost its name to the other platform's and stays, dangling, as
     // docker keeps it: remove every image by ID.)
-    let ids = ok(&dir, &[], &["images", "-q"]);
+    let ids = husk_ok(&dir, &[], &["images", "-q"]);
     let mut rmi = vec!["rmi", "-f"];
     rmi.extend(ids.lines());
-    ok(&dir, &[], &rmi);
+    husk_ok(&dir, &[], &rmi);
     assert_eq!(std::fs::read_dir(dir.join("store/blobs/sha256")).unwrap().count(), 0);
     let partial = dir.join("store/partial").join(&hex);
     let half = host_two.len() / 2;
@@ -154,12 +124,12 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     assert!(err.contains(&format!("sha256:{hex}")) && err.contains("refused"), "{err}");
     assert!(!partial.exists(), "a refused download is not kept");
     std::fs::write(&partial, &host_two[..half]).unwrap();
-    ok(&dir, &[], &["pull", "--insecure", &name]);
+    husk_ok(&dir, &[], &["pull", "--insecure", &name]);
     assert!(!partial.exists());
     assert_eq!(std::fs::read(dir.join("store/blobs/sha256").join(&hex)).unwrap(), host_two);
 
     // A registry whose blob changed: refused, named, nothing stored.
-    ok(&dir, &[], &["rmi", &name]);
+    husk_ok(&dir, &[], &["rmi", &name]);
     let served = registry_blob(&dir, &hex);
     let mut bytes = std::fs::read(&served).unwrap();
     bytes[100] ^= 0xff;
@@ -169,13 +139,13 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains(&format!("sha256:{hex}")), "{err}");
     assert!(!dir.join("store/blobs/sha256").join(&hex).exists());
-    assert!(ok(&dir, &[], &["images", "-q"]).is_empty());
+    assert!(husk_ok(&dir, &[], &["images", "-q"]).is_empty());
     std::fs::write(&served, &host_two).unwrap();
     drop(reg);
 
     // HTTPS with a CA made here: refused without it, pulled with it.
     let ca = dir.join("ca.pem");
-    sh(&format!(
+    sh_out(&format!(
         "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=husk-test-ca 2>/dev/null && \
          openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null && \
          printf 'subjectAltName=IP:127.0.0.1\\n' > ext && \
@@ -187,8 +157,8 @@ fn pull_over_http_and_https_picks_the_platform_resumes_and_refuses_a_changed_blo
     let out = husk_in(&dir, &[], &["pull", &name]);
     assert_eq!(out.status.code(), Some(1), "an unknown CA is refused");
     assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("certificate"));
-    ok(&dir, &[("SSL_CERT_FILE", ca.to_str().unwrap())], &["pull", &name]);
-    assert_eq!(ok(&dir, &[], &["run", "--rm", &name, "tls"]), "hello tls from /srv as nobody\n");
+    husk_ok(&dir, &[("SSL_CERT_FILE", ca.to_str().unwrap())], &["pull", &name]);
+    assert_eq!(husk_ok(&dir, &[], &["run", "--rm", &name, "tls"]), "hello tls from /srv as nobody\n");
     drop(reg);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -268,18 +238,18 @@ fn pull_answers_a_bearer_challenge_with_the_token_it_is_given() {
     if !can_run("registry-token") {
         return;
     }
-    let dir = tmp("token");
+    let dir = scratch_dir("registry", "token");
     let one = layer_one(&dir, &tarball().unwrap());
     let two = layer_two(&dir, "token");
     let layout = layout(&dir.join("layout"), &one, &two, "docker.io/test/greet:1", None);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let port = token_registry(layout.dir.clone(), seen.clone());
     let name = format!("127.0.0.1:{port}/test/greet:1");
-    let pulled = ok(&dir, &[], &["pull", "--insecure", "-q", &name]);
+    let pulled = husk_ok(&dir, &[], &["pull", "--insecure", "-q", &name]);
     assert_eq!(pulled, format!("{name}\n"));
     let seen = seen.lock().unwrap().clone();
     assert!(seen[0].ends_with("[]") && seen[1].starts_with("/token?"), "{seen:?}");
     assert!(seen[2..].iter().all(|r| r.ends_with("[Bearer t0k3n]")), "every later request carries the token: {seen:?}");
-    assert_eq!(ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &name, "/etc/hello"]), "token\n");
+    assert_eq!(husk_ok(&dir, &[], &["run", "--rm", "--entrypoint", "cat", &name, "/etc/hello"]), "token\n");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,7 +23,7 @@ use crate::oci::{self, Image, Layer, Source};
 use crate::refs::Ref;
 use crate::store::{OCI_MANIFEST, Store};
 use crate::tree_io::TarWriter;
-use crate::verbs::{self, program};
+use crate::verbs;
 
 const HELP: &str = "\
 Usage: {P} commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]
@@ -92,6 +92,11 @@ fn changed(st: &rustix::fs::Stat, owner: (u32, u32), f: &Facts, link: impl FnOnc
     }
 }
 
+/// Now as RFC 3339 (UTC).
+pub fn now() -> String {
+    rfc3339(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+}
+
 /// Seconds since the epoch as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
@@ -109,10 +114,16 @@ pub fn rfc3339(secs: i64) -> String {
 }
 
 /// Hashes what passes through it on the way to `inner`.
-struct Hashed<W> {
-    inner: W,
-    hash: Sha256,
-    size: u64,
+pub struct Hashed<W> {
+    pub inner: W,
+    pub hash: Sha256,
+    pub size: u64,
+}
+
+impl<W> Hashed<W> {
+    pub fn new(inner: W) -> Hashed<W> {
+        Hashed { inner, hash: Sha256::new(), size: 0 }
+    }
 }
 
 impl<W: Write> Write for Hashed<W> {
@@ -165,12 +176,7 @@ pub fn commit(args: Vec<OsString>) -> Result<u8> {
             n,
             Some(Ref::parse(t)?.full().ok_or_else(|| Error::usage("commit", "a new image gets a tag, not a digest"))?),
         ),
-        _ => {
-            return Err(Error::usage(
-                "commit",
-                format!("requires 1 or 2 arguments (see '{} commit --help')", program()),
-            ));
-        }
+        _ => return Err(verbs::arity("commit", &o.words, 1, 2).unwrap_err()),
     };
     let c = Container::find(name)?;
     let mut store = Store::open(&o.store, true)?;
@@ -258,7 +264,7 @@ pub fn commit(args: Vec<OsString>) -> Result<u8> {
         let digest = oci::hex(&file.hash.finalize());
         let blob = store.blob(&digest);
         fs::rename(&part, &blob).ctx(|| format!("renaming to '{}'", blob.display()))?;
-        let now = rfc3339(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
+        let now = now();
         let base_config = base.as_ref().map(|(_, cfg)| cfg);
         let config = new_config(base_config, &c.spec, &diff_id, &now, message.as_deref(), author.as_deref());
         let config_bytes = serde_json::to_vec(&config).unwrap_or_default();

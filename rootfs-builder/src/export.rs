@@ -15,7 +15,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use crate::container::Container;
 use crate::error::{Context, Error, Result};
 use crate::tree_io::{self, TarWriter};
-use crate::verbs::{self, program};
+use crate::verbs;
 
 const EXPORT: &str = "\
 Usage: {P} export [OPTIONS] CONTAINER
@@ -53,9 +53,8 @@ pub fn export(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    let [name] = o.words.as_slice() else {
-        return Err(Error::usage("export", format!("requires exactly 1 argument (see '{} export --help')", program())));
-    };
+    verbs::arity("export", &o.words, 1, 1)?;
+    let name = &o.words[0];
     if output.is_none() && io::stdout().is_terminal() {
         return Err(Error::usage("export", "refusing to write an archive to a terminal: use -o FILE or a redirect"));
     }
@@ -130,9 +129,8 @@ pub fn cp(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    let [src, dst] = o.words.as_slice() else {
-        return Err(Error::usage("cp", format!("requires exactly 2 arguments (see '{} cp --help')", program())));
-    };
+    verbs::arity("cp", &o.words, 2, 2)?;
+    let (src, dst) = (&o.words[0], &o.words[1]);
     // CONTAINER:PATH (a host path with a ':' is written ./a:b, as with docker).
     let caller = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
     match (remote(src), remote(dst)) {

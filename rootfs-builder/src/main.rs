@@ -16,6 +16,7 @@ mod export;
 mod extent;
 mod host_add;
 mod image;
+mod import;
 mod inode;
 mod input;
 mod journal;

@@ -19,7 +19,7 @@ use crate::error::{Context, Error, Result};
 use crate::oci::{self, Image, Layer, Source};
 use crate::refs::{self, Ref};
 use crate::store::Store;
-use crate::verbs::{self, program};
+use crate::verbs;
 
 const HELP: &str = "\
 Usage: {P} pull [OPTIONS] NAME[:TAG|@DIGEST]
@@ -65,9 +65,8 @@ pub fn pull(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    let [name] = o.words.as_slice() else {
-        return Err(Error::usage("pull", format!("requires exactly 1 argument (see '{} pull --help')", program())));
-    };
+    verbs::arity("pull", &o.words, 1, 1)?;
+    let name = &o.words[0];
     let r = Ref::parse(name)?;
     let arch = platform.unwrap_or_else(|| oci::host_arch().to_string());
     let mut client = Client::new(&r, insecure)?;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::error::{Context, Error, Result};
 use crate::refs;
 use crate::store::Store;
-use crate::verbs::{self, program};
+use crate::verbs;
 
 const HELP: &str = "\
 Usage: {P} save [OPTIONS] IMAGE [IMAGE...]
@@ -39,9 +39,7 @@ pub fn save(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    if o.words.is_empty() {
-        return Err(Error::usage("save", format!("requires at least 1 argument (see '{} save --help')", program())));
-    }
+    verbs::arity("save", &o.words, 1, usize::MAX)?;
     if output.is_none() && io::stdout().is_terminal() {
         return Err(Error::usage("save", "refusing to write an archive to a terminal: use -o FILE or a redirect"));
     }

@@ -14,7 +14,7 @@ use crate::oci;
 use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
-pub const VERBS: [&str; 9] = ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit"];
+pub const VERBS: [&str; 10] = ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import"];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
 pub fn program() -> &'static str {
@@ -76,7 +76,7 @@ fn help(text: &str) -> Result<u8> {
     Ok(0)
 }
 
-fn usage(verb: &str, why: impl std::fmt::Display) -> Error {
+pub fn usage(verb: &str, why: impl std::fmt::Display) -> Error {
     Error::usage(verb.to_string(), format!("{why} (see '{} {verb} --help')", program()))
 }
 
@@ -91,6 +91,7 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "export" => crate::export::export(args),
         "cp" => crate::export::cp(args),
         "commit" => crate::commit::commit(args),
+        "import" => crate::import::import(args),
         _ => crate::registry::pull(args),
     }
 }
@@ -135,6 +136,19 @@ pub fn parse(
         }
     }
     Ok(Some(out))
+}
+
+/// Refuses a count of arguments outside `min..=max`, in docker's words.
+pub fn arity(verb: &str, words: &[String], min: usize, max: usize) -> Result<()> {
+    if (min..=max).contains(&words.len()) {
+        return Ok(());
+    }
+    let want = match (min, max) {
+        (n, m) if n == m => format!("exactly {n}"),
+        (n, usize::MAX) => format!("at least {n}"),
+        (n, m) => format!("{n} to {m}"),
+    };
+    Err(usage(verb, format!("requires {want} argument{}", if max == 1 { "" } else { "s" })))
 }
 
 fn value(p: &mut lexopt::Parser, verb: &str) -> Result<String> {
@@ -301,9 +315,7 @@ fn rmi(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    if o.words.is_empty() {
-        return Err(usage("rmi", "requires at least 1 argument"));
-    }
+    arity("rmi", &o.words, 1, usize::MAX)?;
     let mut store = Store::open(&o.store, true)?;
     let mut failed = None;
     for what in &o.words {
@@ -375,9 +387,8 @@ fn containers_using(image: &Path) -> Vec<String> {
 
 fn tag(args: Vec<OsString>) -> Result<u8> {
     let Some(o) = parse("tag", args, TAG, |_, _| Ok(false))? else { return Ok(0) };
-    let [source, target] = o.words.as_slice() else {
-        return Err(usage("tag", "requires exactly 2 arguments: SOURCE_IMAGE TARGET_IMAGE"));
-    };
+    arity("tag", &o.words, 2, 2)?;
+    let [source, target] = o.words.as_slice() else { unreachable!("two arguments") };
     let target = Ref::parse(target)?.full().ok_or_else(|| usage("tag", "the target names a tag, not a digest"))?;
     let mut store = Store::open(&o.store, true)?;
     let Some(&i) = store.find(source).first() else {

@@ -15,32 +15,57 @@ pub fn sha256(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout)[..64].to_string()
 }
 
-pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return bytes.to_vec();
-    }
-    let mut child = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+/// `bytes` through `gzip ARG` (a thread feeds it while its output is read).
+fn through_gzip(arg: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip").arg(arg).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = bytes.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out.stdout
+}
+
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    if bytes.starts_with(&[0x1f, 0x8b]) { through_gzip("-dc", bytes) } else { bytes.to_vec() }
 }
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("gzip").arg("-nc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = bytes.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out.stdout
+    through_gzip("-nc", bytes)
 }
 
-fn sh(cmd: &str) {
+/// `sh -c CMD`'s stdout, after asserting success.
+pub fn sh_out(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh scratch directory for one image test: `images-KIND-NAME-PID`.
+pub fn scratch_dir(kind: &str, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("images-{kind}-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// husk with a store and state root of `dir`'s own, and `env` besides.
+pub fn husk_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new(super::husk())
+        .env("HUSK_STORE", dir.join("store"))
+        .env("HUSK_ROOT", dir.join("state"))
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `husk_in`'s stdout, after asserting success.
+pub fn husk_ok(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = husk_in(dir, env, args);
+    assert!(out.status.success(), "husk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The second layer, as a tar made by tar(1) from a staged tree: `hello` says which
@@ -57,9 +82,9 @@ pub fn layer_two(dir: &Path, hello: &str) -> Vec<u8> {
     fs::write(stage.join("opt/x/mine"), "mine\n").unwrap();
     fs::write(stage.join("usr/local/bin/greet"), "#!/bin/sh\necho \"$GREETING $* from $(pwd) as $(id -un)\"\n")
         .unwrap();
-    sh(&format!("chmod 755 {0}/usr/local/bin/greet && chown 1:1 {0}/opt/x/mine", stage.display()));
+    sh_out(&format!("chmod 755 {0}/usr/local/bin/greet && chown 1:1 {0}/opt/x/mine", stage.display()));
     let tar = dir.join(format!("layer-{hello}.tar"));
-    sh(&format!("tar --numeric-owner -cf {} -C {} .", tar.display(), stage.display()));
+    sh_out(&format!("tar --numeric-owner -cf {} -C {} .", tar.display(), stage.display()));
     fs::read(tar).unwrap()
 }
 
@@ -70,7 +95,7 @@ pub fn layer_one(dir: &Path, tarball: &Path) -> Vec<u8> {
     fs::create_dir_all(stage.join("opt/x")).unwrap();
     fs::write(stage.join("opt/x/old"), "old\n").unwrap();
     let tar = dir.join("layer-one.tar");
-    sh(&format!(
+    sh_out(&format!(
         "gzip -dc {} > {t} && tar --numeric-owner --no-recursion -rf {t} -C {} ./opt/x ./opt/x/old && gzip -n {t}",
         tarball.display(),
         stage.display(),
@@ -164,10 +189,10 @@ pub fn docker_save(dir: &Path, one: &[u8], two: &[u8], config: &[u8], name: &str
     )
     .unwrap();
     let out = dir.join("docker-save.tar");
-    sh(&format!("tar -cf {} -C {} .", out.display(), stage.display()));
+    sh_out(&format!("tar -cf {} -C {} .", out.display(), stage.display()));
     out
 }
 
 pub fn tar_of(dir: &Path, out: &Path) {
-    sh(&format!("tar -cf {} -C {} .", out.display(), dir.display()));
+    sh_out(&format!("tar -cf {} -C {} .", out.display(), dir.display()));
 }
