@@ -167,7 +167,7 @@ pub fn join_namespaces(id: ProcessId, kinds: Ns, name: &str) -> Result<()> {
 /// in its cgroup (CLONE_INTO_CGROUP) at its parent's, so husk sets it on every kernel.
 pub fn follow_cpuset(cpus: &str) -> Result<()> {
     let list = crate::spec::validate::parse_list(cpus)
-        .ok_or_else(|| Error::msg(format!("cpuset CPUs {cpus:?}"), "expected a list like 0-2,4"))?;
+        .ok_or_else(|| Error::msg(format!("cpuset CPUs \"{cpus}\""), "expected a list like 0-2,4"))?;
     let mut set = rustix::thread::CpuSet::new();
     for cpu in list {
         set.set(cpu as usize);

@@ -46,7 +46,7 @@ impl Error {
     /// "container \"NAME\": why", one place for the many errors about a container.
     #[inline(never)]
     pub fn container(name: &str, why: impl Into<String>) -> Error {
-        Error::msg(format!("container {name:?}"), why)
+        Error::msg(format!("container \"{name}\""), why)
     }
 
     /// A message that is complete as it is (a report from the container's init).
@@ -85,11 +85,7 @@ impl fmt::Display for Error {
 
 /// The C library's text for an errno, without std's " (os error N)" suffix.
 pub fn strerror(errno: Errno) -> String {
-    let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    String::from_utf8_lossy(husk_init::sys::strerror(errno)).into_owned()
 }
 
 /// Attaches a description to rustix results: `.ctx("mount proc on", path)?`.

@@ -21,7 +21,8 @@ impl CArgs {
         let strings = items
             .iter()
             .map(|s| {
-                CString::new(s.as_str()).map_err(|_| Error::msg(what.to_string(), format!("{s:?} contains a NUL byte")))
+                CString::new(s.as_str())
+                    .map_err(|_| Error::msg(what.to_string(), format!("\"{s}\" contains a NUL byte")))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
@@ -90,7 +91,7 @@ impl Command {
             }
             rustix::fs::access(p, rustix::fs::Access::EXEC_OK)
         };
-        let failed = |e: Errno| (husk_init::exec_failure_status(e), format!("exec: {name:?}: {}", strerror(e)));
+        let failed = |e: Errno| (husk_init::exec_failure_status(e), format!("exec: \"{name}\": {}", strerror(e)));
         if name.contains('/') {
             let full = if name.starts_with('/') { name.clone() } else { format!("{cwd}/{name}") };
             return runnable(&full).map_err(failed);
@@ -108,7 +109,7 @@ impl Command {
         Err(if denied {
             failed(Errno::ACCESS)
         } else {
-            (127, format!("exec: {name:?}: executable file not found in $PATH"))
+            (127, format!("exec: \"{name}\": executable file not found in $PATH"))
         })
     }
 }

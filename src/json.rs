@@ -96,7 +96,7 @@ fn write_seq<'a>(
     f.write_char(close)
 }
 
-fn write_str(f: &mut dyn Write, s: &str) -> fmt::Result {
+pub fn write_str(f: &mut dyn Write, s: &str) -> fmt::Result {
     f.write_char('"')?;
     for c in s.chars() {
         match c {

@@ -22,7 +22,7 @@ pub struct Identity {
 
 /// Checks the syntax before anything is created; names are looked up only at start.
 pub fn check(text: &str) -> Result<()> {
-    let bad = || Error::msg(format!("user {text:?}"), "expected USER[:GROUP], each a name or a number");
+    let bad = || Error::msg(format!("user \"{text}\""), "expected USER[:GROUP], each a name or a number");
     let (user, group) = split(text);
     let valid = |s: &str| !s.is_empty() && !s.contains(['/', ':', '\0', '\n', ' ']);
     if !valid(user) || group.is_some_and(|g| !valid(g)) {

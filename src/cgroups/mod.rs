@@ -540,7 +540,7 @@ fn read(path: &Path) -> String {
 
 fn write(path: &Path, value: &str) -> Result<()> {
     let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, FileMode::empty()).ctx("open", path.display())?;
-    rustix::io::write(&fd, value.as_bytes()).ctx(&format!("write {value:?} to"), path.display())?;
+    rustix::io::write(&fd, value.as_bytes()).ctx(&format!("write \"{value}\" to"), path.display())?;
     Ok(())
 }
 

@@ -29,7 +29,7 @@ pub static LOGS: Command<LogsOpts> = Command {
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let Some((LogsOpts { follow, tail }, mut names)) = cli::parse(&LOGS, args)? else { return Ok(0) };
     if names.len() > 1 {
-        return Err(cli::usage_error(&LOGS, &format!("unexpected argument {:?}", names[1])));
+        return Err(cli::usage_error(&LOGS, &format!("unexpected argument \"{}\"", names[1])));
     }
     let name = names.pop();
     let Some(name) = name else { return Err(cli::usage_error(&LOGS, "no container named")) };

@@ -94,7 +94,7 @@ pub fn parse_tmpfs(text: &str) -> Result<Mount> {
             o if o.starts_with("size=") || o.starts_with("mode=") || o.starts_with("uid=") || o.starts_with("gid=") => {
                 options.data.push(o.to_string())
             }
-            o => return Err(Error::msg(format!("--tmpfs {text}"), format!("unknown option {o:?}"))),
+            o => return Err(Error::msg(format!("--tmpfs {text}"), format!("unknown option \"{o}\""))),
         }
     }
     Ok(Mount { kind: MountKind::Tmpfs, source: "tmpfs".into(), destination: path.to_string(), options })

@@ -121,7 +121,7 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
         && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
     if !ok {
         return Err(Error::msg(
-            format!("{what} {name:?}"),
+            format!("{what} \"{name}\""),
             "an interface name is 1-15 characters without '/', ':' or spaces",
         ));
     }

@@ -239,7 +239,7 @@ fn parse(top: Node, dir: &Path, id: &str) -> Res<Bundle> {
     let top = top.child(top.v, "")?;
     let version = top.need("ociVersion")?;
     if !supported_version(version) {
-        return Err(top.fail(format!("ociVersion {version:?} is not supported (1.0 to 1.2)")));
+        return Err(top.fail(format!("ociVersion \"{version}\" is not supported (1.0 to 1.2)")));
     }
     let mut b = Bundle { spec: empty(id), dir: dir.to_path_buf(), annotations: vec![] };
     let s = &mut b.spec;
@@ -447,13 +447,13 @@ fn mount(m: Node, dir: &Path) -> Res<Mount> {
             "idmap" | "ridmap" => "idmapped mounts are not supported",
             "tmpcopyup" => "copying the image's files up is not supported",
             // Filesystem data (size=, mode=, newinstance...): a bind has none.
-            _ if bind => return Err(m.err("", &format!("unknown option {opt:?}"))),
+            _ if bind => return Err(m.err("", &format!("unknown option \"{opt}\""))),
             _ => {
                 o.data.push(opt.to_string());
                 continue;
             }
         };
-        return Err(m.err("", &format!("option {opt:?}: {why}")));
+        return Err(m.err("", &format!("option \"{opt}\": {why}")));
     }
     let source = m.str("source")?.unwrap_or_default();
     // A bind's relative source is relative to the bundle.
@@ -474,7 +474,7 @@ fn namespaces(linux: &Node, s: &mut Spec) -> Res<()> {
         let name = n.str("type")?.unwrap_or_default();
         let Some(kind) = NamespaceKind::from_name(name) else {
             return Err(
-                n.err("type", &format!("unknown type {name:?} (pid, network, mount, ipc, uts, user, cgroup, time)"))
+                n.err("type", &format!("unknown type \"{name}\" (pid, network, mount, ipc, uts, user, cgroup, time)"))
             );
         };
         let path = n.str("path")?.filter(|p| !p.is_empty()).map(PathBuf::from);
@@ -510,7 +510,7 @@ fn rootfs_propagation(linux: &Node) -> Res<Option<Propagation>> {
         Some("slave" | "rslave") => Some(Propagation::Slave),
         Some("shared" | "rshared") => Some(Propagation::Shared),
         Some("unbindable" | "runbindable") => Some(Propagation::Unbindable),
-        Some(p) => return Err(linux.err("rootfsPropagation", &format!("{p:?} is not a propagation"))),
+        Some(p) => return Err(linux.err("rootfsPropagation", &format!("\"{p}\" is not a propagation"))),
     })
 }
 

@@ -27,7 +27,7 @@ const FEATURES_TAIL: &str = r#"]},"apparmor":{"enabled":false},"selinux":{"enabl
 pub fn features(args: Vec<OsString>) -> Result<u8> {
     let Some(_) = cli::parse(&FEATURES, args)? else { return Ok(0) };
     let arch = if cfg!(target_arch = "x86_64") { "\"SCMP_ARCH_X86_64\"" } else { "\"SCMP_ARCH_AARCH64\"" };
-    let quoted = |names: Vec<String>| names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
+    let quoted = |names: Vec<String>| names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
     let namespaces = quoted(NamespaceKind::ALL.iter().map(|k| k.name().to_string()).collect());
     let caps = quoted((0..64).map_while(crate::spec::capability_name).map(|c| format!("CAP_{c}")).collect());
     let ops = quoted(crate::spec::CmpOp::ALL.iter().map(|o| o.name().to_string()).collect());
@@ -123,7 +123,8 @@ const DEVICE_POLICY: &str = r#"
 /// namespace owned by the user namespace), no cgroup mount.
 fn default_config(rootless: bool) -> String {
     // The lists come from husk's own defaults (docker's masked and read-only paths).
-    let list = |items: &[&str]| format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
+    let list =
+        |items: &[&str]| format!("[{}]", items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", "));
     let config = CONFIG
         .replace("CAPS", r#"["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]"#)
         .replace("MASKED", &list(&crate::spec::DEFAULT_MASKED_PATHS))

@@ -99,7 +99,10 @@ fn log(level: &str, msg: &str) {
             .close('}')
             .finish()
     } else {
-        format!("time={time:?} level={level} msg={msg:?}")
+        // logfmt quotes as JSON does.
+        let mut quoted = String::new();
+        let _ = crate::json::write_str(&mut quoted, msg);
+        format!("time=\"{time}\" level={level} msg={quoted}")
     };
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = f.write_all(format!("{line}\n").as_bytes());

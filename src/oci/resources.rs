@@ -112,7 +112,7 @@ pub fn cgroups_path(linux: &Node) -> Res<Option<String>> {
         None | Some("") => Ok(None),
         Some(p) if p.contains(':') => Err(linux.err(
             "cgroupsPath",
-            &format!("{p:?}: systemd cgroup paths need --systemd-cgroup, which husk does not implement"),
+            &format!("\"{p}\": systemd cgroup paths need --systemd-cgroup, which husk does not implement"),
         )),
         Some(p) => Ok(Some(p.to_string())),
     }

@@ -155,7 +155,7 @@ fn mount(fstype: &str, source: &str, target: &Path, flags: MountFlags, data: &st
         // runc does): name them, since the kernel's EINVAL does not say which.
         Err(Errno::INVAL) if !data.is_empty() => {
             let mut e = Error::sys(mount_what(fstype, source), shown.display(), Errno::INVAL);
-            e.why = Some(format!("the options {:?} are refused", data.to_string_lossy()));
+            e.why = Some(format!("the options \"{}\" are refused", data.to_string_lossy()));
             Err(e)
         }
         other => other.ctx(&mount_what(fstype, source), shown.display()),

@@ -94,7 +94,7 @@ pub fn from_value(v: &Value, cx: &Context) -> Result<SeccompProfile, String> {
                 "SCMP_CMP_GE" => CmpOp::Ge,
                 "SCMP_CMP_GT" => CmpOp::Gt,
                 "SCMP_CMP_MASKED_EQ" => CmpOp::MaskedEq,
-                other => return Err(at(&format!("args op {other:?}"))),
+                other => return Err(at(&format!("args op \"{other}\""))),
             };
             let value = a.get("value").and_then(Value::as_u64).ok_or_else(|| at("args value"))?;
             let value_two = a.get("valueTwo").and_then(Value::as_u64).unwrap_or(0);

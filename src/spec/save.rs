@@ -99,7 +99,7 @@ impl Spec {
     /// OCI container's start and delete). The rest is saved for `inspect` only. The
     /// process and the hooks are in config.json's shape and read by its reader.
     pub fn load(name: &str, saved: &str) -> Result<Saved> {
-        let bad = |why: String| Error::msg(format!("saved spec of container {name:?}"), why);
+        let bad = |why: String| Error::msg(format!("saved spec of container \"{name}\""), why);
         let v = crate::json::parse(saved).map_err(bad)?;
         let p = v.get("process").ok_or_else(|| bad("process is missing".into()))?;
         let mut process = crate::oci::config::process_json(p).map_err(|e| bad(e.to_string()))?;

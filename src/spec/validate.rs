@@ -70,7 +70,7 @@ impl Spec {
         for (key, _) in &self.sysctl {
             if key.is_empty() || key.contains(['/', '\0']) || key.split('.').any(|c| c.is_empty() || c == "..") {
                 return Err(bad(
-                    format!("sysctl {key:?}"),
+                    format!("sysctl \"{key}\""),
                     "expected a dotted kernel parameter like net.ipv4.ip_forward",
                 ));
             }
@@ -85,13 +85,13 @@ impl Spec {
             &hooks.poststop,
         ];
         if let Some(hook) = all.into_iter().flatten().find(|h| !h.path.starts_with('/')) {
-            return Err(bad(format!("hook {:?}", hook.path), "the path must be absolute"));
+            return Err(bad(format!("hook \"{}\"", hook.path), "the path must be absolute"));
         }
         if let Some(name) = &self.network.domainname {
             check_hostname(name)
-                .map_err(|_| bad(format!("domainname {name:?}"), "use 1-64 letters, digits, '-' or '.'"))?;
+                .map_err(|_| bad(format!("domainname \"{name}\""), "use 1-64 letters, digits, '-' or '.'"))?;
             if !self.new_namespace(NamespaceKind::Uts) {
-                return Err(bad(format!("domainname {name:?}"), "needs a UTS namespace of the container's own"));
+                return Err(bad(format!("domainname \"{name}\""), "needs a UTS namespace of the container's own"));
             }
         }
         Ok(())
@@ -103,7 +103,7 @@ impl Spec {
             return Err(bad("process", "no command given"));
         }
         if let Some(arg) = p.args.iter().find(|a| a.contains('\0')) {
-            return Err(bad(format!("command argument {arg:?}"), "contains a NUL byte"));
+            return Err(bad(format!("command argument \"{arg}\""), "contains a NUL byte"));
         }
         for kv in &p.env {
             check_env(kv)?;
@@ -137,7 +137,7 @@ impl Spec {
                 .flatten()
             {
                 if capability_number(name).is_none() {
-                    return Err(bad(format!("capability {name:?}"), "unknown capability"));
+                    return Err(bad(format!("capability \"{name}\""), "unknown capability"));
                 }
             }
         }
@@ -304,7 +304,7 @@ fn check_name(name: &str) -> Result<()> {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !ok {
         return Err(bad(
-            format!("container name {name:?}"),
+            format!("container name \"{name}\""),
             "use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
         ));
     }
@@ -315,7 +315,7 @@ fn check_hostname(name: &str) -> Result<()> {
     let ok =
         !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
     if !ok {
-        return Err(bad(format!("hostname {name:?}"), "use 1-64 letters, digits, '-' or '.'"));
+        return Err(bad(format!("hostname \"{name}\""), "use 1-64 letters, digits, '-' or '.'"));
     }
     Ok(())
 }
@@ -323,17 +323,17 @@ fn check_hostname(name: &str) -> Result<()> {
 pub fn check_env(kv: &str) -> Result<()> {
     match kv.split_once('=') {
         Some((key, _)) if !key.is_empty() && !kv.contains('\0') => Ok(()),
-        _ => Err(bad(format!("environment entry {kv:?}"), "expected KEY=VALUE")),
+        _ => Err(bad(format!("environment entry \"{kv}\""), "expected KEY=VALUE")),
     }
 }
 
 /// An absolute path inside the container, without '..' (it is resolved in the root).
 fn check_inside_path(what: &str, path: &str) -> Result<()> {
     if !path.starts_with('/') {
-        return Err(bad(format!("{what} {path:?}"), "must be an absolute path"));
+        return Err(bad(format!("{what} \"{path}\""), "must be an absolute path"));
     }
     if path.split('/').any(|c| c == "..") || path.contains('\0') {
-        return Err(bad(format!("{what} {path:?}"), "must not contain '..'"));
+        return Err(bad(format!("{what} \"{path}\""), "must not contain '..'"));
     }
     Ok(())
 }
@@ -341,10 +341,10 @@ fn check_inside_path(what: &str, path: &str) -> Result<()> {
 fn check_mount(m: &Mount) -> Result<()> {
     check_inside_path("mount destination", &m.destination)?;
     if m.kind == MountKind::Bind && !m.source.starts_with('/') {
-        return Err(bad(format!("bind mount source {:?}", m.source), "must be an absolute host path"));
+        return Err(bad(format!("bind mount source \"{}\"", m.source), "must be an absolute host path"));
     }
     if let Some(d) = m.options.data.iter().find(|d| d.is_empty() || d.contains([',', '\0'])) {
-        return Err(bad(format!("mount option {d:?} for {}", m.destination), "is empty or holds ',' or NUL"));
+        return Err(bad(format!("mount option \"{d}\" for {}", m.destination), "is empty or holds ',' or NUL"));
     }
     Ok(())
 }
@@ -355,7 +355,7 @@ fn check_cgroups_path(path: &str) -> Result<()> {
         && path.split('/').all(|c| c != ".." && c != "." && !c.contains('\0'))
         && !path.contains('\n');
     if !ok {
-        return Err(bad(format!("cgroups path {path:?}"), "expected a cgroup path like mygroup or /mygroup"));
+        return Err(bad(format!("cgroups path \"{path}\""), "expected a cgroup path like mygroup or /mygroup"));
     }
     Ok(())
 }
@@ -404,7 +404,7 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
     if let Some(rule) = res.devices.iter().find(|d| !matches!(d.kind, 'a' | 'b' | 'c') || d.access == 0 || d.access > 7)
     {
         return Err(bad(
-            format!("device rule of type {:?}", rule.kind),
+            format!("device rule of type \"{}\"", rule.kind),
             "expected a type a, b or c and access of m, r, w",
         ));
     }
@@ -424,9 +424,9 @@ fn check_resources(res: &Resources, host: &Host) -> Result<()> {
         ("cpuset memory nodes", &res.cpuset_mems, &host.online_mems),
     ] {
         let Some(list) = list else { continue };
-        let wanted = parse_list(list).ok_or_else(|| bad(format!("{what} {list:?}"), "expected a list like 0-2,4"))?;
+        let wanted = parse_list(list).ok_or_else(|| bad(format!("{what} \"{list}\""), "expected a list like 0-2,4"))?;
         if let Some(missing) = wanted.iter().find(|n| !online.contains(n)) {
-            return Err(bad(format!("{what} {list:?}"), format!("{missing} is not online here")));
+            return Err(bad(format!("{what} \"{list}\""), format!("{missing} is not online here")));
         }
     }
     Ok(())

@@ -152,6 +152,17 @@ pub fn environ() -> *const *const c_char {
     unsafe { environ }
 }
 
+/// The C library's text for an errno ("No such file or directory"). std's own route
+/// (io::Error's Display) carries every error kind's description too: 1 KB of binary.
+pub fn strerror(errno: Errno) -> &'static [u8] {
+    unsafe extern "C" {
+        fn strerror(errnum: i32) -> *const c_char;
+    }
+    // SAFETY: musl's strerror returns a pointer into its static, NUL-terminated message
+    // table for every number (an unknown one gets "No error information").
+    unsafe { CStr::from_ptr(strerror(errno.raw_os_error())) }.to_bytes()
+}
+
 /// execve; returns only on failure. `argv` and `envp` must be NULL-terminated arrays of
 /// pointers to NUL-terminated strings (what `CArgs` builds).
 pub fn execve(path: &CStr, argv: *const *const c_char, envp: *const *const c_char) -> Errno {
