@@ -155,8 +155,9 @@ fn unknown(t: &dyn Table, given: &str) -> Error {
     usage_error(t, &why)
 }
 
+/// "husk: unknown flag --x: see 'husk run --help'", docker's two lines in one.
 pub fn usage_error(t: &dyn Table, why: &str) -> Error {
-    Error::msg(format!("husk {}", t.name()), format!("{why}; see 'husk {} --help'", t.name()))
+    Error::msg(why, format!("see 'husk {} --help'", t.name()))
 }
 
 /// A handler for a switch.
@@ -201,27 +202,38 @@ pub fn help(t: &dyn Table) -> String {
     out
 }
 
-/// Parses "128m", "1g", "4096" (bytes, with k/m/g/t binary suffixes).
+/// Parses a size as docker does: "128m", "1.5g", "4096" (bytes), binary k/m/g/t/p
+/// suffixes with an optional "b" or "ib". The fraction is done in integers: float
+/// parsing would cost the binary several KB.
 pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
-    let bad = || Error::msg(format!("--{flag} {text}"), "expected a positive size like 512k, 128m or 2g");
+    let bad = || Error::msg(format!("--{flag} {text}"), "expected a positive size like 512k, 128m or 1.5g");
     let lower = text.trim_ascii().to_ascii_lowercase();
     let lower = lower.strip_suffix('b').unwrap_or(&lower);
-    let (digits, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        Some('t') => (&lower[..lower.len() - 1], 40),
-        _ => (lower, 0),
+    let lower = lower.strip_suffix('i').unwrap_or(lower);
+    let split = lower.len() - usize::from(lower.ends_with(|c: char| c.is_ascii_alphabetic()));
+    let shift = match &lower[split..] {
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "" => 0,
+        _ => return Err(bad()),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let number = lower[..split].trim_end();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    // Three decimals ("1.125g") are plenty and keep the arithmetic in 64 bits.
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 3 {
         return Err(bad());
     }
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let n = n.checked_mul(1u64 << shift).ok_or_else(bad)?;
-    if n == 0 {
-        return Err(bad());
+    let scale = 10u64.pow(fraction.len() as u32);
+    let fraction: u64 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad())? };
+    let n = whole.parse::<u64>().ok().and_then(|w| w.checked_mul(1 << shift)).ok_or_else(bad)?;
+    match n.checked_add((fraction << shift) / scale) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(bad()),
     }
-    Ok(n)
 }
 
 /// Parses a positive integer flag value.
@@ -242,7 +254,10 @@ mod tests {
         assert_eq!(parse_size("memory", "1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("memory", "4096").unwrap(), 4096);
         assert_eq!(parse_size("memory", "64mb").unwrap(), 64 << 20);
-        for bad in ["-5", "12qq", "0", "", "m", "1.5g"] {
+        assert_eq!(parse_size("memory", "1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("memory", "512 MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("memory", "0.5k").unwrap(), 512);
+        for bad in ["-5", "12qq", "0", "", "m", "1.5.1g", ".5g", "1e3", "2x"] {
             assert!(parse_size("memory", bad).is_err(), "{bad} accepted");
         }
     }

@@ -95,9 +95,10 @@ fn main() {
 fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
     let mut global = oci::Global::default();
     loop {
+        // Bare `husk` is a request for the usage, as bare `docker` is.
         let Some(first) = args.first().and_then(|a| a.to_str()).map(str::to_string) else {
-            eprint!("{USAGE}");
-            return Ok(EXIT_HUSK);
+            print!("{USAGE}");
+            return Ok(0);
         };
         // runc's global options, as conmon and containerd's shim pass them.
         let (flag, inline) = match first.split_once('=') {
@@ -136,7 +137,12 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
     }
     let logged = global.log.is_some();
     oci::set_global(global);
-    let command = args.remove(0);
+    let mut command = args.remove(0);
+    // `husk help CMD` is `husk CMD --help`.
+    if command == "help" && !args.is_empty() {
+        command = args.remove(0);
+        args = vec!["--help".into()];
+    }
     let command = command.to_str().unwrap_or_default();
     // The cheap check every command makes: resources of containers whose husk process
     // was killed are released before anything else happens. `init` runs in other
@@ -194,7 +200,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
             println!("husk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), oci::SPEC_VERSION);
             Ok(0)
         }
-        other => Err(error::Error::msg(format!("unknown command {other:?}"), "see 'husk --help'")),
+        other => Err(error::Error::msg(format!("unknown command \"{other}\""), "see 'husk --help'")),
     }
 }
 

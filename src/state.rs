@@ -347,7 +347,7 @@ impl ContainerDir {
                 building.keep = true;
                 Ok(ContainerDir { path, keep: false, lock: building.lock.take() })
             }
-            Err(Errno::EXIST) => Err(Error::msg(format!("container name {name:?}"), "name already in use")),
+            Err(Errno::EXIST) => Err(Error::msg(format!("container name \"{name}\""), "name already in use")),
             Err(e) => Err(Error::sys("rename", path.display(), e)),
         }
     }
@@ -410,7 +410,8 @@ impl ContainerDir {
     pub fn open(name: &str) -> Result<ContainerDir> {
         let path = root().join(name);
         if !path.is_dir() {
-            return Err(Error::container(name, "no such container"));
+            // docker's code for a management verb's failure.
+            return Err(Error::container(name, "no such container").with_code(1));
         }
         Ok(ContainerDir { path, keep: true, lock: None })
     }
@@ -524,7 +525,7 @@ pub fn find_live(name: &str, statuses: &[Status]) -> Result<(ContainerDir, State
     let dir = ContainerDir::open(name)?;
     let state = dir.load()?;
     if !statuses.contains(&state.status) || !state.init.alive() {
-        return Err(Error::container(name, "is not running"));
+        return Err(Error::container(name, "is not running").with_code(1));
     }
     Ok((dir, state))
 }

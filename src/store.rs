@@ -78,7 +78,7 @@ pub fn find(reference: &str) -> Result<Stored> {
     match id.and_then(|id| Some((id, read(dir.join("blobs/sha256").join(id))?))) {
         Some((id, config)) => Ok(Stored { file: dir.join("images").join(id), config }),
         None => Err(Error::msg(
-            format!("image {reference:?}"),
+            format!("image \"{reference}\""),
             "not in the image store (see husk images; husk pull or husk load it)",
         )),
     }
@@ -98,8 +98,5 @@ pub fn forward(command: &str, args: Vec<OsString>) -> Result<u8> {
     path.push(b':');
     path.extend(std::env::var_os("PATH").unwrap_or_default().as_encoded_bytes());
     let err = husk_init::exec_search(c"rootfs-builder", argv.as_ptr(), husk_init::sys::environ(), &path);
-    Err(Error::msg(
-        format!("husk {command}"),
-        format!("needs rootfs-builder beside husk or on PATH: {}", crate::error::strerror(err)),
-    ))
+    Err(Error::msg(command, format!("needs rootfs-builder beside husk or on PATH: {}", crate::error::strerror(err))))
 }

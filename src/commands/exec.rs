@@ -41,10 +41,13 @@ pub static EXEC: Command<ExecOpts> = Command {
     flags: &[
         flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.stdin)),
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.terminal)),
-        flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)", |o, kv| {
-            spec::check_env(&kv).map_err(|_| Error::msg(format!("-e {kv:?}"), "expected KEY=VALUE"))?;
-            Ok(o.env.push(kv))
-        }),
+        flag(
+            "env",
+            Some('e'),
+            Some("KEY[=VAL]"),
+            "Set an environment variable (KEY alone: husk's own value)",
+            |o, kv| Ok(o.env.extend(super::run::env_entry("-e", &kv)?)),
+        ),
         flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default: the container's)", |o, dir| {
             Ok(o.workdir = Some(dir))
         }),

@@ -132,15 +132,14 @@ pub static RM: Command<RmOpts> = Command {
 fn named<O: Default>(cmd: &'static Command<O>, args: Vec<OsString>) -> Result<Option<(O, Vec<String>)>> {
     let parsed = cli::parse(cmd, args)?;
     if parsed.as_ref().is_some_and(|(_, names)| names.is_empty()) {
-        return Err(Error::msg(
-            format!("husk {}", cmd.name),
-            format!("no container named; see 'husk {} --help'", cmd.name),
-        ));
+        // docker's code when the arguments, not the flags, are wrong.
+        return Err(cli::usage_error(cmd, "no container named").with_code(1));
     }
     Ok(parsed)
 }
 
-/// Runs `each` for every name; reports failures one line each and returns 125 if any.
+/// Runs `each` for every name; reports failures one line each and returns docker's 1
+/// if any failed.
 fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Result<u8> {
     let mut failed = false;
     for name in names {
@@ -149,7 +148,7 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Resul
             failed = true;
         }
     }
-    Ok(if failed { crate::error::EXIT_HUSK } else { 0 })
+    Ok(failed.into())
 }
 
 pub fn ps(args: Vec<OsString>) -> Result<u8> {
@@ -271,6 +270,11 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
         return Ok(0);
     }
     for_each(&names, |name| {
+        // Starting a running container is done already, as docker says.
+        if ContainerDir::open(name)?.load().is_ok_and(|st| st.status == Status::Running && st.init.alive()) {
+            println!("{name}");
+            return Ok(());
+        }
         let (dir, _) = state::find_live(name, &[Status::Created])
             .map_err(|_| Error::container(name, "is not created (only 'husk create' makes one to start)"))?;
         let fifo = dir.path.join(crate::detach::START_FIFO);
@@ -358,6 +362,12 @@ fn signal(name: &str, sig: u32, statuses: &[Status]) -> Result<(State, Target)> 
 pub fn stop(args: Vec<OsString>) -> Result<u8> {
     let Some((StopOpts { secs }, names)) = named(&STOP, args)? else { return Ok(0) };
     for_each(&names, |name| {
+        // Stopping a stopped (or created) container is done already, as docker says.
+        let st = ContainerDir::open(name)?.load()?;
+        if st.status != Status::Running || !st.init.alive() {
+            println!("{name}");
+            return Ok(());
+        }
         let (_, target) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
         if !target.exited_within(Duration::from_secs(secs)) {
             let _ = target.signal(linux_raw_sys::general::SIGKILL);
@@ -390,7 +400,7 @@ pub fn parse_signal(text: &str) -> Result<u32> {
     (1..32)
         .find(|&n| state::signal_name(n) == format!("SIG{bare}"))
         .map(|n| n as u32)
-        .ok_or_else(|| Error::msg(format!("signal {text:?}"), "unknown signal"))
+        .ok_or_else(|| Error::msg(format!("signal \"{text}\""), "unknown signal"))
 }
 
 pub fn rm(args: Vec<OsString>) -> Result<u8> {

@@ -94,11 +94,14 @@ static FLAGS: &[Flag<RunOpts>] = &[
     ),
     flag("name", None, Some("NAME"), "Container name (default: a generated short id)", |o, v| Ok(o.name = Some(v))),
     flag("hostname", None, Some("NAME"), "Hostname inside (default: the name)", |o, v| Ok(o.hostname = Some(v))),
-    flag("env", Some('e'), Some("KEY=VAL"), "Set an environment variable (repeatable)", |o, v| {
-        check_env(&v).map_err(|_| Error::msg(format!("-e {v:?}"), "expected KEY=VALUE"))?;
-        Ok(o.env.push(v))
-    }),
-    flag("env-file", None, Some("FILE"), "Read KEY=VAL lines from FILE (# comments)", |o, v| {
+    flag(
+        "env",
+        Some('e'),
+        Some("KEY[=VAL]"),
+        "Set an environment variable (KEY alone: husk's own value; repeatable)",
+        |o, v| Ok(o.env.extend(env_entry("-e", &v)?)),
+    ),
+    flag("env-file", None, Some("FILE"), "Read KEY=VAL or KEY lines from FILE (# comments)", |o, v| {
         Ok(o.env.extend(read_env_file(&v)?))
     }),
     flag("workdir", Some('w'), Some("DIR"), "Working directory inside (created if missing)", |o, v| {
@@ -119,13 +122,20 @@ static FLAGS: &[Flag<RunOpts>] = &[
     }),
     flag("group-add", None, Some("GROUP"), "Add a supplementary group (name or number; repeatable)", |o, v| {
         if v.is_empty() || v.contains([':', '/', '\0', '\n', ' ']) {
-            return Err(Error::msg(format!("--group-add {v:?}"), "expected a group name or number"));
+            return Err(Error::msg(format!("--group-add \"{v}\""), "expected a group name or number"));
         }
         Ok(o.group_add.push(v))
     }),
     flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
         Ok(o.volumes.push(parse_volume(&v)?))
     }),
+    flag(
+        "init",
+        None,
+        None,
+        "Accepted for docker's habits: husk's init is always the container's PID 1",
+        |_, _| Ok(()),
+    ),
     flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.interactive)),
     flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.tty)),
     flag("rm", None, None, "Remove a detached container when it exits (a foreground run always is)", |o, _| {
@@ -144,8 +154,13 @@ static FLAGS: &[Flag<RunOpts>] = &[
     flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)", |o, _| {
         on(&mut o.userns)
     }),
-    flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m", |o, v| {
-        Ok(o.resources.memory = Some(cli::parse_size("memory", &v)?))
+    flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m or 1.5g (at least 6m, as docker)", |o, v| {
+        let bytes = cli::parse_size("memory", &v)?;
+        // Below docker's minimum the container's own start-up is killed at once.
+        if bytes < 6 << 20 {
+            return Err(Error::msg(format!("--memory {v}"), "the minimum memory limit is 6m"));
+        }
+        Ok(o.resources.memory = Some(bytes))
     }),
     flag(
         "memory-swap",
@@ -163,8 +178,12 @@ static FLAGS: &[Flag<RunOpts>] = &[
     flag("cpu-shares", Some('c'), Some("N"), "Relative CPU weight (default 1024)", |o, v| {
         Ok(o.resources.cpu_shares = Some(super::values::shares(&v)?))
     }),
-    flag("pids-limit", None, Some("N"), "Maximum number of processes", |o, v| {
-        Ok(o.resources.pids_limit = Some(cli::parse_u64("pids-limit", &v)?))
+    flag("pids-limit", None, Some("N"), "Maximum number of processes (0 or -1: unlimited)", |o, v| {
+        o.resources.pids_limit = match v.as_str() {
+            "0" | "-1" => None,
+            _ => Some(cli::parse_u64("pids-limit", &v)?),
+        };
+        Ok(())
     }),
     flag("cpuset-cpus", None, Some("LIST"), "CPUs the container may use, e.g. 0-1", |o, v| {
         Ok(o.resources.cpuset_cpus = Some(super::values::cpuset("cpuset-cpus", &v)?))
@@ -552,28 +571,54 @@ fn read_env_file(path: &str) -> Result<Vec<String>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        check_env(line).map_err(|_| Error::msg(format!("--env-file {path} line {}", n + 1), "expected KEY=VALUE"))?;
-        out.push(line.to_string());
+        out.extend(env_entry(&format!("--env-file {path} line {}", n + 1), line)?);
     }
     Ok(out)
 }
 
-/// SRC:DST[:ro|rw]; SRC must exist now, so a typo fails before anything is created.
+/// KEY=VALUE as given, or a bare KEY taking husk's own value (left out when unset, as
+/// docker does).
+pub fn env_entry(what: &str, entry: &str) -> Result<Option<String>> {
+    if !entry.contains('=') {
+        let value = (!entry.is_empty()).then(|| std::env::var(entry).ok()).flatten();
+        return Ok(value.map(|v| format!("{entry}={v}")));
+    }
+    check_env(entry).map_err(|_| Error::msg(format!("{what} {entry}"), "expected KEY=VALUE or KEY"))?;
+    Ok(Some(entry.to_string()))
+}
+
+/// SRC:DST[:OPTIONS] with docker's options (ro, rw, and z, Z, nocopy and the mount
+/// consistency words, which mean nothing here and are accepted). A missing SRC is
+/// created as a directory, as docker does; an existing one is resolved now, so what is
+/// mounted is what was named.
 fn parse_volume(spec: &str) -> Result<Mount> {
-    let bad = |why: &str| Error::msg(format!("--volume {spec:?}"), why.to_string());
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, readonly) = match parts.as_slice() {
-        [src, dst] => (*src, *dst, false),
-        [src, dst, "ro"] => (*src, *dst, true),
-        [src, dst, "rw"] => (*src, *dst, false),
-        [_, _, opt] => return Err(bad(&format!("unknown option {opt:?} (ro or rw)"))),
-        _ => return Err(bad("expected SRC:DST[:ro]")),
+    let bad = |why: &str| Error::msg(format!("--volume {spec}"), why.to_string());
+    let (src, dst, options) = match spec.split(':').collect::<Vec<_>>()[..] {
+        [src, dst] => (src, dst, ""),
+        [src, dst, options] => (src, dst, options),
+        _ => return Err(bad("expected SRC:DST[:OPTIONS]")),
     };
+    let mut readonly = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => readonly = true,
+            "rw" | "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            _ => return Err(bad(&format!("unknown option {option} (ro, rw, z, Z, nocopy)"))),
+        }
+    }
+    // docker's rule: a source starting with '/' or '.' is a host path, anything else a
+    // volume's name.
+    if !src.starts_with(['/', '.']) {
+        return Err(bad("the source must be a host path, /... or ./... (named volumes are not supported)"));
+    }
     if !dst.starts_with('/') {
         return Err(bad("the destination must be an absolute path"));
     }
     if dst.split('/').any(|c| c == "..") {
         return Err(bad("the destination must not contain '..'"));
+    }
+    if !Path::new(src).exists() {
+        std::fs::create_dir_all(src).ctx("--volume: create", src)?;
     }
     let source = crate::mounts::canonical("--volume source", Path::new(src))?;
     Ok(bind_mount(&source, dst, readonly))
@@ -589,7 +634,9 @@ mod tests {
         assert!(parse_volume("/tmp:data").is_err());
         assert!(parse_volume("/tmp:/a/../b").is_err());
         assert!(parse_volume("/tmp:/data:zz").is_err());
-        assert!(parse_volume("/no/such/dir/husk:/data").is_err());
+        assert!(parse_volume("/tmp:/data:ro,z").unwrap().options.readonly);
+        assert!(!parse_volume("/tmp:/data:Z,nocopy").unwrap().options.readonly);
+        assert!(parse_volume("data:/data").is_err());
     }
 
     #[test]
@@ -638,6 +685,8 @@ mod tests {
                 // Checked where the root is resolved; the rest change what is built.
                 "image" | "rootfs" => o.image.is_some() || o.rootfs.as_deref() == Some(Path::new("/tmp")),
                 "rw-image" => o.rw_image,
+                // docker's --init asks for what husk always does.
+                "init" => true,
                 _ => match build(o, vec!["true".into()]) {
                     Ok(built) => built.0 != base.0 || format!("{:?}", built.1) != format!("{:?}", base.1),
                     Err(_) => true,

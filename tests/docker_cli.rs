@@ -1,0 +1,139 @@
+//! The command line as a docker user's habits expect it: help, exit codes of the
+//! management verbs, sizes and limits as docker parses them, environment passed by
+//! name, volume options — each against a real container.
+
+mod common;
+use common::*;
+use std::process::{Command, Output, Stdio};
+
+fn husk_in(root: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(husk()).env("HUSK_ROOT", root).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn bare_husk_prints_usage_and_help_cmd_is_cmd_help() {
+    let root = state_root("dc-help");
+    let bare = husk_in(&root, &[]);
+    assert_eq!(bare.status.code(), Some(0), "{}", text(&bare));
+    assert!(String::from_utf8_lossy(&bare.stdout).starts_with("Usage: husk"), "usage goes to stdout");
+    for cmd in ["run", "stop", "ps", "exec", "logs", "network"] {
+        let help = husk_in(&root, &["help", cmd]);
+        let flag = husk_in(&root, &[cmd, "--help"]);
+        assert_eq!(help.status.code(), Some(0), "help {cmd}: {}", text(&help));
+        assert_eq!(help.stdout, flag.stdout, "husk help {cmd} differs from husk {cmd} --help");
+        assert!(String::from_utf8_lossy(&help.stdout).starts_with(&format!("Usage: husk {cmd} ")));
+    }
+    // A usage error names the flag and the help to read, once, with docker's 125.
+    let out = husk_in(&root, &["stop", "--nope", "x"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "husk: unknown flag --nope: see 'husk stop --help'\n");
+}
+
+#[test]
+fn management_verbs_exit_as_docker_does() {
+    if !can_run("dc-codes") {
+        return;
+    }
+    let root = state_root("dc-codes");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    for args in
+        [&["stop", "nosuch"][..], &["rm", "nosuch"], &["kill", "nosuch"], &["wait", "nosuch"], &["logs", "nosuch"]]
+    {
+        let out = husk_in(&root, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "husk: container \"nosuch\": no such container\n");
+    }
+    let out = husk_in(&root, &["run", "-d", "--name", "dc-c", "--rootfs", rootfs, "--", "sleep", "100"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // start of a running container and stop of a stopped one: done already, exit 0.
+    let out = husk_in(&root, &["start", "dc-c"]);
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()), (Some(0), "dc-c\n".into()));
+    for _ in 0..2 {
+        let out = husk_in(&root, &["stop", "-t", "1", "dc-c"]);
+        assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()), (Some(0), "dc-c\n".into()));
+    }
+    // Several names: the good ones are done, the bad one said, exit 1.
+    let out = husk_in(&root, &["rm", "dc-c", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "dc-c\n");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "rm left an entry");
+}
+
+#[test]
+fn sizes_and_limits_are_parsed_as_docker_parses_them() {
+    if !can_run("dc-sizes") {
+        return;
+    }
+    // The memory limit as the container's own cgroup shows it (v1 or v2).
+    let limit = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let (out, code) = sh("dc-sizes", &["-m", "1.5g"], limit);
+    assert_eq!((out.trim(), code), ("1610612736", 0));
+    let (out, code) = sh("dc-sizes", &["-m", "512MiB"], limit);
+    assert_eq!((out.trim(), code), ("536870912", 0));
+    // Below docker's 6 MiB minimum the start-up itself would be killed: refused.
+    let out = run("dc-sizes", &["-m", "100b"], &["true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "husk: --memory 100b: the minimum memory limit is 6m\n");
+    // --pids-limit 0 and -1 mean no limit: the same as no flag (on cgroup v1 husk then
+    // makes no pids cgroup at all).
+    let pids = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo none";
+    let (default, _) = sh("dc-sizes", &[], pids);
+    assert!(default.trim() == "max" || default.trim() == "none", "{default}");
+    for unlimited in ["-1", "0"] {
+        let (out, code) = sh("dc-sizes", &["--pids-limit", unlimited], pids);
+        assert_eq!((out.as_str(), code), (default.as_str(), 0), "--pids-limit {unlimited}");
+    }
+    let (out, _) = sh("dc-sizes", &["--pids-limit", "50"], pids);
+    assert_eq!(out.trim(), "50");
+}
+
+#[test]
+fn environment_names_alone_take_the_callers_values() {
+    if !can_run("dc-env") {
+        return;
+    }
+    let file = temp_dir("dc-env").join("env");
+    std::fs::write(&file, "# names alone and pairs\nDC_FROM_FILE\nDC_PAIR=p\nDC_UNSET_TOO\n").unwrap();
+    let out = run_cmd(
+        "dc-env",
+        &["-e", "DC_GIVEN", "-e", "DC_UNSET", "--env-file", file.to_str().unwrap()],
+        &["sh", "-c", "echo $DC_GIVEN $DC_FROM_FILE $DC_PAIR ${DC_UNSET-unset} ${DC_UNSET_TOO-unset}"],
+    )
+    .env("DC_GIVEN", "g v")
+    .env("DC_FROM_FILE", "f")
+    .env_remove("DC_UNSET")
+    .env_remove("DC_UNSET_TOO")
+    .output()
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "g v f p unset unset\n", "{}", text(&out));
+    let out = run("dc-env", &["-e", "=x"], &["true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-e =x: expected KEY=VALUE or KEY"));
+}
+
+#[test]
+fn volumes_take_dockers_options_and_a_missing_host_path_is_made() {
+    if !can_run("dc-vol") {
+        return;
+    }
+    let base = temp_dir("dc-vol");
+    let missing = base.join("a/b");
+    let spec = format!("{}:/data:rw,z", missing.display());
+    let (out, code) = sh("dc-vol", &["-v", &spec], "echo hi > /data/f && cat /data/f");
+    assert_eq!((out.as_str(), code), ("hi\n", 0));
+    assert!(missing.is_dir(), "the missing source was not created as a directory");
+    assert_eq!(std::fs::read_to_string(missing.join("f")).unwrap(), "hi\n");
+    let spec = format!("{}:/data:ro,Z", missing.display());
+    let (out, code) = sh("dc-vol", &["-v", &spec, "--init"], "(echo x > /data/g) 2>&1; cat /data/f");
+    assert!(out.contains("Read-only file system") && out.ends_with("hi\n") && code == 0, "{out}");
+    for (bad, why) in [("name:/data", "named volumes are not supported"), ("/tmp:/data:zz", "unknown option zz")] {
+        let out = run("dc-vol", &["-v", bad], &["true"]);
+        assert_eq!(out.status.code(), Some(125), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{bad}: {}", text(&out));
+    }
+}
