@@ -54,7 +54,7 @@ Commands:
   kill     Send a signal to containers
   rm       Remove stopped containers
   wait     Wait for containers to exit; print their exit codes
-  inspect  Print containers' state and saved spec as JSON
+  inspect  Show containers as docker does (-f TEMPLATE; --raw: husk's own record)
   port     List a container's published ports
   stats    Show containers' CPU, memory and pids
   gc       Release what killed husk processes left behind
@@ -63,13 +63,14 @@ Commands:
 
 Images (done by rootfs-builder, beside husk or on PATH):
   pull, load, import, save, images, rmi, tag, export, cp, commit
+  (and docker's inspect, ps --format and --filter)
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
   resume, exec --process FILE ID, ps ID, list, features, spec
 
 Global options:
-  --root DIR         State directory (default /run/husk, /dev/shm/husk if /run is on disk, or $XDG_RUNTIME_DIR/husk when not root)
+  --root DIR         State directory (default /run/husk, /dev/shm/husk if /run is a disk, $XDG_RUNTIME_DIR/husk if not root)
   --log FILE         Also write errors there
   --log-format FMT   text or json
   --debug            Say what husk ignores of a config.json
@@ -167,6 +168,10 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "create" => commands::run::create(args),
         "start" => commands::manage::start(args),
         "init" => commands::init::main(args),
+        // runc's `ps [--format json] ID` first; docker's listing options next.
+        "ps" if !oci::verbs::is_ps_form(&args) && commands::manage::docker_listing(&args) => {
+            store::forward(command, args)
+        }
         "ps" if oci::verbs::is_ps_form(&args) => oci::verbs::ps(args),
         "ps" => commands::manage::ps(args),
         "exec" => commands::exec::main(args),
@@ -176,6 +181,8 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "kill" => commands::manage::kill(args),
         "rm" => commands::manage::rm(args),
         "wait" => commands::manage::wait(args),
+        // docker's shape is rendered by rootfs-builder from husk's own record (--raw).
+        "inspect" if !args.iter().any(|a| a == "--raw") => store::forward(command, args),
         "inspect" => commands::manage::inspect(args),
         "port" => commands::manage::port(args),
         "gc" => commands::manage::gc(args),

@@ -137,3 +137,138 @@ fn volumes_take_dockers_options_and_a_missing_host_path_is_made() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{bad}: {}", text(&out));
     }
 }
+
+/// Whether rootfs-builder sits beside the husk under test (it renders docker's shapes).
+fn companion(test: &str) -> bool {
+    let here = husk().with_file_name("rootfs-builder");
+    if !here.exists() {
+        eprintln!("SKIPPED {test}: no rootfs-builder beside {} (build both with .ci/build)", husk().display());
+    }
+    here.exists()
+}
+
+fn ok(root: &std::path::Path, args: &[&str]) -> String {
+    let out = husk_in(root, args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn inspect_is_dockers_array_and_renders_go_templates() {
+    if !can_run("dc-inspect") || !companion("dc-inspect") {
+        return;
+    }
+    let root = state_root("dc-inspect");
+    let rootfs = alpine();
+    let data = temp_dir("dc-inspect");
+    let bind = format!("{}:/data:ro", data.display());
+    ok(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "dc-i1",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "-m",
+            "128m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "-e",
+            "A=x&y",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "-v",
+            &bind,
+            "--",
+            "sleep",
+            "100",
+        ],
+    );
+    ok(&root, &["run", "-d", "--name", "dc-i2", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", "exit 3"]);
+    let shown = ok(
+        &root,
+        &[
+            "inspect",
+            "-f",
+            "{{.Name}} {{.State.Status}} {{.State.Running}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} \
+         {{.HostConfig.PidsLimit}} {{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Cmd}} \
+         {{range .Mounts}}{{.Destination}}:{{.RW}}{{end}} {{index .Config.Env 2}} {{len .Id}}",
+            "dc-i1",
+        ],
+    );
+    assert_eq!(
+        shown,
+        "/dc-i1 running true 134217728 500000000 50 nobody /tmp [\"sleep\",\"100\"] /data:false A=x&y 64\n"
+    );
+    // The host pid of the container's init, as docker's State.Pid.
+    let pid = ok(&root, &["inspect", "-f", "{{.State.Pid}}", "dc-i1"]);
+    let raw = ok(&root, &["inspect", "--raw", "dc-i1"]);
+    assert!(raw.contains(&format!("\"pid\":{},", pid.trim())), "{pid} not in {raw}");
+    // Wait for the second one to exit, then see its code.
+    ok(&root, &["wait", "dc-i2"]);
+    assert_eq!(ok(&root, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "dc-i2"]), "exited 3\n");
+    // Without -f: one array, docker's indentation and escaping, fields in its order.
+    let all = ok(&root, &["inspect", "dc-i1", "dc-i2"]);
+    assert!(all.starts_with("[\n    {\n        \"Id\": \""), "{all}");
+    assert!(all.contains("\n        \"Name\": \"/dc-i2\",\n"), "{all}");
+    assert!(all.contains("\"A=x\\u0026y\""), "& escaped as docker escapes it: {all}");
+    for (before, after) in [("\"Id\"", "\"State\""), ("\"State\"", "\"HostConfig\""), ("\"HostConfig\"", "\"Config\"")]
+    {
+        assert!(all.find(before) < all.find(after), "{before} after {after}");
+    }
+    // A missing name: the others are shown, docker's error line, exit 1.
+    let out = husk_in(&root, &["inspect", "-f", "{{.Name}}", "dc-i1", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/dc-i1\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "Error: No such object: nosuch\n");
+    // A broken template: one line naming the problem, docker's usage code.
+    let out = husk_in(&root, &["inspect", "-f", "{{.Name", "dc-i1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("template: unclosed action"), "{}", text(&out));
+    ok(&root, &["rm", "-f", "dc-i1", "dc-i2"]);
+}
+
+#[test]
+fn ps_filters_and_formats_as_docker_does() {
+    if !can_run("dc-ps") || !companion("dc-ps") {
+        return;
+    }
+    let root = state_root("dc-ps");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    ok(&root, &["run", "-d", "--name", "dc-web", "--rootfs", rootfs, "--", "sleep", "100"]);
+    ok(&root, &["run", "-d", "--name", "dc-job", "--rootfs", rootfs, "--", "sh", "-c", "exit 3"]);
+    ok(&root, &["wait", "dc-job"]);
+    // Running ones by default; a status filter looks at all.
+    assert_eq!(ok(&root, &["ps", "--format", "{{.Names}} {{.State}}"]), "dc-web running\n");
+    assert_eq!(
+        ok(&root, &["ps", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"])[..19],
+        *"dc-job Exited (3) L"
+    );
+    assert_eq!(ok(&root, &["ps", "-a", "-f", "name=job", "-f", "name=web", "-q"]).lines().count(), 2);
+    assert_eq!(ok(&root, &["ps", "-a", "-f", "name=job", "-f", "status=running", "-q"]), "");
+    assert_eq!(ok(&root, &["ps", "-a", "--filter", "exited=3", "-q"]), "dc-job\n");
+    assert_eq!(ok(&root, &["ps", "-l", "-q"]), "dc-job\n", "the one created last");
+    // table: docker's headers and columns (\t as docker reads it).
+    let table = ok(&root, &["ps", "-a", "--filter", "name=dc-web", "--format", "table {{.Names}}\\t{{.Command}}"]);
+    assert_eq!(table, format!("{:<10}COMMAND\n{:<10}\"sleep 100\"\n", "NAMES", "dc-web"));
+    let default = ok(&root, &["ps", "-a", "--no-trunc"]);
+    let header: Vec<&str> =
+        default.lines().next().unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(header, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]);
+    assert_eq!(default.lines().nth(1).unwrap().split_whitespace().next().unwrap().len(), 64, "--no-trunc: whole ids");
+    let json = ok(&root, &["ps", "--format", "json"]);
+    assert!(
+        json.starts_with("{\"Command\":\"\\\"sleep 100\\\"\",\"CreatedAt\":") && json.contains("\"Names\":\"dc-web\"")
+    );
+    let out = husk_in(&root, &["ps", "--filter", "colour=red"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter 'colour'"), "{}", text(&out));
+    ok(&root, &["rm", "-f", "dc-web", "dc-job"]);
+}

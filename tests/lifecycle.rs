@@ -50,7 +50,7 @@ impl Husk {
     }
 
     fn status(&self, name: &str) -> String {
-        let json = self.ok(&["inspect", name]);
+        let json = self.ok(&["inspect", "--raw", name]);
         let at = json.find("\"status\":\"").unwrap() + 10;
         json[at..at + json[at..].find('"').unwrap()].to_string()
     }
@@ -84,8 +84,9 @@ fn detached_containers_are_listed_entered_logged_stopped_and_removed() {
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "STATUS", "PID", "UPTIME", "IMAGE", "IP", "PORTS", "MEMORY"]);
     assert!(table.lines().nth(1).unwrap().starts_with("web   running"), "{table}");
+    // docker's --format json (rootfs-builder's): a JSON line each, members sorted.
     let json = h.ok(&["ps", "--format", "json"]);
-    assert!(json.starts_with("[{\"name\":\"web\",\"status\":\"running\""), "{json}");
+    assert!(json.starts_with("{\"Command\":\"\\\"sh -c") && json.contains("\"Names\":\"web\""), "{json}");
     assert_eq!(h.ok(&["ps", "-q"]), "web\n");
 
     // exec shares the PID namespace, the hostname and the filesystem.
@@ -207,7 +208,7 @@ fn bad_input_is_refused_clearly_and_damages_nothing() {
         String::from_utf8_lossy(&out.stdout).contains("exited (7)")
             || String::from_utf8_lossy(&out.stdout).contains("up")
     );
-    assert_eq!(h.out(&["inspect", "broken"]).status.code(), Some(1));
+    assert_eq!(h.out(&["inspect", "--raw", "broken"]).status.code(), Some(1));
     h.ok(&["rm", "-f", "broken", "garbage", "up"]);
     assert_eq!(h.entries(), 0);
 }
@@ -227,7 +228,7 @@ fn a_killed_supervisor_takes_its_container_down_and_gc_releases_everything() {
     let marker = format!("crash-marker-{}", std::process::id());
     h.detach("victim", &format!("while :; do sleep 0.1; done # {marker}"));
     let cgroups = std::fs::read_to_string(h.root.join("victim/cgroups")).unwrap_or_default();
-    let json = h.ok(&["inspect", "victim"]);
+    let json = h.ok(&["inspect", "--raw", "victim"]);
     assert!(json.contains("\"status\":\"running\""));
     // The supervisor is the init's parent.
     let init = processes_with(&marker).into_iter().min().expect("container processes");
@@ -393,7 +394,7 @@ fn a_created_container_waits_before_its_command_until_started() {
     assert_eq!(h.status("c1"), "created");
     // Everything is set up (the init runs, its pid is recorded) but the command, the
     // init's child, is not.
-    let json = h.ok(&["inspect", "c1"]);
+    let json = h.ok(&["inspect", "--raw", "c1"]);
     assert!(json.contains("\"state\":\"created\""), "{json}");
     let at = json.find("\"pid\":").unwrap() + 6;
     let init: u32 = json[at..].split(',').next().unwrap().parse().unwrap();
@@ -472,7 +473,7 @@ fn exec_takes_the_user_environment_workdir_and_cgroup_of_the_saved_spec() {
         h.ok(&["exec", "-u", "0", "-w", "/", "-e", "FOO=baz", "s1", "sh", "-c", "echo $(id -u) $(pwd) $FOO"]),
         "0 / baz\n"
     );
-    let json = h.ok(&["inspect", "s1"]);
+    let json = h.ok(&["inspect", "--raw", "s1"]);
     for want in
         ["\"spec\":{", "\"env\":[", "\"FOO=bar\"", "\"cwd\":\"/work\"", "\"name\":\"1000:1000\"", "\"memory\":67108864"]
     {

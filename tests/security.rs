@@ -439,7 +439,7 @@ fn dockers_own_profile_is_read_and_applied_to_the_command_and_exec() {
     ]);
     assert_eq!(started, name);
     assert_eq!(husk_cmd(&["exec", &name, "/probe", "sys", "435"]), "ENOSYS");
-    assert!(husk_cmd(&["inspect", &name]).contains("\"seccomp\":{\"defaultAction\":327681"));
+    assert!(husk_cmd(&["inspect", "--raw", &name]).contains("\"seccomp\":{\"defaultAction\":327681"));
     husk_cmd(&["rm", "-f", &name]);
     // A broken profile is refused before anything exists.
     let bad = temp_dir("bad-profile").join("p.json");

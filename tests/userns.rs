@@ -107,7 +107,7 @@ fn exec_enters_as_the_containers_root_and_the_host_sees_the_range() {
     let husk_state = |args: &[&str]| Command::new(husk()).env("HUSK_ROOT", &state).args(args).output().unwrap();
     let out = husk_state(&["exec", &name, "sh", "-c", "id -u; stat -c %u /proc/1"]);
     assert_eq!(stdout_ok(&out), "0\n0\n", "exec is the container's root, not nobody");
-    let inspect = stdout_ok(&husk_state(&["inspect", &name]));
+    let inspect = stdout_ok(&husk_state(&["inspect", "--raw", &name]));
     let pid: String = inspect.split("\"pid\":").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(host(&format!("stat -c %u /proc/{pid}")), "100000\n", "host id of the container's root");
     stdout_ok(&husk_state(&["rm", "-f", &name]));

@@ -75,7 +75,7 @@ fn unescape(field: &str) -> Vec<u8> {
 impl Container {
     /// The running container `name`.
     pub fn find(name: &str) -> Result<Container> {
-        let text = run_husk(&["inspect", name])?;
+        let text = run_husk(&["inspect", "--raw", name])?;
         let state =
             crate::oci::parse_json(text.lines().next().unwrap_or_default().as_bytes(), "husk inspect's answer")?;
         let state = if state.is_array() { state[0].clone() } else { state };

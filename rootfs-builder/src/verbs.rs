@@ -14,7 +14,8 @@ use crate::oci;
 use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
-pub const VERBS: [&str; 10] = ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import"];
+pub const VERBS: [&str; 12] =
+    ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import", "inspect", "ps"];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
 pub fn program() -> &'static str {
@@ -92,6 +93,8 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "cp" => crate::export::cp(args),
         "commit" => crate::commit::commit(args),
         "import" => crate::import::import(args),
+        "inspect" => crate::inspect::inspect(args),
+        "ps" => crate::ps::ps(args),
         _ => crate::registry::pull(args),
     }
 }
@@ -373,11 +376,8 @@ fn rmi(args: Vec<OsString>) -> Result<u8> {
 /// The husk containers (any state, under the state root husk uses here) whose root is
 /// `image`; none when husk cannot be asked.
 fn containers_using(image: &Path) -> Vec<String> {
-    let Ok(text) = crate::container::run_husk(&["ps", "-a", "--format", "json"]) else { return Vec::new() };
-    let list: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let shown = image.display().to_string();
-    list.as_array()
-        .map(Vec::as_slice)
+    crate::ps::records()
         .unwrap_or_default()
         .iter()
         .filter(|c| c["root"].as_str() == Some(&shown))

@@ -41,13 +41,9 @@ pub static EXEC: Command<ExecOpts> = Command {
     flags: &[
         flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.stdin)),
         flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.terminal)),
-        flag(
-            "env",
-            Some('e'),
-            Some("KEY[=VAL]"),
-            "Set an environment variable (KEY alone: husk's own value)",
-            |o, kv| Ok(o.env.extend(super::run::env_entry("-e", &kv)?)),
-        ),
+        flag("env", Some('e'), Some("KEY[=VAL]"), "Set an environment variable (KEY: husk's value)", |o, kv| {
+            Ok(o.env.extend(super::run::env_entry("-e", &kv)?))
+        }),
         flag("workdir", Some('w'), Some("DIR"), "Working directory inside (default: the container's)", |o, dir| {
             Ok(o.workdir = Some(dir))
         }),

@@ -17,20 +17,16 @@ use std::time::{Duration, Instant};
 pub struct PsOpts {
     all: bool,
     quiet: bool,
-    json: bool,
 }
 
 pub static PS: Command<PsOpts> = Command {
     name: "ps",
-    usage: "[-a] [-q] [--format json]",
-    about: "List containers (running and created ones, or all with -a).",
+    usage: "[-a] [-q]",
+    about: "List containers (running and created ones, or all with -a). docker's -f, -n, -l, -s,\n\
+            --no-trunc and --format: see 'husk ps -l --help'.",
     flags: &[
         flag("all", Some('a'), None, "Also list exited containers", |o, _| on(&mut o.all)),
         flag("quiet", Some('q'), None, "Names only", |o, _| on(&mut o.quiet)),
-        flag("format", None, Some("json"), "Print JSON instead of a table", |o, v| match v.as_str() {
-            "json" => on(&mut o.json),
-            _ => Err(Error::msg(format!("--format {v}"), "only json is supported")),
-        }),
     ],
     command_follows: false,
 };
@@ -41,9 +37,10 @@ pub struct NoOpts;
 
 pub static INSPECT: Command<NoOpts> = Command {
     name: "inspect",
-    usage: "NAME...",
-    about: "Print containers' state and saved spec as JSON.",
-    flags: &[],
+    usage: "--raw NAME...",
+    about: "husk's own record of containers (state and saved spec), a JSON line each. Without\n\
+            --raw: docker's shape and -f TEMPLATE, from rootfs-builder.",
+    flags: &[flag("raw", None, None, "This record", |_, _| Ok(()))],
     command_follows: false,
 };
 pub static PORT: Command<NoOpts> = Command {
@@ -151,8 +148,15 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Resul
     Ok(failed.into())
 }
 
+/// Whether `ps` arguments go beyond husk's own -a and -q: docker's listing options,
+/// which rootfs-builder renders from husk's records.
+pub fn docker_listing(args: &[OsString]) -> bool {
+    args.iter()
+        .any(|a| !matches!(a.to_str(), Some("-a" | "-q" | "-aq" | "-qa" | "--all" | "--quiet" | "-h" | "--help")))
+}
+
 pub fn ps(args: Vec<OsString>) -> Result<u8> {
-    let Some((PsOpts { all, quiet, json }, _)) = cli::parse(&PS, args)? else { return Ok(0) };
+    let Some((PsOpts { all, quiet }, _)) = cli::parse(&PS, args)? else { return Ok(0) };
     let mut rows = Vec::new();
     for name in state::names() {
         match ContainerDir::open(&name).and_then(|d| d.load()) {
@@ -163,8 +167,6 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
     }
     if quiet {
         rows.iter().for_each(|st| println!("{}", st.name));
-    } else if json {
-        println!("[{}]", rows.iter().map(|st| to_json(st).close('}').finish()).collect::<Vec<_>>().join(","));
     } else {
         print_table(&rows);
     }
@@ -214,7 +216,7 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// The state as `ps --format json` and `inspect` print it (the object left open).
+/// The state as `inspect --raw` prints it (the object left open).
 fn to_json(st: &State) -> Writer {
     let live = matches!(st.status, Status::Running | Status::Created);
     let memory = cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)));

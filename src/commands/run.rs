@@ -94,14 +94,10 @@ static FLAGS: &[Flag<RunOpts>] = &[
     ),
     flag("name", None, Some("NAME"), "Container name (default: a generated short id)", |o, v| Ok(o.name = Some(v))),
     flag("hostname", None, Some("NAME"), "Hostname inside (default: the name)", |o, v| Ok(o.hostname = Some(v))),
-    flag(
-        "env",
-        Some('e'),
-        Some("KEY[=VAL]"),
-        "Set an environment variable (KEY alone: husk's own value; repeatable)",
-        |o, v| Ok(o.env.extend(env_entry("-e", &v)?)),
-    ),
-    flag("env-file", None, Some("FILE"), "Read KEY=VAL or KEY lines from FILE (# comments)", |o, v| {
+    flag("env", Some('e'), Some("KEY[=VAL]"), "Set an environment variable (KEY: husk's value; repeatable)", |o, v| {
+        Ok(o.env.extend(env_entry("-e", &v)?))
+    }),
+    flag("env-file", None, Some("FILE"), "Read -e lines from FILE (# comments)", |o, v| {
         Ok(o.env.extend(read_env_file(&v)?))
     }),
     flag("workdir", Some('w'), Some("DIR"), "Working directory inside (created if missing)", |o, v| {
@@ -129,13 +125,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
     flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
         Ok(o.volumes.push(parse_volume(&v)?))
     }),
-    flag(
-        "init",
-        None,
-        None,
-        "Accepted for docker's habits: husk's init is always the container's PID 1",
-        |_, _| Ok(()),
-    ),
+    flag("init", None, None, "Accepted: husk's init is always PID 1", |_, _| Ok(())),
     flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.interactive)),
     flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.tty)),
     flag("rm", None, None, "Remove a detached container when it exits (a foreground run always is)", |o, _| {
@@ -154,7 +144,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
     flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)", |o, _| {
         on(&mut o.userns)
     }),
-    flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m or 1.5g (at least 6m, as docker)", |o, v| {
+    flag("memory", Some('m'), Some("SIZE"), "Memory limit, e.g. 128m or 1.5g (at least 6m)", |o, v| {
         let bytes = cli::parse_size("memory", &v)?;
         // Below docker's minimum the container's own start-up is killed at once.
         if bytes < 6 << 20 {

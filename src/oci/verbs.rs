@@ -199,13 +199,14 @@ pub static PS: Command<PsOpts> = Command {
     command_follows: false,
 };
 
-/// `ps ID` (with a container named) is the OCI form; `ps` alone is husk's list.
+/// `ps ID` (with a container named) is the OCI form; `ps` alone is husk's list (docker's
+/// --filter, -n and --last take values that are not IDs).
 pub fn is_ps_form(args: &[OsString]) -> bool {
     let mut words = args.iter().filter_map(|a| a.to_str());
     let mut positional = false;
     while let Some(w) = words.next() {
         match w {
-            "--format" | "-f" => {
+            "--format" | "-f" | "--filter" | "-n" | "--last" => {
                 words.next();
             }
             w if !w.starts_with('-') => positional = true,
