@@ -63,7 +63,7 @@ Commands:
 
 Images (done by rootfs-builder, beside husk or on PATH):
   pull, load, import, save, images, rmi, tag, export, cp, commit
-  (and docker's inspect, ps --format and --filter)
+  (and docker's inspect, ps --format and --filter; completion bash|zsh|fish; man CMD)
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
@@ -188,9 +188,8 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "gc" => commands::manage::gc(args),
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
-        "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" | "import" => {
-            store::forward(command, args)
-        }
+        "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" | "import" | "completion"
+        | "man" => store::forward(command, args),
         "state" => oci::verbs::state(args),
         "delete" => oci::verbs::delete(args),
         "pause" => oci::verbs::pause(args),

@@ -272,3 +272,80 @@ fn ps_filters_and_formats_as_docker_does() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter 'colour'"), "{}", text(&out));
     ok(&root, &["rm", "-f", "dc-web", "dc-job"]);
 }
+
+/// The flags `husk CMD --help` lists, as "--long" words.
+fn help_flags(root: &std::path::Path, cmd: &str) -> Vec<String> {
+    let help = ok(root, &[cmd, "--help"]);
+    help.lines()
+        .skip_while(|l| l.trim_end() != "Options:")
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(',').to_string())
+        .collect()
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_flag_tables() {
+    if !companion("dc-completion") {
+        return;
+    }
+    let root = state_root("dc-completion");
+    let dir = temp_dir("dc-completion");
+    // bash: the script parses, and `husk run --mem<TAB>` offers --memory.
+    let bash = dir.join("husk.bash");
+    std::fs::write(&bash, ok(&root, &["completion", "bash"])).unwrap();
+    let complete = |shell: &str, script: &str| {
+        let out = Command::new(shell).arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let script = format!(
+        "bash -n {0} && source {0} && COMP_WORDS=(husk run --mem) COMP_CWORD=2 && _husk && echo \"${{COMPREPLY[@]}}\"",
+        bash.display()
+    );
+    assert_eq!(complete("bash", &script), "--memory --memory-swap\n");
+    let script =
+        format!("source {} && COMP_WORDS=(husk sto) COMP_CWORD=1 && _husk && echo ${{COMPREPLY[@]}}", bash.display());
+    assert_eq!(complete("bash", &script), "stop\n");
+    // zsh (through bashcompinit) and fish, when installed.
+    let zsh = dir.join("_husk");
+    std::fs::write(&zsh, ok(&root, &["completion", "zsh"])).unwrap();
+    if Command::new("zsh").arg("--version").output().is_ok() {
+        let script = format!(
+            "zsh -n {0} && autoload -U compinit && compinit -u && source {0} && setopt ksharrays && \
+             COMP_WORDS=(husk run --mem) && COMP_CWORD=2 && _husk && print -l -- \"${{COMPREPLY[@]}}\"",
+            zsh.display()
+        );
+        assert!(complete("zsh", &script).lines().any(|l| l == "--memory"));
+    } else {
+        eprintln!("SKIPPED zsh completion check: zsh is not installed");
+    }
+    let fish = dir.join("husk.fish");
+    std::fs::write(&fish, ok(&root, &["completion", "fish"])).unwrap();
+    if Command::new("fish").arg("--version").output().is_ok() {
+        let script = format!("source {} ; complete -C 'husk run --mem'", fish.display());
+        let offered = complete("fish", &script);
+        assert!(offered.lines().any(|l| l.starts_with("--memory\t")), "{offered}");
+    } else {
+        eprintln!("SKIPPED fish completion check: fish is not installed");
+    }
+    let out = husk_in(&root, &["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(125));
+    // Every command has --help and a man page naming every flag its table has.
+    let top = ok(&root, &["man"]);
+    assert!(top.starts_with(".TH HUSK 1\n"));
+    for cmd in [
+        "run", "create", "start", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port", "stats", "gc",
+        "init", "network", "pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp", "commit",
+    ] {
+        let flags = help_flags(&root, cmd);
+        let page = ok(&root, &["man", cmd]);
+        assert!(page.starts_with(&format!(".TH HUSK\\-{} 1\n", cmd.to_uppercase())), "{cmd}: {page}");
+        assert!(top.contains(&format!(".B husk {cmd}\n")), "husk(1) lacks {cmd}");
+        for flag in flags.iter().filter(|f| *f != "--help") {
+            assert!(page.contains(&flag.replace('-', "\\-")), "man {cmd} lacks {flag}");
+        }
+        assert!(!flags.is_empty() || cmd == "gc", "{cmd} --help lists no flags");
+    }
+    let out = husk_in(&root, &["man", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -7,6 +7,7 @@ mod bitmap;
 mod builder;
 mod cli;
 mod commit;
+mod completion;
 mod container;
 mod data;
 mod dir;

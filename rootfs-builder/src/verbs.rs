@@ -14,8 +14,22 @@ use crate::oci;
 use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
-pub const VERBS: [&str; 12] =
-    ["load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import", "inspect", "ps"];
+pub const VERBS: [&str; 14] = [
+    "load",
+    "images",
+    "rmi",
+    "tag",
+    "pull",
+    "save",
+    "export",
+    "cp",
+    "commit",
+    "import",
+    "inspect",
+    "ps",
+    "completion",
+    "man",
+];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
 pub fn program() -> &'static str {
@@ -95,6 +109,8 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "import" => crate::import::import(args),
         "inspect" => crate::inspect::inspect(args),
         "ps" => crate::ps::ps(args),
+        "completion" => crate::completion::completion(args),
+        "man" => crate::completion::man(args),
         _ => crate::registry::pull(args),
     }
 }
