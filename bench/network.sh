@@ -40,8 +40,8 @@ network_measure() {
   nsenter --net="$ns" sh -c "ip link set lo up && ip addr add $NET_OUT/24 dev hkin && ip link set hkin up && ip route add default via $NET_HOST"
   "$HUSK" run -d --name iperf --rootfs "$r" -p 15201:5201 -- sleep 600 >/dev/null
   local pid ip
-  pid=$("$HUSK" inspect iperf | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
-  ip=$("$HUSK" inspect iperf | sed -n 's/.*"ip":"\([0-9.]*\)".*/\1/p')
+  pid=$("$HUSK" inspect --raw iperf | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+  ip=$("$HUSK" inspect --raw iperf | sed -n 's/.*"ip":"\([0-9.]*\)".*/\1/p')
   # A daemon: its pid file lets it be stopped at the end (it would keep the namespace,
   # and the bench lock's descriptor it inherited, alive).
   nsenter -t "$pid" -n iperf3 -s -D -p 5201 -I "$BENCH_WORK/iperf3.pid"

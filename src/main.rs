@@ -62,7 +62,7 @@ Commands:
   network  Manage bridge networks (create, ls, inspect, rm)
 
 Images (done by rootfs-builder, beside husk or on PATH):
-  pull, load, import, save, images, rmi, tag, export, cp, commit
+  pull, load, import, save, images, rmi, tag, export, cp, commit, volume
   (and docker's inspect, ps --format and --filter; completion bash|zsh|fish; man CMD)
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
@@ -189,7 +189,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
         "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" | "import" | "completion"
-        | "man" => store::forward(command, args),
+        | "man" | "volume" => store::forward(command, args),
         "state" => oci::verbs::state(args),
         "delete" => oci::verbs::delete(args),
         "pause" => oci::verbs::pause(args),

@@ -9,8 +9,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// $HUSK_STORE, else /var/lib/husk for root and $XDG_DATA_HOME/husk
-/// (~/.local/share/husk) otherwise: rootfs-builder's rule.
-fn root() -> PathBuf {
+/// (~/.local/share/husk) otherwise: rootfs-builder's rule. Named volumes live under it
+/// too (`volumes/NAME/_data`, docker's layout; `husk volume` is rootfs-builder's).
+pub fn root() -> PathBuf {
     let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(dir) = var("HUSK_STORE") {
         return dir.into();

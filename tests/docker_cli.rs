@@ -131,7 +131,7 @@ fn volumes_take_dockers_options_and_a_missing_host_path_is_made() {
     let spec = format!("{}:/data:ro,Z", missing.display());
     let (out, code) = sh("dc-vol", &["-v", &spec, "--init"], "(echo x > /data/g) 2>&1; cat /data/f");
     assert!(out.contains("Read-only file system") && out.ends_with("hi\n") && code == 0, "{out}");
-    for (bad, why) in [("name:/data", "named volumes are not supported"), ("/tmp:/data:zz", "unknown option zz")] {
+    for (bad, why) in [("a/b:/data", "expected a host path or a volume name"), ("/tmp:/data:zz", "unknown option zz")] {
         let out = run("dc-vol", &["-v", bad], &["true"]);
         assert_eq!(out.status.code(), Some(125), "{bad}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{bad}: {}", text(&out));
@@ -336,6 +336,7 @@ fn completions_and_man_pages_come_from_the_flag_tables() {
     for cmd in [
         "run", "create", "start", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port", "stats", "gc",
         "init", "network", "pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp", "commit",
+        "volume",
     ] {
         let flags = help_flags(&root, cmd);
         let page = ok(&root, &["man", cmd]);
@@ -348,4 +349,60 @@ fn completions_and_man_pages_come_from_the_flag_tables() {
     }
     let out = husk_in(&root, &["man", "nosuch"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn named_volumes_are_made_at_first_use_kept_and_managed() {
+    if !can_run("dc-volumes") || !companion("dc-volumes") {
+        return;
+    }
+    let root = state_root("dc-volumes");
+    let store = temp_dir("dc-volumes-store");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    let husk_s = |args: &[&str]| {
+        Command::new(husk())
+            .env("HUSK_ROOT", &root)
+            .env("HUSK_STORE", &store)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ok_s = |args: &[&str]| {
+        let out = husk_s(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok_s(&["run", "--rootfs", rootfs, "-v", "dc-data:/data", "--", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(std::fs::read_to_string(store.join("volumes/dc-data/_data/f")).unwrap(), "kept\n");
+    assert_eq!(ok_s(&["run", "--rootfs", rootfs, "-v", "dc-data:/v:ro", "--", "cat", "/v/f"]), "kept\n");
+    assert_eq!(ok_s(&["volume", "create", "dc-spare"]), "dc-spare\n");
+    assert_eq!(
+        ok_s(&["volume", "ls"]),
+        format!("{:<10}VOLUME NAME\n{:<10}dc-data\n{:<10}dc-spare\n", "DRIVER", "local", "local")
+    );
+    assert_eq!(ok_s(&["volume", "ls", "-q"]), "dc-data\ndc-spare\n");
+    let shown = ok_s(&["volume", "inspect", "dc-data"]);
+    let mountpoint = format!("\"Mountpoint\": \"{}\"", store.join("volumes/dc-data/_data").display());
+    assert!(shown.starts_with("[\n    {\n") && shown.contains(&mountpoint), "{shown}");
+    assert_eq!(
+        ok_s(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", "dc-data"]),
+        "dc-data local local\n"
+    );
+    // In use by a container (running or stopped): kept, unless -f.
+    ok_s(&["run", "-d", "--name", "dc-user", "--rootfs", rootfs, "-v", "dc-data:/data", "--", "sleep", "100"]);
+    let out = husk_s(&["volume", "rm", "dc-data"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("volume is in use by dc-user"), "{}", text(&out));
+    let pruned = ok_s(&["volume", "prune", "-f"]);
+    assert!(pruned.contains("\ndc-spare\n") && !pruned.contains("dc-data"), "{pruned}");
+    ok_s(&["rm", "-f", "dc-user"]);
+    assert_eq!(ok_s(&["volume", "rm", "dc-data"]), "dc-data\n");
+    assert_eq!(ok_s(&["volume", "ls", "-q"]), "");
+    let out = husk_s(&["volume", "rm", "dc-gone"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such volume"), "{}", text(&out));
+    let out = husk_s(&["run", "--rootfs", rootfs, "-v", "x:/data", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
 }

@@ -39,7 +39,7 @@ fn bad_input_is_refused_with_one_line_and_exit_125() {
         (vec!["run", "--rootfs", rootfs], "no command given"),
         (vec!["run", "--rootfs", rootfs, "--bogus", "true"], "unknown flag --bogus"),
         (vec!["run", "--rootfs", rootfs, "-e", "=x", "true"], "expected KEY=VALUE or KEY"),
-        (vec!["run", "--rootfs", rootfs, "-v", "data:/x", "true"], "named volumes are not supported"),
+        (vec!["run", "--rootfs", rootfs, "-v", "da/ta:/x", "true"], "expected a host path or a volume name"),
         (vec!["run", "--rootfs", rootfs, "-v", "/tmp:/x:zz", "true"], "unknown option zz"),
         (vec!["run", "--rootfs", rootfs, "-m", "4m", "true"], "the minimum memory limit is 6m"),
         (vec!["run", "--memory", "1g"], "an IMAGE, --rootfs DIR or --image FILE is required"),
@@ -74,7 +74,7 @@ fn every_subcommand_has_help() {
         .collect();
     assert_eq!(listed, commands, "the help's command list and this test's differ");
     // The image commands, which rootfs-builder answers as husk.
-    let images = ["pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp", "commit"];
+    let images = ["pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp", "commit", "volume"];
     let line = top.lines().skip_while(|l| !l.starts_with("Images")).nth(1).unwrap_or_default();
     assert_eq!(line.trim().split(", ").collect::<Vec<_>>(), images, "the help's image commands");
     let each: Vec<[&str; 2]> = commands.iter().chain(&images).map(|c| [*c, "--help"]).collect();

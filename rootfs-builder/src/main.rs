@@ -37,6 +37,7 @@ mod tree;
 mod tree_io;
 mod unpack;
 mod verbs;
+mod volume;
 mod xattr;
 
 use std::cell::Cell;

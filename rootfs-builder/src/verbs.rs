@@ -14,21 +14,10 @@ use crate::oci;
 use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
-pub const VERBS: [&str; 14] = [
-    "load",
-    "images",
-    "rmi",
-    "tag",
-    "pull",
-    "save",
-    "export",
-    "cp",
-    "commit",
-    "import",
-    "inspect",
-    "ps",
-    "completion",
-    "man",
+#[rustfmt::skip]
+pub const VERBS: [&str; 15] = [
+    "load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import", "inspect", "ps",
+    "completion", "man", "volume",
 ];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
@@ -111,6 +100,7 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "ps" => crate::ps::ps(args),
         "completion" => crate::completion::completion(args),
         "man" => crate::completion::man(args),
+        "volume" => crate::volume::volume(args),
         _ => crate::registry::pull(args),
     }
 }

@@ -122,7 +122,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
         }
         Ok(o.group_add.push(v))
     }),
-    flag("volume", Some('v'), Some("SRC:DST[:ro]"), "Bind-mount a host path (repeatable)", |o, v| {
+    flag("volume", Some('v'), Some("SRC:DST[:OPTS]"), "Bind-mount a host path or volume (repeatable)", |o, v| {
         Ok(o.volumes.push(parse_volume(&v)?))
     }),
     flag("init", None, None, "Accepted: husk's init is always PID 1", |_, _| Ok(())),
@@ -597,9 +597,10 @@ fn parse_volume(spec: &str) -> Result<Mount> {
         }
     }
     // docker's rule: a source starting with '/' or '.' is a host path, anything else a
-    // volume's name.
-    if !src.starts_with(['/', '.']) {
-        return Err(bad("the source must be a host path, /... or ./... (named volumes are not supported)"));
+    // volume's name, one path component.
+    let named = !src.starts_with(['/', '.']);
+    if named && (src.len() < 2 || src.contains('/')) {
+        return Err(bad("expected a host path or a volume name"));
     }
     if !dst.starts_with('/') {
         return Err(bad("the destination must be an absolute path"));
@@ -607,10 +608,11 @@ fn parse_volume(spec: &str) -> Result<Mount> {
     if dst.split('/').any(|c| c == "..") {
         return Err(bad("the destination must not contain '..'"));
     }
-    if !Path::new(src).exists() {
-        std::fs::create_dir_all(src).ctx("--volume: create", src)?;
+    let src = if named { crate::store::root().join("volumes").join(src).join("_data") } else { PathBuf::from(src) };
+    if !src.exists() {
+        std::fs::create_dir_all(&src).ctx("--volume: create", src.display())?;
     }
-    let source = crate::mounts::canonical("--volume source", Path::new(src))?;
+    let source = crate::mounts::canonical("--volume source", &src)?;
     Ok(bind_mount(&source, dst, readonly))
 }
 
@@ -626,7 +628,8 @@ mod tests {
         assert!(parse_volume("/tmp:/data:zz").is_err());
         assert!(parse_volume("/tmp:/data:ro,z").unwrap().options.readonly);
         assert!(!parse_volume("/tmp:/data:Z,nocopy").unwrap().options.readonly);
-        assert!(parse_volume("data:/data").is_err());
+        assert!(parse_volume("d:/data").is_err());
+        assert!(parse_volume("da/ta:/data").is_err());
     }
 
     #[test]
