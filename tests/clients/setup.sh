@@ -28,6 +28,13 @@ clients_log() { printf 'clients: %s\n' "$*" >&2; }
 # The daemons' names, to see whether a package's postinst started one.
 CLIENTS_DAEMONS=(containerd dockerd dnsmasq lxc-monitord)
 
+# The daemons' pids, sorted. One pgrep per name: pgrep refuses (matches nothing, exit 1)
+# a -x pattern longer than 15 characters, which the names joined into one would be.
+clients_daemon_pids() {
+  local d
+  for d in "${CLIENTS_DAEMONS[@]}"; do pgrep -x "$d" || true; done | sort
+}
+
 # clients_install [NAME...]: the packages for NAME (default: all) when their command is
 # missing. No recommends (they would pull in slirp, fuse-overlayfs, apparmor, ...).
 # Services: a policy-rc.d that refuses every start is put in place for the install when
@@ -53,7 +60,7 @@ clients_install() {
   [[ ${#need[@]} -gt 0 ]] || return 0
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   clients_log "installing ${need[*]}"
-  local before; before=$(pgrep -x "$(IFS='|'; echo "${CLIENTS_DAEMONS[*]}")" | sort)
+  local before; before=$(clients_daemon_pids)
   local policy=/usr/sbin/policy-rc.d made_policy=
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\n# husk tests/clients/setup.sh: no service starts during its install\nexit 101\n' >"$policy"
@@ -69,7 +76,7 @@ clients_install() {
   # A daemon a postinst starts runs with the package's defaults; one with a private
   # configuration (someone's test, started meanwhile) is left alone.
   local pid args
-  for pid in $(comm -13 <(echo "$before") <(pgrep -x "$(IFS='|'; echo "${CLIENTS_DAEMONS[*]}")" | sort)); do
+  for pid in $(comm -13 <(echo "$before") <(clients_daemon_pids)); do
     args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
     [[ $args == *--config* || $args == *--data-root* || $args == */tmp/* ]] && continue
     clients_log "the install started $args; stopping pid $pid"
