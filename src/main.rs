@@ -56,14 +56,14 @@ Commands:
   wait     Wait for containers to exit; print their exit codes
   inspect  Show containers as docker does (-f TEMPLATE; --raw: husk's own record)
   port     List a container's published ports
-  stats    Show containers' CPU, memory and pids
+  stats    Show containers' CPU, memory, pids and their limits
   gc       Release what killed husk processes left behind
   init     Run a command under husk's PID-1 init (for other containers' images)
   network  Manage bridge networks (create, ls, inspect, rm)
 
-Images (done by rootfs-builder, beside husk or on PATH):
+Images, and what rootfs-builder (beside husk or on PATH) shows for husk:
   pull, load, import, save, images, rmi, tag, export, cp, commit, volume
-  (and docker's inspect, ps --format and --filter; completion bash|zsh|fish; man CMD)
+  also inspect, stats, port, ps's docker options, completion bash|zsh|fish, man
 
 OCI runtime commands (runc's, for podman and containerd; see docs/OCI.md):
   create/run --bundle DIR ID, start, state, kill ID [SIG], delete [-f], pause,
@@ -184,12 +184,10 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         // docker's shape is rendered by rootfs-builder from husk's own record (--raw).
         "inspect" if !args.iter().any(|a| a == "--raw") => store::forward(command, args),
         "inspect" => commands::manage::inspect(args),
-        "port" => commands::manage::port(args),
         "gc" => commands::manage::gc(args),
-        "stats" => commands::stats::main(args),
         "network" => commands::network::main(args),
         "pull" | "load" | "images" | "rmi" | "tag" | "save" | "export" | "cp" | "commit" | "import" | "completion"
-        | "man" | "volume" => store::forward(command, args),
+        | "man" | "volume" | "stats" | "port" => store::forward(command, args),
         "state" => oci::verbs::state(args),
         "delete" => oci::verbs::delete(args),
         "pause" => oci::verbs::pause(args),

@@ -90,6 +90,23 @@ fn sizes_and_limits_are_parsed_as_docker_parses_them() {
     }
     let (out, _) = sh("dc-sizes", &["--pids-limit", "50"], pids);
     assert_eq!(out.trim(), "50");
+    // --ulimit, --oom-score-adj and --memory-reservation reach the command and its cgroup.
+    let (out, code) = sh(
+        "dc-sizes",
+        &["--ulimit", "nofile=100:200", "--oom-score-adj", "500"],
+        "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj",
+    );
+    assert_eq!((out.as_str(), code), ("100\n200\n500\n", 0));
+    let soft = "cat /sys/fs/cgroup/memory.low 2>/dev/null || cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes";
+    let (out, code) = sh("dc-sizes", &["-m", "64m", "--memory-reservation", "32m"], soft);
+    assert_eq!((out.trim(), code), ("33554432", 0));
+    for (bad, why) in
+        [(&["--ulimit", "nofile"][..], "expected NAME=SOFT[:HARD]"), (&["--ulimit", "bogus=1"], "unknown resource")]
+    {
+        let out = run("dc-sizes", bad, &["true"]);
+        assert_eq!(out.status.code(), Some(125), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{bad:?}: {}", text(&out));
+    }
 }
 
 #[test]
@@ -302,7 +319,7 @@ fn completions_and_man_pages_come_from_the_flag_tables() {
         "bash -n {0} && source {0} && COMP_WORDS=(husk run --mem) COMP_CWORD=2 && _husk && echo \"${{COMPREPLY[@]}}\"",
         bash.display()
     );
-    assert_eq!(complete("bash", &script), "--memory --memory-swap\n");
+    assert_eq!(complete("bash", &script), "--memory --memory-reservation --memory-swap\n");
     let script =
         format!("source {} && COMP_WORDS=(husk sto) COMP_CWORD=1 && _husk && echo ${{COMPREPLY[@]}}", bash.display());
     assert_eq!(complete("bash", &script), "stop\n");
@@ -405,4 +422,67 @@ fn named_volumes_are_made_at_first_use_kept_and_managed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such volume"), "{}", text(&out));
     let out = husk_s(&["run", "--rootfs", rootfs, "-v", "x:/data", "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+}
+
+#[test]
+fn stats_show_usage_beside_the_limits() {
+    if !can_run("dc-stats") || !companion("dc-stats") {
+        return;
+    }
+    let root = state_root("dc-stats");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    ok(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "dc-busy",
+            "--rootfs",
+            rootfs,
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "-m",
+            "64m",
+            "--",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ],
+    );
+    ok(&root, &["run", "-d", "--name", "dc-idle", "--rootfs", rootfs, "--", "sleep", "100"]);
+    let line = ok(
+        &root,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.CPULimit}} {{.PIDsLimit}} {{.MemUsage}} {{.PIDs}} {{.CPUPerc}}",
+            "dc-busy",
+        ],
+    );
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[..3], ["dc-busy", "50%", "50"], "{line}");
+    assert!(fields[3].ends_with("iB") && fields[4] == "/" && fields[5] == "64MiB", "{line}");
+    assert!(fields[6].parse::<u32>().is_ok_and(|p| p >= 2), "{line}");
+    // Spinning under a half-CPU quota: near 50% of one CPU over the sample.
+    let cpu: f64 = fields[7].trim_end_matches('%').parse().unwrap();
+    assert!((10.0..70.0).contains(&cpu), "{line}");
+    // The default table: docker's columns with the limits beside, both running containers.
+    let table = ok(&root, &["stats", "--no-stream"]);
+    let header = table.lines().next().unwrap();
+    for column in
+        ["CONTAINER ID", "NAME", "CPU %", "CPU LIMIT", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "PIDS", "PIDS LIMIT"]
+    {
+        assert!(header.contains(column), "{header}");
+    }
+    assert_eq!(table.lines().count(), 3, "{table}");
+    ok(&root, &["stop", "-t", "1", "dc-idle"]);
+    let out = husk_in(&root, &["stats", "--no-stream", "dc-idle"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"), "{}", text(&out));
+    ok(&root, &["rm", "-f", "dc-busy", "dc-idle"]);
 }

@@ -322,6 +322,9 @@ fn a_thousand_runs_and_a_hundred_detached_cycles_leak_nothing() {
     // A long-lived container whose husk processes must not gain descriptors from the
     // commands aimed at it meanwhile.
     h.ok(&["run", "-d", "--cgroup-parent", &parent, "--name", "anchor", "--rootfs", rootfs, "--", "sleep", "600"]);
+    // The supervisor closes the pipe it reported the start through just after the report
+    // (which lets run -d return): let it settle before counting.
+    std::thread::sleep(Duration::from_millis(200));
     let fds_before = husk_fds(&h, "anchor");
     for i in 0..1000 {
         let out = h.out(&["run", "--rm", "--cgroup-parent", &parent, "--rootfs", rootfs, "--", "/bin/true"]);

@@ -263,6 +263,12 @@ fn a_recorded_pid_now_naming_another_process_is_never_signalled() {
     let removed = o.ok(&["rm", "-f", web]);
     assert_eq!(signalled, None, "the bystander was signalled: {answers:?}");
     for (verb, code, err) in answers {
+        // stop of a container that is not running is done already (docker's exit 0),
+        // without a signal; kill and exec refuse.
+        if verb.starts_with("stop") {
+            assert_eq!(code, Some(0), "{verb}: {err}");
+            continue;
+        }
         assert_ne!(code, Some(0), "{verb} acted on a pid that is not the container's");
         assert!(err.contains("not running"), "{verb}: {err}");
     }

@@ -88,6 +88,41 @@ fn value(p: &mut lexopt::Parser) -> Result<String> {
     p.value().map_err(|e| verbs::usage("inspect", e))?.into_string().map_err(|_| verbs::usage("inspect", "not UTF-8"))
 }
 
+const PORT: &str = "\
+Usage: {P} port NAME [PRIVATE_PORT[/PROTO]]
+
+List a container's published ports (PORT/PROTO -> HOST_IP:HOST_PORT), or where one
+port is published.
+
+Options:
+  -h, --help             this help
+";
+
+/// `husk port`: docker's listing of a container's published ports.
+pub fn port(args: Vec<OsString>) -> Result<u8> {
+    let Some(o) = parse("port", args, PORT, |_, _| Ok(false))? else { return Ok(0) };
+    arity("port", &o.words, 1, 2)?;
+    let raw: Value = serde_json::from_str(run_husk(&["inspect", "--raw", &o.words[0]])?.trim())
+        .map_err(|e| Error::new("husk inspect --raw", e))?;
+    let wanted = o.words.get(1).map(|p| if p.contains('/') { p.clone() } else { format!("{p}/tcp") });
+    let mut found = false;
+    for p in raw["ports"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let Some((host, inner)) = p.as_str().and_then(|p| p.split_once("->")) else { continue };
+        match &wanted {
+            None => println!("{inner} -> {host}"),
+            Some(w) if w == inner => println!("{host}"),
+            Some(_) => continue,
+        }
+        found = true;
+    }
+    match wanted {
+        Some(w) if !found => {
+            Err(Error::new(format!("port {w}"), format!("no public port published for {}", o.words[0])))
+        }
+        _ => Ok(0),
+    }
+}
+
 /// JSON as `docker inspect` prints it (Go's json.Indent with four spaces).
 pub fn pretty(v: &Value) -> String {
     fn write(v: &Value, indent: usize, out: &mut String) {

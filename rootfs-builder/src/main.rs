@@ -29,6 +29,7 @@ mod refs;
 mod registry;
 mod save;
 mod sparse;
+mod stats;
 mod store;
 mod superblock;
 mod tar_reader;

@@ -291,7 +291,7 @@ fn headers() -> Value {
 
 /// Go's tabwriter as docker sets it (minimum width 10, padding 3): each tab-ended cell
 /// padded to its column's width; the last cell of a line as it is.
-fn columns(lines: &[String]) -> String {
+pub fn columns(lines: &[String]) -> String {
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let count = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..count)

@@ -15,9 +15,9 @@ use crate::refs::{self, Ref};
 use crate::store::{self, Store};
 
 #[rustfmt::skip]
-pub const VERBS: [&str; 15] = [
+pub const VERBS: [&str; 17] = [
     "load", "images", "rmi", "tag", "pull", "save", "export", "cp", "commit", "import", "inspect", "ps",
-    "completion", "man", "volume",
+    "completion", "man", "volume", "stats", "port",
 ];
 
 /// "husk" when husk runs this program for its image commands, else "rootfs-builder".
@@ -101,6 +101,8 @@ pub fn main(verb: &str, args: Vec<OsString>) -> Result<u8> {
         "completion" => crate::completion::completion(args),
         "man" => crate::completion::man(args),
         "volume" => crate::volume::volume(args),
+        "stats" => crate::stats::stats(args),
+        "port" => crate::inspect::port(args),
         _ => crate::registry::pull(args),
     }
 }

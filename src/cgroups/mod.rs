@@ -21,7 +21,7 @@ mod v1;
 mod v2;
 
 pub use gc::collect_garbage;
-pub use stats::{Stats, cpu_nanos, memory_limit, memory_usage, pids};
+pub use stats::{Stats, cpu_nanos, memory_usage, pids};
 
 use crate::error::{Context, Error, Result};
 use crate::spec::{DeviceRule, Spec};

@@ -92,14 +92,6 @@ pub fn memory_usage(dirs: &[PathBuf]) -> Option<u64> {
     first(dirs, &["memory.current", "memory.usage_in_bytes"])
 }
 
-/// The memory limit; "max" (v2) and v1's huge sentinel mean none.
-pub fn memory_limit(dirs: &[PathBuf]) -> Option<u64> {
-    if let Some(text) = dirs.iter().map(|d| read(&d.join("memory.max"))).find(|t| !t.is_empty()) {
-        return text.trim_ascii().parse().ok();
-    }
-    first(dirs, &["memory.limit_in_bytes"]).filter(|&l| l < (1 << 62))
-}
-
 pub fn pids(dirs: &[PathBuf]) -> Option<u64> {
     first(dirs, &["pids.current"])
 }

@@ -43,13 +43,6 @@ pub static INSPECT: Command<NoOpts> = Command {
     flags: &[flag("raw", None, None, "This record", |_, _| Ok(()))],
     command_follows: false,
 };
-pub static PORT: Command<NoOpts> = Command {
-    name: "port",
-    usage: "NAME",
-    about: "List a container's published ports (PORT/PROTO -> HOST_IP:HOST_PORT).",
-    flags: &[],
-    command_follows: false,
-};
 pub static WAIT: Command<NoOpts> = Command {
     name: "wait",
     usage: "NAME...",
@@ -219,7 +212,8 @@ pub fn human(bytes: u64) -> String {
 /// The state as `inspect --raw` prints it (the object left open).
 fn to_json(st: &State) -> Writer {
     let live = matches!(st.status, Status::Running | Status::Created);
-    let memory = cgroups::memory_usage(&cgroups::recorded(&state::root().join(&st.name)));
+    let dirs = cgroups::recorded(&state::root().join(&st.name));
+    let memory = cgroups::memory_usage(&dirs);
     let mut w = Writer::default();
     w.open("", '{').str("name", &st.name).str("status", &st.status_text()).str("state", st.status.name());
     w.num_or_null("pid", live.then_some(st.init.pid)).num_or_null("exit_code", st.exit_code);
@@ -227,18 +221,9 @@ fn to_json(st: &State) -> Writer {
     w.num("finished", st.finished).str("command", &st.command).str("root", &st.root);
     w.str("hostname", &st.hostname).str("network", &st.network).str("ip", &st.ip).strs("ports", &published(st));
     w.num("detached", st.detached).num("remove", st.remove).num_or_null("memory", memory);
+    // What `husk stats` (rootfs-builder) samples.
+    w.num_or_null("cpu_nanos", cgroups::cpu_nanos(&dirs)).num_or_null("pids", cgroups::pids(&dirs));
     w
-}
-
-pub fn port(args: Vec<OsString>) -> Result<u8> {
-    let Some((_, names)) = named(&PORT, args)? else { return Ok(0) };
-    for_each(&names, |name| {
-        for p in published(&ContainerDir::open(name)?.load()?) {
-            let (host, inner) = p.split_once("->").unwrap_or((&p, ""));
-            println!("{inner} -> {host}");
-        }
-        Ok(())
-    })
 }
 
 /// The published ports in a container's saved spec, as docker prints them

@@ -10,5 +10,4 @@ pub mod manage;
 pub mod network;
 pub mod run;
 mod security;
-pub mod stats;
 mod values;

@@ -55,6 +55,8 @@ pub struct RunOpts {
     tmpfs: Vec<Mount>,
     group_add: Vec<String>,
     devices: Vec<(DeviceNode, u8)>,
+    rlimits: Vec<Rlimit>,
+    oom_score_adj: Option<i32>,
 }
 
 static FLAGS: &[Flag<RunOpts>] = &[
@@ -151,6 +153,22 @@ static FLAGS: &[Flag<RunOpts>] = &[
             return Err(Error::msg(format!("--memory {v}"), "the minimum memory limit is 6m"));
         }
         Ok(o.resources.memory = Some(bytes))
+    }),
+    flag("memory-reservation", None, Some("SIZE"), "Memory soft limit", |o, v| {
+        Ok(o.resources.memory_reservation = Some(cli::parse_size("memory-reservation", &v)?))
+    }),
+    flag("ulimit", None, Some("NAME=SOFT[:HARD]"), "A resource limit, e.g. nofile=1024:2048", |o, v| {
+        let bad = || Error::msg(format!("--ulimit {v}"), "expected NAME=SOFT[:HARD]");
+        let (name, limits) = v.split_once('=').ok_or_else(bad)?;
+        let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+        // docker's -1: unlimited.
+        let num = |n: &str| if n == "-1" { Ok(u64::MAX) } else { n.parse().map_err(|_| bad()) };
+        let kind = format!("RLIMIT_{}", name.to_ascii_uppercase());
+        Ok(o.rlimits.push(Rlimit { kind, soft: num(soft)?, hard: num(hard)? }))
+    }),
+    flag("oom-score-adj", None, Some("N"), "OOM score adjustment (-1000 to 1000)", |o, v| {
+        Ok(o.oom_score_adj =
+            Some(v.parse().map_err(|_| Error::msg(format!("--oom-score-adj {v}"), "expected a number"))?))
     }),
     flag(
         "memory-swap",
@@ -448,6 +466,8 @@ fn build(mut o: RunOpts, mut command: Vec<String>) -> Result<(Spec, Launch)> {
         user: User { name: o.user, extra_groups: o.group_add, ..Default::default() },
         capabilities,
         no_new_privileges: o.no_new_privileges.unwrap_or(true),
+        rlimits: o.rlimits,
+        oom_score_adj: o.oom_score_adj,
         ..Default::default()
     };
     let mut resources = o.resources;
@@ -649,7 +669,9 @@ mod tests {
             "user" => "1:1",
             "volume" => "/tmp:/t",
             "name" | "hostname" => "zz",
-            "memory" | "memory-swap" | "log-max-size" => "64m",
+            "memory" | "memory-swap" | "log-max-size" | "memory-reservation" => "64m",
+            "ulimit" => "nofile=100:200",
+            "oom-score-adj" => "500",
             "cpus" => "0.5",
             "cpu-percent" | "cpu-shares" | "pids-limit" | "mtu" => "50",
             "cpuset-cpus" | "cpuset-mems" => "0",
