@@ -46,7 +46,8 @@ const USAGE: &str = "Usage: husk [--root DIR] COMMAND [OPTIONS]
 Commands:
   run      Run a command in a new container (-d: in the background)
   create   Create a container stopped before its command runs
-  start    Start created containers
+  start    Start created or stopped containers
+  restart  Stop and start containers
   ps       List containers (ps ID: a container's processes)
   exec     Run a command in a running container
   logs     Print a detached container's output
@@ -177,6 +178,7 @@ fn dispatch(mut args: Vec<OsString>) -> Result<u8> {
         "exec" => commands::exec::main(args),
         "logs" => commands::logs::main(args),
         "stop" => commands::manage::stop(args),
+        "restart" => commands::manage::restart(args),
         "kill" if oci::verbs::is_kill_form(&args) => oci::verbs::kill(args),
         "kill" => commands::manage::kill(args),
         "rm" => commands::manage::rm(args),

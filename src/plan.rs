@@ -84,6 +84,9 @@ pub struct Launch {
     pub log_max: u64,
     /// Print the cgroups' accounting after exit.
     pub stats: bool,
+    /// The directory and arguments of the `husk run` or `create` that made it, as a JSON
+    /// array: `husk start` of the stopped container runs them again.
+    pub rerun: String,
 }
 
 /// Runs `spec` (validated): in the foreground, returning the status to pass on, or
@@ -110,6 +113,7 @@ fn describe(spec: &Spec, launch: &Launch) -> State {
     state.detached = launch.detach;
     // A foreground run is over when husk returns; only detached ones stay listed.
     state.remove = !launch.detach || launch.remove;
+    state.rerun = launch.rerun.clone();
     state.spec = spec.to_json();
     state
 }

@@ -114,6 +114,8 @@ pub struct State {
     pub bundle: String,
     /// An OCI container's config.json annotations, as one JSON object.
     pub annotations: String,
+    /// What `husk start` runs again once the container has stopped (`Launch::rerun`).
+    pub rerun: String,
 }
 
 impl State {
@@ -138,6 +140,7 @@ impl State {
             spec: String::new(),
             bundle: String::new(),
             annotations: String::new(),
+            rerun: String::new(),
         }
     }
 
@@ -185,6 +188,7 @@ impl State {
         put("detached", if self.detached { "1" } else { "0" });
         put("remove", if self.remove { "1" } else { "0" });
         put("spec", &self.spec);
+        put("rerun", &self.rerun);
         if self.oci() {
             put("bundle", &self.bundle);
             put("annotations", &self.annotations);
@@ -227,6 +231,7 @@ impl State {
                 "spec" => st.spec = value,
                 "bundle" => st.bundle = value,
                 "annotations" => st.annotations = value,
+                "rerun" => st.rerun = value,
                 _ => {}
             }
         }

@@ -351,9 +351,9 @@ fn completions_and_man_pages_come_from_the_flag_tables() {
     let top = ok(&root, &["man"]);
     assert!(top.starts_with(".TH HUSK 1\n"));
     for cmd in [
-        "run", "create", "start", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port", "stats", "gc",
-        "init", "network", "pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp", "commit",
-        "volume",
+        "run", "create", "start", "restart", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port",
+        "stats", "gc", "init", "network", "pull", "load", "import", "save", "images", "rmi", "tag", "export", "cp",
+        "commit", "volume",
     ] {
         let flags = help_flags(&root, cmd);
         let page = ok(&root, &["man", cmd]);
@@ -485,4 +485,42 @@ fn stats_show_usage_beside_the_limits() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"), "{}", text(&out));
     ok(&root, &["rm", "-f", "dc-busy", "dc-idle"]);
+}
+
+#[test]
+fn stopped_containers_start_again_and_restart_runs_them_anew() {
+    if !can_run("dc-start") {
+        return;
+    }
+    let root = state_root("dc-start");
+    let rootfs = alpine();
+    let rootfs = rootfs.to_str().unwrap();
+    let counter = temp_dir("dc-start");
+    let bind = format!("{}:/c", counter.display());
+    // Each run appends a line: a start runs the same command, with the same flags.
+    let script = "echo run $X >> /c/runs; sleep 100";
+    ok(
+        &root,
+        &["run", "-d", "--name", "dc-s1", "-e", "X=1", "-v", &bind, "--rootfs", rootfs, "--", "sh", "-c", script],
+    );
+    ok(&root, &["stop", "-t", "0", "dc-s1"]);
+    assert_eq!(ok(&root, &["start", "dc-s1"]), "dc-s1\n");
+    assert!(ok(&root, &["ps", "-q"]).contains("dc-s1"), "not running after start");
+    assert_eq!(ok(&root, &["restart", "-t", "0", "dc-s1"]), "dc-s1\n");
+    let wait = std::time::Instant::now();
+    while std::fs::read_to_string(counter.join("runs")).unwrap_or_default().lines().count() < 3 {
+        assert!(wait.elapsed().as_secs() < 5, "three runs expected");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(counter.join("runs")).unwrap(), "run 1\nrun 1\nrun 1\n");
+    // A generated name is kept too, and an exited command runs again.
+    let name = ok(&root, &["run", "-d", "--rootfs", rootfs, "--", "sh", "-c", "exit 4"]);
+    let name = name.trim();
+    ok(&root, &["wait", name]);
+    assert_eq!(ok(&root, &["start", name]), format!("{name}\n"));
+    ok(&root, &["wait", name]);
+    let status = ok(&root, &["ps", "-a"]);
+    assert!(status.lines().any(|l| l.starts_with(name) && l.contains("exited (4)")), "{status}");
+    ok(&root, &["rm", "-f", "dc-s1", name]);
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "an entry was left");
 }

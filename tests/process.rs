@@ -59,8 +59,8 @@ fn bad_input_is_refused_with_one_line_and_exit_125() {
 #[test]
 fn every_subcommand_has_help() {
     let commands = [
-        "run", "create", "start", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port", "stats", "gc",
-        "init", "network",
+        "run", "create", "start", "restart", "ps", "exec", "logs", "stop", "kill", "rm", "wait", "inspect", "port",
+        "stats", "gc", "init", "network",
     ];
     // Every command named in the top-level help is in the list above.
     let top = Command::new(husk()).arg("--help").output().unwrap();

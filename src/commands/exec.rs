@@ -64,10 +64,6 @@ pub static EXEC: Command<ExecOpts> = Command {
             Ok(o.caps.push(name))
         }),
         flag("no-new-privs", None, None, "Set no_new_privs for the command", |o, _| on(&mut o.no_new_privs)),
-        flag("privileged", None, None, "Every capability for the command (docker's exec --privileged)", |o, _| {
-            o.caps.extend((0..64).map_while(crate::spec::capability_name).map(|c| format!("CAP_{c}")));
-            Ok(())
-        }),
         flag(
             "user",
             Some('u'),

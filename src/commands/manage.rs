@@ -53,7 +53,7 @@ pub static WAIT: Command<NoOpts> = Command {
 pub static START: Command<NoOpts> = Command {
     name: "start",
     usage: "NAME...",
-    about: "Start created containers (see 'husk create'); print their names once running.",
+    about: "Start created or stopped containers; print their names once running.",
     flags: &[],
     command_follows: false,
 };
@@ -75,13 +75,22 @@ impl Default for StopOpts {
     }
 }
 
+static STOP_FLAGS: &[cli::Flag<StopOpts>] =
+    &[flag("time", Some('t'), Some("SECONDS"), "Seconds to wait before SIGKILL (default 10)", |o, v| {
+        Ok(o.secs = v.parse().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?)
+    })];
 pub static STOP: Command<StopOpts> = Command {
     name: "stop",
     usage: "[-t SECONDS] NAME...",
     about: "Stop containers: SIGTERM to the command, SIGKILL after the timeout.",
-    flags: &[flag("time", Some('t'), Some("SECONDS"), "Seconds to wait before SIGKILL (default 10)", |o, v| {
-        Ok(o.secs = v.parse().map_err(|_| Error::msg(format!("--time {v}"), "expected whole seconds"))?)
-    })],
+    flags: STOP_FLAGS,
+    command_follows: false,
+};
+pub static RESTART: Command<StopOpts> = Command {
+    name: "restart",
+    usage: "[-t SECONDS] NAME...",
+    about: "Stop and start containers.",
+    flags: STOP_FLAGS,
     command_follows: false,
 };
 
@@ -256,50 +265,88 @@ pub fn start(args: Vec<OsString>) -> Result<u8> {
         }
         return Ok(0);
     }
-    for_each(&names, |name| {
-        // Starting a running container is done already, as docker says.
-        if ContainerDir::open(name)?.load().is_ok_and(|st| st.status == Status::Running && st.init.alive()) {
+    for_each(&names, start_one)
+}
+
+/// Starts one container: a created one through its supervisor's fifo, a stopped one
+/// again from what made it; a running one is done already, as docker says.
+fn start_one(name: &str) -> Result<()> {
+    let st = ContainerDir::open(name)?.load()?;
+    match st.status {
+        Status::Running if st.init.alive() => {
             println!("{name}");
             return Ok(());
         }
-        let (dir, _) = state::find_live(name, &[Status::Created])
-            .map_err(|_| Error::container(name, "is not created (only 'husk create' makes one to start)"))?;
-        let fifo = dir.path.join(crate::detach::START_FIFO);
-        let fd = rustix::fs::open(
-            &fifo,
-            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(|e| Error::sys("open", fifo.display(), e))?;
-        rustix::io::write(&fd, b"s").map_err(|e| Error::sys("write", fifo.display(), e))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match ContainerDir::open(name).and_then(|d| d.load()) {
-                Ok(st) if st.status == Status::Created => {}
-                Ok(st) if st.status == Status::Exited && st.exit_code.is_some_and(|c| c >= 125) => {
-                    let code = st.exit_code.unwrap_or(125);
-                    // Its supervisor writes the reason into the log as it exits (after
-                    // recording the failure): wait for that, briefly, so that the
-                    // 'husk logs' this message points to already shows it.
-                    if let Ok(d) = ContainerDir::open(name) {
-                        let until = Instant::now() + Duration::from_secs(2);
-                        while d.owner_alive() && Instant::now() < until {
-                            std::thread::sleep(Duration::from_millis(2));
-                        }
+        Status::Created if st.init.alive() => {}
+        _ => return run_again(name, &st),
+    }
+    let (dir, _) = state::find_live(name, &[Status::Created])
+        .map_err(|_| Error::container(name, "is not created (only 'husk create' makes one to start)"))?;
+    let fifo = dir.path.join(crate::detach::START_FIFO);
+    let fd =
+        rustix::fs::open(&fifo, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK, rustix::fs::Mode::empty())
+            .map_err(|e| Error::sys("open", fifo.display(), e))?;
+    rustix::io::write(&fd, b"s").map_err(|e| Error::sys("write", fifo.display(), e))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match ContainerDir::open(name).and_then(|d| d.load()) {
+            Ok(st) if st.status == Status::Created => {}
+            Ok(st) if st.status == Status::Exited && st.exit_code.is_some_and(|c| c >= 125) => {
+                let code = st.exit_code.unwrap_or(125);
+                // Its supervisor writes the reason into the log as it exits (after
+                // recording the failure): wait for that, briefly, so that the
+                // 'husk logs' this message points to already shows it.
+                if let Ok(d) = ContainerDir::open(name) {
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while d.owner_alive() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(2));
                     }
-                    let why = format!("failed to start (exit code {code}); see 'husk logs {name}'");
-                    return Err(Error::container(name, why).with_code(code as u8));
                 }
-                _ => break,
+                let why = format!("failed to start (exit code {code}); see 'husk logs {name}'");
+                return Err(Error::container(name, why).with_code(code as u8));
             }
-            if Instant::now() > deadline {
-                return Err(Error::container(name, "did not start in time"));
-            }
-            std::thread::sleep(Duration::from_millis(2));
+            _ => break,
         }
-        println!("{name}");
-        Ok(())
-    })
+        if Instant::now() > deadline {
+            return Err(Error::container(name, "did not start in time"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("{name}");
+    Ok(())
+}
+
+/// Runs a stopped container again, as docker's start does: the entry goes and `husk run
+/// -d` makes it anew, with the same name, from the directory and arguments that made it.
+/// Its log starts afresh.
+fn run_again(name: &str, st: &State) -> Result<()> {
+    let saved = crate::json::parse(&st.rerun).unwrap_or(Value::Null);
+    let words: Vec<String> =
+        saved.as_array().unwrap_or_default().iter().filter_map(|v| v.as_str().map(String::from)).collect();
+    let Some((dir, args)) = words.split_first().filter(|_| !st.oci()) else {
+        return Err(Error::container(
+            name,
+            "has no 'husk run' to start again (made by an OCI client or an older husk)",
+        ));
+    };
+    remove(name, false)?;
+    let mut argv: Vec<String> = ["husk", "run", "-d", "--name", name].map(String::from).into();
+    argv.extend(args.iter().cloned());
+    let argv = crate::exec::CArgs::new("arguments", &argv)?;
+    match crate::namespaces::clone(0, None)? {
+        crate::namespaces::Clone::Child { .. } => {
+            let _ = rustix::process::chdir(dir.as_str());
+            husk_init::sys::execve(c"/proc/self/exe", argv.as_ptr(), husk_init::sys::environ());
+            husk_init::sys::exit_group(125)
+        }
+        crate::namespaces::Clone::Parent { pid, .. } => {
+            let status = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+            match status.ok().flatten().and_then(|(_, s)| s.exit_status()) {
+                Some(0) => Ok(()),
+                _ => Err(Error::container(name, "did not start")),
+            }
+        }
+    }
 }
 
 /// Polls the state entry until the container has exited; None if the entry vanished
@@ -349,22 +396,35 @@ fn signal(name: &str, sig: u32, statuses: &[Status]) -> Result<(State, Target)> 
 pub fn stop(args: Vec<OsString>) -> Result<u8> {
     let Some((StopOpts { secs }, names)) = named(&STOP, args)? else { return Ok(0) };
     for_each(&names, |name| {
-        // Stopping a stopped (or created) container is done already, as docker says.
-        let st = ContainerDir::open(name)?.load()?;
-        if st.status != Status::Running || !st.init.alive() {
-            println!("{name}");
-            return Ok(());
-        }
-        let (_, target) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
-        if !target.exited_within(Duration::from_secs(secs)) {
-            let _ = target.signal(linux_raw_sys::general::SIGKILL);
-            target.exited_within(Duration::from_secs(10));
-        }
-        // The owner records the exit; wait for it so a following `rm` finds it stopped.
-        wait_exit(name, Some(Duration::from_secs(10)))?;
+        stop_one(name, secs)?;
         println!("{name}");
         Ok(())
     })
+}
+
+/// `restart`: stop (when running), then start again.
+pub fn restart(args: Vec<OsString>) -> Result<u8> {
+    let Some((StopOpts { secs }, names)) = named(&RESTART, args)? else { return Ok(0) };
+    for_each(&names, |name| {
+        stop_one(name, secs)?;
+        start_one(name)
+    })
+}
+
+fn stop_one(name: &str, secs: u64) -> Result<()> {
+    // Stopping a stopped (or created) container is done already, as docker says.
+    let st = ContainerDir::open(name)?.load()?;
+    if st.status != Status::Running || !st.init.alive() {
+        return Ok(());
+    }
+    let (_, target) = signal(name, linux_raw_sys::general::SIGTERM, &[Status::Running])?;
+    if !target.exited_within(Duration::from_secs(secs)) {
+        let _ = target.signal(linux_raw_sys::general::SIGKILL);
+        target.exited_within(Duration::from_secs(10));
+    }
+    // The owner records the exit; wait for it so a following `rm` finds it stopped.
+    wait_exit(name, Some(Duration::from_secs(10)))?;
+    Ok(())
 }
 
 pub fn kill(args: Vec<OsString>) -> Result<u8> {

@@ -60,13 +60,9 @@ pub struct RunOpts {
 }
 
 static FLAGS: &[Flag<RunOpts>] = &[
-    flag(
-        "rootfs",
-        None,
-        Some("DIR"),
-        "Root filesystem directory (not modified: an overlay takes the writes)",
-        |o, v| Ok(o.rootfs = Some(v.into())),
-    ),
+    flag("rootfs", None, Some("DIR"), "Root filesystem directory (an overlay takes the writes)", |o, v| {
+        Ok(o.rootfs = Some(v.into()))
+    }),
     flag("rootfs-rw", None, None, "Write straight into the --rootfs directory instead of an overlay", |o, _| {
         on(&mut o.rootfs_rw)
     }),
@@ -74,7 +70,7 @@ static FLAGS: &[Flag<RunOpts>] = &[
         "image",
         None,
         Some("FILE"),
-        "Root filesystem ext4 image, mounted read-only through a loop device under an overlay",
+        "Root filesystem ext4 image (read-only, through a loop device, under an overlay)",
         |o, v| Ok(o.image = Some(v.into())),
     ),
     flag("rw-image", None, None, "Mount the --image read-write as the root instead of an overlay", |o, _| {
@@ -130,17 +126,13 @@ static FLAGS: &[Flag<RunOpts>] = &[
     flag("init", None, None, "Accepted: husk's init is always PID 1", |_, _| Ok(())),
     flag("interactive", Some('i'), None, "Relay stdin to a -t terminal", |o, _| on(&mut o.interactive)),
     flag("tty", Some('t'), None, "Give the command a pseudo-terminal", |o, _| on(&mut o.tty)),
-    flag("rm", None, None, "Remove a detached container when it exits (a foreground run always is)", |o, _| {
-        on(&mut o.remove)
-    }),
-    flag("detach", Some('d'), None, "Run in the background under a supervisor; print the name once started", |o, _| {
-        on(&mut o.detach)
-    }),
+    flag("rm", None, None, "Remove the container when it exits", |o, _| on(&mut o.remove)),
+    flag("detach", Some('d'), None, "Run in the background; print the name once started", |o, _| on(&mut o.detach)),
     flag(
         "log-max-size",
         None,
         Some("SIZE"),
-        "Detached: rotate the output log at SIZE (default 10m; one old log kept)",
+        "Rotate the output log at SIZE (default 10m; one old log kept)",
         |o, v| Ok(o.log_max = Some(cli::parse_size("log-max-size", &v)?)),
     ),
     flag("userns", None, None, "New user namespace mapping your uid/gid to root (automatic when not root)", |o, _| {
@@ -242,20 +234,12 @@ static FLAGS: &[Flag<RunOpts>] = &[
         v.parse::<std::net::IpAddr>().map_err(|_| Error::msg(format!("--dns {v}"), "not an IP address"))?;
         Ok(o.network.dns.push(v))
     }),
-    flag(
-        "cap-add",
-        None,
-        Some("CAP"),
-        "Add a capability to the default set (name with or without CAP_, or ALL)",
-        |o, v| Ok(o.cap_add.push(capability("cap-add", &v)?)),
-    ),
-    flag(
-        "cap-drop",
-        None,
-        Some("CAP"),
-        "Drop a capability from the default set (name with or without CAP_, or ALL)",
-        |o, v| Ok(o.cap_drop.push(capability("cap-drop", &v)?)),
-    ),
+    flag("cap-add", None, Some("CAP"), "Add a capability to the default set (NAME, CAP_NAME or ALL)", |o, v| {
+        Ok(o.cap_add.push(capability("cap-add", &v)?))
+    }),
+    flag("cap-drop", None, Some("CAP"), "Drop a capability from the default set (NAME, CAP_NAME or ALL)", |o, v| {
+        Ok(o.cap_drop.push(capability("cap-drop", &v)?))
+    }),
     flag("privileged", None, None, "Every capability, no seccomp filter, no masked paths, /sys writable", |o, _| {
         on(&mut o.privileged)
     }),
@@ -324,9 +308,14 @@ pub fn create(args: Vec<OsString>) -> Result<u8> {
 }
 
 fn run_or_create(cmd: &'static Command<RunOpts>, args: Vec<OsString>) -> Result<u8> {
+    // What `husk start` runs again after the container stops: this directory and these
+    // arguments.
+    let mut rerun = vec![std::env::current_dir().unwrap_or_default().to_string_lossy().into_owned()];
+    rerun.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
     let Some((opts, command)) = cli::parse(cmd, args)? else { return Ok(0) };
     let creating = cmd.name == "create";
     let (spec, mut launch) = build(opts, command)?;
+    launch.rerun = crate::json::Writer::default().strs("", &rerun).finish();
     if creating {
         (launch.detach, launch.stop_at_created) = (true, true);
     }
@@ -521,6 +510,7 @@ fn build(mut o: RunOpts, mut command: Vec<String>) -> Result<(Spec, Launch)> {
         stop_at_created: false,
         log_max: o.log_max.unwrap_or(crate::log::DEFAULT_MAX),
         stats: o.stats,
+        rerun: String::new(),
     };
     Ok((spec, launch))
 }
