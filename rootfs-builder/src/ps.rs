@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::container::run_husk;
 use crate::error::{Error, Result};
 use crate::inspect::container_id;
-use crate::template::Template;
+use crate::template::Listing;
 use crate::verbs::{self, parse};
 
 const HELP: &str = "\
@@ -59,19 +59,9 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
         return Ok(0);
     };
     verbs::arity("ps", &o.words, 0, 0)?;
-    // docker reads \t and \n in a format as a tab and a newline.
-    let format = format.map(|f| f.replace("\\t", "\t").replace("\\n", "\n"));
-    let format = match format.as_deref() {
-        None | Some("table") if size => format!("{DEFAULT}\t{{{{.Size}}}}"),
-        None | Some("table") => DEFAULT.to_string(),
-        Some("json") => "{{json .}}".to_string(),
-        Some(f) => f.to_string(),
-    };
-    let (table, body) = match format.strip_prefix("table") {
-        Some(rest) => (true, rest.trim_start().to_string()),
-        None => (false, format.clone()),
-    };
-    let template = Template::parse(&body).map_err(|why| verbs::usage("ps", format!("template: {why}")))?;
+    let default = if size { format!("{DEFAULT}\t{{{{.Size}}}}") } else { DEFAULT.to_string() };
+    let listing =
+        Listing::new(format.as_deref(), &default).map_err(|why| verbs::usage("ps", format!("template: {why}")))?;
     // A status filter, -n and -l look at stopped containers too, as docker's do.
     let all = all || last.is_some_and(|n| n >= 0) || filters.iter().any(|(k, _)| k == "status" || k == "exited");
 
@@ -91,15 +81,7 @@ pub fn ps(args: Vec<OsString>) -> Result<u8> {
         rows.iter().for_each(|r| println!("{}", r["Names"].as_str().unwrap_or_default()));
         return Ok(0);
     }
-    let mut lines = Vec::new();
-    if table {
-        lines.push(template.execute(&headers()).map_err(|why| Error::new("ps: template", why))?);
-    }
-    for r in &rows {
-        lines.push(template.execute(r).map_err(|why| Error::new("ps: template", why))?);
-    }
-    let text = if table { columns(&lines) } else { lines.join("\n") };
-    if !text.is_empty() || table {
+    if let Some(text) = listing.render(&headers(), &rows).map_err(|why| Error::new("ps: template", why))? {
         println!("{text}");
     }
     Ok(0)
@@ -289,32 +271,10 @@ fn headers() -> Value {
     Value::Object(names.into_iter().map(|(k, v)| (k.to_string(), Value::from(v))).collect())
 }
 
-/// Go's tabwriter as docker sets it (minimum width 10, padding 3): each tab-ended cell
-/// padded to its column's width; the last cell of a line as it is.
-pub fn columns(lines: &[String]) -> String {
-    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
-    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..count)
-        .map(|c| {
-            let widest = rows.iter().filter(|r| c + 1 < r.len()).map(|r| r[c].chars().count()).max().unwrap_or(0);
-            (widest + 3).max(10)
-        })
-        .collect();
-    let out: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(c, cell)| if c + 1 < r.len() { format!("{cell:<w$}", w = widths[c]) } else { cell.to_string() })
-                .collect::<String>()
-        })
-        .collect();
-    out.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::columns;
     use serde_json::json;
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::container::run_husk;
 use crate::error::{Error, Result};
 use crate::inspect::container_id;
-use crate::template::Template;
+use crate::template::Listing;
 use crate::verbs::{self, parse};
 
 const HELP: &str = "\
@@ -48,17 +48,8 @@ pub fn stats(args: Vec<OsString>) -> Result<u8> {
     else {
         return Ok(0);
     };
-    let format = format.map(|f| f.replace("\\t", "\t").replace("\\n", "\n"));
-    let format = match format.as_deref() {
-        None | Some("table") => DEFAULT.to_string(),
-        Some("json") => "{{json .}}".to_string(),
-        Some(f) => f.to_string(),
-    };
-    let (table, body) = match format.strip_prefix("table") {
-        Some(rest) => (true, rest.trim_start().to_string()),
-        None => (false, format.clone()),
-    };
-    let template = Template::parse(&body).map_err(|why| verbs::usage("stats", format!("template: {why}")))?;
+    let listing =
+        Listing::new(format.as_deref(), DEFAULT).map_err(|why| verbs::usage("stats", format!("template: {why}")))?;
     // Named containers must exist (and run) now, as docker's stats insists.
     for name in &o.words {
         let raw = sample_of(&[name.as_str()])?;
@@ -76,16 +67,10 @@ pub fn stats(args: Vec<OsString>) -> Result<u8> {
         let now = sample(&o.words, all)?;
         let wall = at.elapsed().as_nanos() as f64;
         at = Instant::now();
-        let mut lines = Vec::new();
-        if table {
-            lines.push(template.execute(&headers()).map_err(|why| Error::new("stats: template", why))?);
-        }
-        for r in &now {
-            let prev = before.iter().find(|b| b["name"] == r["name"]);
-            let row = row(r, prev, wall, !no_trunc);
-            lines.push(template.execute(&row).map_err(|why| Error::new("stats: template", why))?);
-        }
-        let text = if table { crate::ps::columns(&lines) } else { lines.join("\n") };
+        let rows: Vec<Value> =
+            now.iter().map(|r| row(r, before.iter().find(|b| b["name"] == r["name"]), wall, !no_trunc)).collect();
+        let text = listing.render(&headers(), &rows).map_err(|why| Error::new("stats: template", why))?;
+        let text = text.unwrap_or_default();
         let mut out = std::io::stdout().lock();
         // A terminal gets the table redrawn in place (docker's clear and home).
         let clear = if terminal { "\x1b[2J\x1b[H" } else { "" };
@@ -120,24 +105,21 @@ fn sample(names: &[String], all: bool) -> Result<Vec<Value>> {
 
 /// Bytes as docker's BytesSize: binary units, four significant digits.
 fn binary(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut i) = (bytes, 0);
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", significant(v, 4), units[i])
+    scaled(bytes, 1024.0, ["B", "KiB", "MiB", "GiB", "TiB"], 4)
 }
 
 /// Bytes as docker's HumanSizeWithPrecision(.., 3): decimal units.
 fn decimal(bytes: f64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
+    scaled(bytes, 1000.0, ["B", "kB", "MB", "GB", "TB"], 3)
+}
+
+fn scaled(bytes: f64, base: f64, units: [&str; 5], digits: i32) -> String {
     let (mut v, mut i) = (bytes, 0);
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
         i += 1;
     }
-    format!("{}{}", significant(v, 3), units[i])
+    format!("{}{}", significant(v, digits), units[i])
 }
 
 /// Go's %.Ng: N significant digits, trailing zeros dropped.

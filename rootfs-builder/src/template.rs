@@ -30,6 +30,69 @@ enum Node {
 
 pub struct Template(Vec<Node>);
 
+/// A listing's `--format` as docker reads it (ps, stats, volume ls): `\t` and `\n` as a
+/// tab and a newline, `table TEMPLATE` with a header row and aligned columns, `json` for
+/// a JSON line each, `default` when none is given (or just `table`).
+pub struct Listing {
+    table: bool,
+    template: Template,
+}
+
+impl Listing {
+    pub fn new(format: Option<&str>, default: &str) -> Result<Listing, Fail> {
+        let format = format.map(|f| f.replace("\\t", "\t").replace("\\n", "\n"));
+        let format = match format.as_deref() {
+            None | Some("table") => default,
+            Some("json") => "{{json .}}",
+            Some(f) => f,
+        };
+        let (table, body) = match format.strip_prefix("table") {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, format),
+        };
+        Ok(Listing { table, template: Template::parse(body)? })
+    }
+
+    /// The rows rendered (after `headers` rendered by the same template, for a table),
+    /// a line each; None when there is nothing to print (no rows, no header).
+    pub fn render(&self, headers: &Value, rows: &[Value]) -> Result<Option<String>, Fail> {
+        let mut lines = Vec::new();
+        if self.table {
+            lines.push(self.template.execute(headers)?);
+        }
+        for r in rows {
+            lines.push(self.template.execute(r)?);
+        }
+        Ok(match self.table {
+            true => Some(columns(&lines)),
+            false => (!lines.is_empty()).then(|| lines.join("\n")),
+        })
+    }
+}
+
+/// Go's tabwriter as docker sets it (minimum width 10, padding 3): each tab-ended cell
+/// padded to its column's width; the last cell of a line as it is.
+pub fn columns(lines: &[String]) -> String {
+    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|c| {
+            let widest = rows.iter().filter(|r| c + 1 < r.len()).map(|r| r[c].chars().count()).max().unwrap_or(0);
+            (widest + 3).max(10)
+        })
+        .collect();
+    let out: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(c, cell)| if c + 1 < r.len() { format!("{cell:<w$}", w = widths[c]) } else { cell.to_string() })
+                .collect::<String>()
+        })
+        .collect();
+    out.join("\n")
+}
+
 /// Why a template cannot be parsed or executed, as one line.
 pub type Fail = String;
 
